@@ -1,0 +1,252 @@
+//! Command line and environment configuration.
+//!
+//! Every flag has an environment variable (clap's `env`), so `hookd --help`
+//! is the complete list. Values are validated here, once, into `Config`;
+//! nothing downstream re-reads the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::duration::parse_duration_ms;
+use crate::domain::webhook::UrlPolicy;
+
+#[derive(Debug, Parser)]
+#[command(name = "hookd", version, about = "Self-hosted webhook delivery service")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (API and delivery workers, per --role).
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Manage provisioned API keys from the command line.
+    Keys {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Run a local receiver that verifies signatures and prints each delivery.
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key; prints the plaintext key once.
+    Create {
+        /// Human-readable name of the key.
+        #[arg(long)]
+        name: String,
+        /// Tenant the key belongs to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Permissions, comma-separated (webhooks:read, webhooks:list,
+        /// webhooks:write, events:publish, deliveries:read, deliveries:write, admin).
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+    },
+    /// List keys (never their plaintext).
+    List {
+        /// Only the keys of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: i64,
+        /// Tenant the key belongs to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+}
+
+/// Where the data lives: shared by every subcommand that opens the store.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the SQLite database and generated key files.
+    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); SQLite under --data-dir when absent.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Key for secrets at rest: 32 bytes, base64 or hex. Generated into
+    /// <data-dir>/encryption_key when absent.
+    #[arg(long, env = "HOOKD_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// Serve the API only; nothing is delivered.
+    Api,
+    /// Deliver only; the API answers health and metrics.
+    Worker,
+    /// Both (the default).
+    All,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Role::Api | Role::All)
+    }
+    pub fn delivers(self) -> bool {
+        matches!(self, Role::Worker | Role::All)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "HOOKD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Which jobs this instance does.
+    #[arg(long, env = "HOOKD_ROLE", value_enum, default_value = "all")]
+    pub role: Role,
+    /// Log format.
+    #[arg(long, env = "HOOKD_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// One management (bootstrap) key.
+    #[arg(long, env = "MANAGEMENT_API_KEY", hide_env_values = true)]
+    pub management_api_key: Option<String>,
+    /// Several management keys, comma-separated.
+    #[arg(long, env = "MANAGEMENT_API_KEYS", hide_env_values = true, value_delimiter = ',')]
+    pub management_api_keys: Vec<String>,
+    /// URL rules for webhooks: `standard` (http/https) or `strict` (https
+    /// only, no IP literal, no localhost, no query or fragment).
+    #[arg(long, env = "HOOKD_URL_POLICY", value_enum, default_value = "standard")]
+    pub url_policy: UrlPolicy,
+    /// Environments webhooks and events may name, comma-separated.
+    #[arg(
+        long,
+        env = "HOOKD_ENVIRONMENTS",
+        value_delimiter = ',',
+        default_value = "production,staging,development"
+    )]
+    pub environments: Vec<String>,
+    /// Largest accepted request body, in bytes (413 above it).
+    #[arg(long, env = "HOOKD_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Default delay before each retry, comma-separated durations.
+    #[arg(
+        long,
+        env = "HOOKD_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub retry_schedule: Vec<String>,
+    /// Default attempt timeout.
+    #[arg(long, env = "HOOKD_DEFAULT_TIMEOUT", default_value = "10s")]
+    pub default_timeout: String,
+    /// Default failed attempts before a webhook may be suspended.
+    #[arg(long, env = "HOOKD_SUSPEND_MIN_FAILURES", default_value_t = 10)]
+    pub suspend_min_failures: u32,
+    /// Default time without success before a failing webhook is suspended.
+    #[arg(long, env = "HOOKD_SUSPEND_AFTER", default_value = "5d")]
+    pub suspend_after: String,
+    /// Prefix of the Idempotency-Key and webhook-id headers.
+    #[arg(long, env = "HOOKD_IDEMPOTENCY_PREFIX", default_value = "sls-webhook-")]
+    pub idempotency_prefix: String,
+    /// Allow deliveries to loopback, private and link-local addresses.
+    #[arg(long, env = "HOOKD_ALLOW_PRIVATE_TARGETS")]
+    pub allow_private_targets: bool,
+    /// Networks deliveries may reach despite the private-address rule (CIDR, comma-separated).
+    #[arg(long, env = "HOOKD_ALLOWED_TARGET_CIDRS", value_delimiter = ',')]
+    pub allowed_target_cidrs: Vec<ipnet::IpNet>,
+    /// How long events, deliveries and attempts are kept.
+    #[arg(long, env = "HOOKD_RETENTION", default_value = "30d")]
+    pub retention: String,
+}
+
+/// Validated service settings derived from `ServeArgs`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub url_policy: UrlPolicy,
+    pub environments: Vec<String>,
+    pub max_body_bytes: usize,
+    pub default_retry_schedule_ms: Vec<u64>,
+    pub default_timeout_ms: u64,
+    pub suspend_min_failures: u32,
+    pub suspend_after_ms: u64,
+    pub idempotency_prefix: String,
+    pub allow_private_targets: bool,
+    pub allowed_target_cidrs: Vec<ipnet::IpNet>,
+    pub retention_ms: u64,
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+        let parse = |what: &str, v: &str| {
+            parse_duration_ms(v).map_err(|e| anyhow::anyhow!("invalid {what} {v:?}: {e}"))
+        };
+        let default_retry_schedule_ms = args
+            .retry_schedule
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| parse("--retry-schedule entry", s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let default_timeout_ms = parse("--default-timeout", &args.default_timeout)?;
+        if default_timeout_ms == 0 || default_timeout_ms > 60_000 {
+            anyhow::bail!("--default-timeout must be between 1ms and 60s");
+        }
+        let environments: Vec<String> = args
+            .environments
+            .iter()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if environments.is_empty() {
+            anyhow::bail!("--environments must name at least one environment");
+        }
+        Ok(Self {
+            url_policy: args.url_policy,
+            environments,
+            max_body_bytes: args.max_body_bytes,
+            default_retry_schedule_ms,
+            default_timeout_ms,
+            suspend_min_failures: args.suspend_min_failures,
+            suspend_after_ms: parse("--suspend-after", &args.suspend_after)?,
+            idempotency_prefix: args.idempotency_prefix.clone(),
+            allow_private_targets: args.allow_private_targets,
+            allowed_target_cidrs: args.allowed_target_cidrs.clone(),
+            retention_ms: parse("--retention", &args.retention)?,
+        })
+    }
+
+    /// The environment used when a request names none.
+    pub fn default_environment(&self) -> &str {
+        if self.environments.iter().any(|e| e == "production") {
+            "production"
+        } else {
+            &self.environments[0]
+        }
+    }
+}
+
+/// Arguments of `hookd listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Port to listen on (127.0.0.1).
+    #[arg(long, env = "HOOKD_LISTEN_PORT", default_value_t = 9000)]
+    pub port: u16,
+    /// Signing secret (whsec_…) to verify deliveries with.
+    #[arg(long, env = "HOOKD_LISTEN_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Status code to answer each delivery with.
+    #[arg(long, default_value_t = 200)]
+    pub status: u16,
+}

@@ -1,0 +1,3 @@
+//! Delivery: claim → sign → send → record. So far, signing.
+
+pub mod signing;

@@ -1,0 +1,11 @@
+//! Pure types and rules: validation, event-type matching, permissions,
+//! durations. Nothing here does I/O or reads the clock.
+
+pub mod api_key;
+pub mod duration;
+pub mod event_type;
+pub mod tenant;
+pub mod validation;
+pub mod webhook;
+
+pub use validation::{FieldError, ValidationErrors};

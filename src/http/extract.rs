@@ -1,0 +1,164 @@
+//! Request extractors whose failures are problem+json answers naming the
+//! field at fault, instead of axum's plain-text rejections.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::api_key::{Permission, Principal};
+
+/// A JSON body. Any content type is accepted (curl's `-d` sends a form
+/// type by default); malformed JSON, wrong types and unknown fields are 400s
+/// naming the field, an oversized body is 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_rejection(e, state.settings.max_body_bytes))?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn body_rejection(e: BytesRejection, limit: usize) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large(limit)
+    } else {
+        ApiError::bad_request(format!("the request body could not be read: {e}"))
+    }
+}
+
+/// Parses JSON into `T`, naming the offending field on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::field("body", "is empty; a JSON object is required"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::field("body", format!("is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (field, message) = field_of(&path, &inner);
+        ApiError::field(field, message)
+    })
+}
+
+/// serde names missing and unknown fields only in its message; lift them
+/// out so the `field` of the answer is the one at fault.
+fn field_of(path: &str, message: &str) -> (String, String) {
+    let quoted = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let join = |name: String| {
+        if path == "." || path.is_empty() {
+            name
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(name) = quoted("missing field `") {
+        return (join(name), "is required".into());
+    }
+    if let Some(name) = quoted("unknown field `") {
+        // The path already ends at the unknown field.
+        let field = if path == "." || path.is_empty() { name } else { path.to_string() };
+        return (field, "is not a known field".into());
+    }
+    let field = if path == "." { "body".to_string() } else { path.to_string() };
+    (field, message.to_string())
+}
+
+/// Query parameters, parsed one by one so each error names its parameter.
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let q = parts.uri.query().unwrap_or("");
+        let map: HashMap<String, String> = serde_urlencoded::from_str(q)
+            .map_err(|e| ApiError::bad_request(format!("the query string is malformed: {e}")))?;
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.0.get(name).filter(|s| !s.is_empty()).cloned()
+    }
+
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some("true") | Some("1") => Ok(Some(true)),
+            Some("false") | Some("0") => Ok(Some(false)),
+            Some(_) => Err(ApiError::field(name, "must be true or false")),
+        }
+    }
+
+    pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        match self.0.get(name).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(ApiError::field(
+                    name,
+                    format!("must be an integer between {min} and {max}"),
+                )),
+            },
+        }
+    }
+
+    /// `offset` and `limit` (default 50, at most 500).
+    pub fn page(&self) -> Result<(u64, u64), ApiError> {
+        let offset = self.int("offset", 0, i64::MAX)?.unwrap_or(0) as u64;
+        let limit = self.int("limit", 1, 500)?.unwrap_or(50) as u64;
+        Ok((offset, limit))
+    }
+}
+
+/// The authenticated caller.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let authorization = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let tenant = parts.headers.get("x-tenant-id").map(|v| v.to_str().unwrap_or("\u{0}"));
+        state
+            .authenticator
+            .authenticate(authorization, tenant, state.clock.now_ms())
+            .await
+            .map(Auth)
+    }
+}
+
+impl Auth {
+    /// The caller's tenant, if it holds `permission` there; 403 otherwise.
+    pub fn require(&self, permission: Permission) -> Result<&str, ApiError> {
+        if self.0.has(permission) {
+            Ok(self.0.tenant())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API key lacks the {:?} permission",
+                permission.as_str()
+            )))
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! hookd: a self-hosted webhook service. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod catalogue;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod dispatcher;
+pub mod domain;
+pub mod http;
+pub mod store;

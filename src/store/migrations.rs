@@ -1,0 +1,33 @@
+//! Migrations embedded in the binary (no `sqlx::migrate!`, which needs the
+//! `macros` feature and doubles the build), run at start and by `hookd migrate`.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// (version, description, SQL) of each SQLite migration, in order.
+pub(super) const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "management",
+    include_str!("../../migrations/sqlite/0001_management.sql"),
+)];
+
+pub(super) fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator {
+        migrations: Cow::Owned(
+            migrations
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    }
+}

@@ -1,0 +1,133 @@
+//! Row shapes shared by the backends, and the sealing of secret columns.
+
+use crate::crypto::Cipher;
+use crate::domain::api_key::Permission;
+use crate::domain::webhook::{FailureHandling, Headers, Webhook};
+
+use super::{ApiKeyRecord, StoreError, StoreResult};
+
+/// The `aad` that binds a sealed value to its tenant and column.
+pub(super) fn seal_context(tenant: &str, column: &str) -> String {
+    format!("hookd:{tenant}:webhooks.{column}")
+}
+
+pub(super) fn seal_headers(cipher: &Cipher, tenant: &str, headers: &Headers) -> Vec<u8> {
+    let json = serde_json::to_vec(headers).expect("a string map always serializes");
+    cipher.seal(&json, &seal_context(tenant, "headers"))
+}
+
+pub(super) fn seal_secret(cipher: &Cipher, tenant: &str, column: &str, secret: &str) -> Vec<u8> {
+    cipher.seal(secret.as_bytes(), &seal_context(tenant, column))
+}
+
+pub(super) fn open_secret(cipher: &Cipher, tenant: &str, column: &str, sealed: &[u8]) -> StoreResult<String> {
+    let bytes = cipher.open(sealed, &seal_context(tenant, column))?;
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("webhooks.secret"))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct WebhookRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub name: String,
+    pub url: String,
+    pub events: String,
+    pub enabled: bool,
+    pub environment: String,
+    pub description: Option<String>,
+    pub headers: Vec<u8>,
+    pub timeout_ms: i64,
+    pub rate_limit: Option<i64>,
+    pub retry_schedule: Option<String>,
+    pub failure_handling: Option<String>,
+    pub suspended: bool,
+    pub suspended_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+/// The column list matching `WebhookRow`, for SELECTs.
+pub(super) const WEBHOOK_COLUMNS: &str = "id, tenant_id, name, url, events, enabled, environment, \
+     description, headers, timeout_ms, rate_limit, retry_schedule, failure_handling, suspended, \
+     suspended_at, created_at, updated_at, version";
+
+impl WebhookRow {
+    pub fn into_webhook(self, cipher: &Cipher) -> StoreResult<Webhook> {
+        let headers_json = cipher.open(&self.headers, &seal_context(&self.tenant_id, "headers"))?;
+        Ok(Webhook {
+            headers: serde_json::from_slice(&headers_json)
+                .map_err(|_| StoreError::Corrupt("webhooks.headers"))?,
+            events: serde_json::from_str(&self.events).map_err(|_| StoreError::Corrupt("webhooks.events"))?,
+            retry_schedule_ms: self
+                .retry_schedule
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("webhooks.retry_schedule"))?,
+            failure_handling: self
+                .failure_handling
+                .map(|s| serde_json::from_str::<FailureHandling>(&s))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("webhooks.failure_handling"))?,
+            id: self.id,
+            tenant_id: self.tenant_id,
+            name: self.name,
+            url: self.url,
+            enabled: self.enabled,
+            environment: self.environment,
+            description: self.description,
+            timeout_ms: self.timeout_ms.max(0) as u64,
+            rate_limit: self.rate_limit.map(|r| r as u32),
+            suspended: self.suspended,
+            suspended_at: self.suspended_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+/// The JSON-encoded columns of a webhook, ready to bind.
+pub(super) struct WebhookJsonColumns {
+    pub events: String,
+    pub retry_schedule: Option<String>,
+    pub failure_handling: Option<String>,
+}
+
+impl WebhookJsonColumns {
+    pub fn of(w: &Webhook) -> Self {
+        Self {
+            events: serde_json::to_string(&w.events).expect("strings serialize"),
+            retry_schedule: w
+                .retry_schedule_ms
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("numbers serialize")),
+            failure_handling: w
+                .failure_handling
+                .as_ref()
+                .map(|f| serde_json::to_string(f).expect("numbers serialize")),
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct ApiKeyRow {
+    pub id: i64,
+    pub tenant_id: String,
+    pub name: String,
+    pub permissions: String,
+    pub created_at: i64,
+}
+
+impl ApiKeyRow {
+    pub fn into_record(self) -> StoreResult<ApiKeyRecord> {
+        Ok(ApiKeyRecord {
+            permissions: serde_json::from_str::<Vec<Permission>>(&self.permissions)
+                .map_err(|_| StoreError::Corrupt("api_keys.permissions"))?,
+            id: self.id,
+            tenant_id: self.tenant_id,
+            name: self.name,
+            created_at: self.created_at,
+        })
+    }
+}
