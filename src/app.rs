@@ -69,7 +69,8 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
         Ok(_) => anyhow::bail!("the key file {} is empty", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = format!("mk_{}", generate_api_key().trim_start_matches("hk_"));
-            write_private_file(path, &key).with_context(|| format!("writing {}", path.display()))?;
+            write_private_file(path, &key)
+                .with_context(|| format!("writing {}", path.display()))?;
             tracing::warn!(
                 path = %path.display(),
                 "no MANAGEMENT_API_KEY configured: generated a management key into this file (mode 0600)"
@@ -81,7 +82,11 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs the service on `listener` until `shutdown` is cancelled.
-pub async fn serve(args: ServeArgs, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    args: ServeArgs,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let settings = Arc::new(Settings::from_args(&args)?);
     let store = open_store(&args.store).await?;
     let keys = bootstrap_keys(&args)?;

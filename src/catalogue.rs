@@ -42,13 +42,15 @@ impl Catalogue {
             })
             .collect();
         for r in records {
-            let entry = entries.entry(r.name.clone()).or_insert_with(|| CatalogueEntry {
-                name: r.name.clone(),
-                category: r.category.clone(),
-                description: r.description.clone(),
-                builtin: false,
-                archived_at: None,
-            });
+            let entry = entries
+                .entry(r.name.clone())
+                .or_insert_with(|| CatalogueEntry {
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    description: r.description.clone(),
+                    builtin: false,
+                    archived_at: None,
+                });
             entry.archived_at = r.archived_at;
             if !entry.builtin {
                 entry.description = r.description;
@@ -70,7 +72,9 @@ impl Catalogue {
     }
 
     fn is_live(&self, name: &str) -> bool {
-        self.entries.get(name).is_some_and(|e| e.archived_at.is_none())
+        self.entries
+            .get(name)
+            .is_some_and(|e| e.archived_at.is_none())
     }
 
     fn category_is_live(&self, category: &str) -> bool {
@@ -109,9 +113,18 @@ mod tests {
 
     #[test]
     fn custom_types_join_and_archived_ones_leave() {
-        let c = Catalogue::from_records(vec![record("invoice.paid", false), record("license.expired", true)]);
+        let c = Catalogue::from_records(vec![
+            record("invoice.paid", false),
+            record("license.expired", true),
+        ]);
         let ev = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(c.unknown(&ev(&["invoice.paid", "invoice.*", "license.created"])).is_empty());
-        assert_eq!(c.unknown(&ev(&["license.expired", "nope.x", "nope.*"])), ev(&["license.expired", "nope.x", "nope.*"]));
+        assert!(
+            c.unknown(&ev(&["invoice.paid", "invoice.*", "license.created"]))
+                .is_empty()
+        );
+        assert_eq!(
+            c.unknown(&ev(&["license.expired", "nope.x", "nope.*"])),
+            ev(&["license.expired", "nope.x", "nope.*"])
+        );
     }
 }

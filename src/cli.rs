@@ -37,10 +37,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     tenant,
                     permissions,
                 } => {
-                    let permissions = validate_api_key_request(&name, &tenant, &permissions).map_err(|e| {
-                        let msgs: Vec<String> = e.0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
-                        anyhow::anyhow!(msgs.join("; "))
-                    })?;
+                    let permissions = validate_api_key_request(&name, &tenant, &permissions)
+                        .map_err(|e| {
+                            let msgs: Vec<String> =
+                                e.0.iter()
+                                    .map(|f| format!("{}: {}", f.field, f.message))
+                                    .collect();
+                            anyhow::anyhow!(msgs.join("; "))
+                        })?;
                     let key = generate_api_key();
                     let r = store
                         .create_api_key(&tenant, &name, &hash_api_key(&key), &permissions, now)
@@ -103,8 +107,11 @@ pub async fn cancel_on_signal(token: CancellationToken) {
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

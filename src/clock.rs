@@ -68,7 +68,10 @@ mod tests {
     #[test]
     fn parses_with_offsets() {
         assert_eq!(parse_rfc3339("2026-04-21T12:00:00Z"), Ok(1_776_772_800_000));
-        assert_eq!(parse_rfc3339("2026-04-21T14:00:00+02:00"), Ok(1_776_772_800_000));
+        assert_eq!(
+            parse_rfc3339("2026-04-21T14:00:00+02:00"),
+            Ok(1_776_772_800_000)
+        );
         assert!(parse_rfc3339("yesterday").is_err());
     }
 }

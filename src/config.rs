@@ -13,7 +13,11 @@ use crate::domain::duration::parse_duration_ms;
 use crate::domain::webhook::UrlPolicy;
 
 #[derive(Debug, Parser)]
-#[command(name = "hookd", version, about = "Self-hosted webhook delivery service")]
+#[command(
+    name = "hookd",
+    version,
+    about = "Self-hosted webhook delivery service"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -123,7 +127,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MANAGEMENT_API_KEY", hide_env_values = true)]
     pub management_api_key: Option<String>,
     /// Several management keys, comma-separated.
-    #[arg(long, env = "MANAGEMENT_API_KEYS", hide_env_values = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "MANAGEMENT_API_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
     pub management_api_keys: Vec<String>,
     /// URL rules for webhooks: `standard` (http/https) or `strict` (https
     /// only, no IP literal, no localhost, no query or fragment).

@@ -29,7 +29,10 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A new signing secret: `whsec_` + base64 of 32 random bytes.
 pub fn generate_webhook_secret() -> String {
-    format!("{WEBHOOK_SECRET_PREFIX}{}", STANDARD.encode(random_bytes::<32>()))
+    format!(
+        "{WEBHOOK_SECRET_PREFIX}{}",
+        STANDARD.encode(random_bytes::<32>())
+    )
 }
 
 /// The key bytes of a `whsec_` secret, as Standard Webhooks defines them.
@@ -48,7 +51,10 @@ pub fn webhook_secret_bytes(secret: &str) -> Result<Vec<u8>, String> {
 
 /// A new provisioned API key (plaintext, shown once).
 pub fn generate_api_key() -> String {
-    format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+    format!(
+        "{API_KEY_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    )
 }
 
 /// What is stored for an API key.
@@ -228,7 +234,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("encryption_key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("encryption_key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

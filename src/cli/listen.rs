@@ -1,10 +1,10 @@
 //! `hookd listen`: a local receiver that verifies each delivery's
 //! signature and prints it, for users integrating with hookd.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::any;
-use axum::Router;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::ListenArgs;
@@ -15,12 +15,18 @@ const TOLERANCE_S: i64 = 300;
 
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     webhook_secret_bytes(&args.secret).map_err(|e| anyhow::anyhow!("--secret {e}"))?;
-    let status = StatusCode::from_u16(args.status).map_err(|_| anyhow::anyhow!("--status must be an HTTP status"))?;
+    let status = StatusCode::from_u16(args.status)
+        .map_err(|_| anyhow::anyhow!("--status must be an HTTP status"))?;
     let secret = args.secret.clone();
     let app = Router::new().fallback(any(move |headers: HeaderMap, body: Bytes| {
         let secret = secret.clone();
         async move {
-            let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let h = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+            };
             let verdict = verify(
                 &secret,
                 h("webhook-id"),
@@ -36,18 +42,28 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             match verdict {
                 Ok(()) => {
-                    println!("✔ {} signature verified (webhook-id {})\n{pretty}\n", h("user-agent"), h("webhook-id"));
+                    println!(
+                        "✔ {} signature verified (webhook-id {})\n{pretty}\n",
+                        h("user-agent"),
+                        h("webhook-id")
+                    );
                     status
                 }
                 Err(e) => {
-                    println!("✘ signature rejected: {e} (webhook-id {:?})\n{pretty}\n", h("webhook-id"));
+                    println!(
+                        "✘ signature rejected: {e} (webhook-id {:?})\n{pretty}\n",
+                        h("webhook-id")
+                    );
                     StatusCode::UNAUTHORIZED
                 }
             }
         }
     }));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
-    println!("listening on http://{} — verifying with the given secret", listener.local_addr()?);
+    println!(
+        "listening on http://{} — verifying with the given secret",
+        listener.local_addr()?
+    );
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn(super::cancel_on_signal(shutdown.clone()));
     axum::serve(listener, app)

@@ -13,8 +13,9 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     if s.starts_with('-') {
         return Err("must not be negative".into());
     }
-    let d = humantime::parse_duration(s)
-        .map_err(|_| format!("{s:?} is not a duration; expected a form such as \"500ms\", \"10s\" or \"5m\""))?;
+    let d = humantime::parse_duration(s).map_err(|_| {
+        format!("{s:?} is not a duration; expected a form such as \"500ms\", \"10s\" or \"5m\"")
+    })?;
     u64::try_from(d.as_millis()).map_err(|_| "is too long".into())
 }
 

@@ -49,8 +49,7 @@ pub fn category_of(name: &str) -> &str {
 
 fn valid_segment(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
@@ -81,7 +80,9 @@ impl<'a> Subscription<'a> {
         if let Some(category) = s.strip_suffix(".*") {
             return valid_segment(category).then_some(Subscription::Category(category));
         }
-        validate_event_type_name(s).ok().map(|_| Subscription::Exact(s))
+        validate_event_type_name(s)
+            .ok()
+            .map(|_| Subscription::Exact(s))
     }
 }
 
@@ -126,15 +127,26 @@ mod tests {
 
     #[test]
     fn subscription_syntax() {
-        assert_eq!(Subscription::parse("license.*"), Some(Subscription::Category("license")));
-        assert_eq!(Subscription::parse("license.created"), Some(Subscription::Exact("license.created")));
+        assert_eq!(
+            Subscription::parse("license.*"),
+            Some(Subscription::Category("license"))
+        );
+        assert_eq!(
+            Subscription::parse("license.created"),
+            Some(Subscription::Exact("license.created"))
+        );
         assert_eq!(Subscription::parse("*"), None);
         assert_eq!(Subscription::parse("license.*.x"), None);
     }
 
     #[test]
     fn catalogue_has_seed_events_and_test_event() {
-        for name in ["license.generated", "license.validation_failed", "telemetry.flagged", "webhook.test"] {
+        for name in [
+            "license.generated",
+            "license.validation_failed",
+            "telemetry.flagged",
+            "webhook.test",
+        ] {
             assert!(is_builtin(name), "{name}");
         }
         for (name, _) in BUILTIN_EVENT_TYPES {

@@ -127,7 +127,9 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
     if policy == UrlPolicy::Strict {
         match host {
             url::Host::Ipv4(_) | url::Host::Ipv6(_) => {
-                return Err("must name a host, not an IP address (the URL policy is strict)".into());
+                return Err(
+                    "must name a host, not an IP address (the URL policy is strict)".into(),
+                );
             }
             url::Host::Domain(d) => {
                 let d = d.trim_end_matches('.').to_ascii_lowercase();
@@ -213,11 +215,15 @@ pub fn validate_retry_schedule(steps: &[String]) -> Result<Vec<u64>, String> {
         .collect()
 }
 
-pub fn validate_failure_handling(min_failures: i64, suspend_after: &str) -> Result<FailureHandling, String> {
+pub fn validate_failure_handling(
+    min_failures: i64,
+    suspend_after: &str,
+) -> Result<FailureHandling, String> {
     if !(1..=1_000_000).contains(&min_failures) {
         return Err("min_failures must be between 1 and 1000000".into());
     }
-    let suspend_after_ms = parse_duration_ms(suspend_after).map_err(|e| format!("suspend_after {e}"))?;
+    let suspend_after_ms =
+        parse_duration_ms(suspend_after).map_err(|e| format!("suspend_after {e}"))?;
     Ok(FailureHandling {
         min_failures: min_failures as u32,
         suspend_after_ms,
@@ -252,7 +258,9 @@ fn is_token_char(b: u8) -> bool {
 
 pub fn validate_header_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 256 || !name.bytes().all(is_token_char) {
-        return Err(format!("{name:?} is not a valid header name (RFC 9110 token)"));
+        return Err(format!(
+            "{name:?} is not a valid header name (RFC 9110 token)"
+        ));
     }
     if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
         return Err(format!("{name:?} is set by hookd and cannot be overridden"));
@@ -264,7 +272,10 @@ pub fn validate_header_value(value: &str) -> Result<(), String> {
     if value.len() > 4096 {
         return Err("header values must be at most 4096 bytes".into());
     }
-    if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80) {
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80)
+    {
         return Err("header values must not contain control characters".into());
     }
     Ok(())
@@ -279,7 +290,9 @@ pub fn validate_headers(headers: &Headers) -> Result<Headers, String> {
     for (name, values) in headers {
         validate_header_name(name)?;
         if !seen.insert(name.to_ascii_lowercase()) {
-            return Err(format!("{name:?} is given twice (header names ignore case)"));
+            return Err(format!(
+                "{name:?} is given twice (header names ignore case)"
+            ));
         }
         if values.is_empty() {
             return Err(format!("{name:?} must have at least one value"));
@@ -300,11 +313,10 @@ pub fn patch_headers(current: &Headers, remove: &[String], add: &Headers) -> Hea
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     for (name, values) in add {
-        let existing = out
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case(name))
-            .cloned();
-        let slot = out.entry(existing.unwrap_or_else(|| name.clone())).or_default();
+        let existing = out.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned();
+        let slot = out
+            .entry(existing.unwrap_or_else(|| name.clone()))
+            .or_default();
         for v in values {
             if !slot.contains(v) {
                 slot.push(v.clone());
@@ -425,7 +437,10 @@ mod tests {
         let h = patch_headers(&current, &["X-A".to_string()], &add);
         assert_eq!(h, [("x-a".to_string(), vec!["2".to_string()])].into());
         let h = patch_headers(&current, &[], &add);
-        assert_eq!(h, [("X-A".to_string(), vec!["1".to_string(), "2".to_string()])].into());
+        assert_eq!(
+            h,
+            [("X-A".to_string(), vec!["1".to_string(), "2".to_string()])].into()
+        );
     }
 
     #[test]
@@ -440,14 +455,20 @@ mod tests {
 
     #[test]
     fn retry_schedule_and_failure_handling() {
-        assert_eq!(validate_retry_schedule(&["10ms".into(), "5s".into()]), Ok(vec![10, 5_000]));
+        assert_eq!(
+            validate_retry_schedule(&["10ms".into(), "5s".into()]),
+            Ok(vec![10, 5_000])
+        );
         assert_eq!(validate_retry_schedule(&[]), Ok(vec![]));
         assert!(validate_retry_schedule(&["31d".into()]).is_err());
         assert!(validate_failure_handling(0, "5d").is_err());
         assert!(validate_failure_handling(3, "later").is_err());
         assert_eq!(
             validate_failure_handling(3, "1h"),
-            Ok(FailureHandling { min_failures: 3, suspend_after_ms: 3_600_000 })
+            Ok(FailureHandling {
+                min_failures: 3,
+                suspend_after_ms: 3_600_000
+            })
         );
     }
 }

@@ -1,9 +1,9 @@
 //! `/management/api-keys`: provisioned keys, admins only. The plaintext
 //! key is in the create answer and nowhere else; only its hash is stored.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -12,9 +12,9 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, Auth};
 use crate::clock::format_rfc3339;
 use crate::crypto::{generate_api_key, hash_api_key};
+use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
 use crate::domain::tenant::validate_tenant_id;
-use crate::domain::ValidationErrors;
 use crate::store::ApiKeyRecord;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -94,13 +94,21 @@ pub async fn create_api_key(
     let own_tenant = auth.require(Permission::Admin)?.to_owned();
     let tenant = input.tenant.clone().unwrap_or_else(|| own_tenant.clone());
     if !auth.0.is_bootstrap() && tenant != own_tenant {
-        return Err(ApiError::forbidden("a tenant's admin key can only create keys for its own tenant"));
+        return Err(ApiError::forbidden(
+            "a tenant's admin key can only create keys for its own tenant",
+        ));
     }
     let permissions = validate_api_key_request(&input.name, &tenant, &input.permissions)?;
     let key = generate_api_key();
     let record = state
         .store
-        .create_api_key(&tenant, &input.name, &hash_api_key(&key), &permissions, state.clock.now_ms())
+        .create_api_key(
+            &tenant,
+            &input.name,
+            &hash_api_key(&key),
+            &permissions,
+            state.clock.now_ms(),
+        )
         .await?;
     tracing::info!(api_key.id = record.id, tenant = %tenant, "api key created");
     let mut out = ApiKeyOut::from(record);
@@ -113,7 +121,10 @@ pub async fn create_api_key(
     responses((status = 200, body = ApiKeyList), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = []))
 )]
-pub async fn list_api_keys(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<ApiKeyList>> {
+pub async fn list_api_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<ApiKeyList>> {
     let tenant = auth.require(Permission::Admin)?;
     let keys = state.store.list_api_keys(Some(tenant)).await?;
     Ok(Json(ApiKeyList {
@@ -127,9 +138,17 @@ pub async fn list_api_keys(State(state): State<AppState>, auth: Auth) -> ApiResu
     responses((status = 204, description = "Revoked"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))
 )]
-pub async fn revoke_api_key(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::Admin)?;
-    if !state.store.revoke_api_key(tenant, id, state.clock.now_ms()).await? {
+    if !state
+        .store
+        .revoke_api_key(tenant, id, state.clock.now_ms())
+        .await?
+    {
         return Err(ApiError::not_found("API key"));
     }
     state.authenticator.forget_key(id);

@@ -60,7 +60,10 @@ impl Authenticator {
             });
         }
 
-        let record = self.lookup(key, now).await?.ok_or_else(ApiError::unauthorized)?;
+        let record = self
+            .lookup(key, now)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
         Ok(Principal::ApiKey {
             id: record.id,
             tenant: record.tenant_id,

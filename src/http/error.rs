@@ -80,7 +80,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn conflict(detail: impl Into<String>) -> Self {
@@ -121,7 +125,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(msg) => ApiError::conflict(msg),
-            StoreError::Stale => ApiError::conflict("the resource was changed concurrently; try again"),
+            StoreError::Stale => {
+                ApiError::conflict("the resource was changed concurrently; try again")
+            }
             StoreError::Database(ref db) if is_unavailable(db) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable("the database is unavailable; try again shortly")
@@ -137,7 +143,10 @@ impl From<StoreError> for ApiError {
 fn is_unavailable(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
     )
 }
 

@@ -1,8 +1,8 @@
 //! `/management/event-types`: the catalogue, tenant types, archiving.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -11,10 +11,10 @@ use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, Auth, Params};
 use crate::catalogue::{Catalogue, CatalogueEntry};
 use crate::clock::format_rfc3339;
+use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
 use crate::domain::event_type::TEST_EVENT_TYPE;
 use crate::domain::webhook::{validate_category, validate_description};
-use crate::domain::ValidationErrors;
 use crate::store::EventTypeRecord;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,13 +146,18 @@ pub async fn create_event_type(
         other => errors.check("category", other),
     };
     let description = match &input.description {
-        Some(d) => errors.check("description", validate_description(d)).map(Some),
+        Some(d) => errors
+            .check("description", validate_description(d))
+            .map(Some),
         None => Some(None),
     };
     errors.into_result()?;
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
     if catalogue.get(&input.name).is_some_and(|e| e.builtin) {
-        return Err(ApiError::conflict(format!("{:?} is a built-in event type", input.name)));
+        return Err(ApiError::conflict(format!(
+            "{:?} is a built-in event type",
+            input.name
+        )));
     }
     let record = EventTypeRecord {
         name: input.name,
@@ -186,10 +191,15 @@ pub async fn archive_event_type(
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     if name == TEST_EVENT_TYPE {
-        return Err(ApiError::field("name", "webhook.test is used by the test endpoint and cannot be archived"));
+        return Err(ApiError::field(
+            "name",
+            "webhook.test is used by the test endpoint and cannot be archived",
+        ));
     }
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    let entry = catalogue.get(&name).ok_or_else(|| ApiError::not_found("event type"))?;
+    let entry = catalogue
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found("event type"))?;
     let now = state.clock.now_ms();
     let record = EventTypeRecord {
         name: entry.name.clone(),

@@ -40,7 +40,10 @@ fn body_rejection(e: BytesRejection, limit: usize) -> ApiError {
 /// Parses JSON into `T`, naming the offending field on failure.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::field("body", "is empty; a JSON object is required"));
+        return Err(ApiError::field(
+            "body",
+            "is empty; a JSON object is required",
+        ));
     }
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::field("body", format!("is not valid JSON: {e}")))?;
@@ -73,10 +76,18 @@ fn field_of(path: &str, message: &str) -> (String, String) {
     }
     if let Some(name) = quoted("unknown field `") {
         // The path already ends at the unknown field.
-        let field = if path == "." || path.is_empty() { name } else { path.to_string() };
+        let field = if path == "." || path.is_empty() {
+            name
+        } else {
+            path.to_string()
+        };
         return (field, "is not a known field".into());
     }
-    let field = if path == "." { "body".to_string() } else { path.to_string() };
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path.to_string()
+    };
     (field, message.to_string())
 }
 
@@ -140,7 +151,10 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let tenant = parts.headers.get("x-tenant-id").map(|v| v.to_str().unwrap_or("\u{0}"));
+        let tenant = parts
+            .headers
+            .get("x-tenant-id")
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
         state
             .authenticator
             .authenticate(authorization, tenant, state.clock.now_ms())

@@ -74,7 +74,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_webhook_secret))
         .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(webhooks::unsuspend_webhook))
-        .routes(routes!(event_types::list_event_types, event_types::create_event_type))
+        .routes(routes!(
+            event_types::list_event_types,
+            event_types::create_event_type
+        ))
         .routes(routes!(event_types::archive_event_type))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
@@ -92,7 +95,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             utoipa::openapi::path::OperationBuilder::new()
                 .tag("operations")
                 .summary(Some("This document"))
-                .response("200", utoipa::openapi::Response::new("The OpenAPI 3.1 description")),
+                .response(
+                    "200",
+                    utoipa::openapi::Response::new("The OpenAPI 3.1 description"),
+                ),
         ),
     );
     doc

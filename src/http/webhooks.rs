@@ -1,10 +1,10 @@
 //! `/management/webhooks`: create, list, read, change, delete, secrets,
 //! unsuspend.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -91,7 +91,9 @@ pub struct WebhookPatch {
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -181,7 +183,10 @@ pub struct RotateSecretIn {
     pub secret: Option<String>,
 }
 
-fn validate_failure_handling(errors: &mut ValidationErrors, f: &FailureHandlingIn) -> Option<FailureHandling> {
+fn validate_failure_handling(
+    errors: &mut ValidationErrors,
+    f: &FailureHandlingIn,
+) -> Option<FailureHandling> {
     errors.check(
         "failure_handling",
         rules::validate_failure_handling(f.min_failures, &f.suspend_after),
@@ -197,13 +202,21 @@ fn validate_secret(errors: &mut ValidationErrors, secret: &Option<String>) -> Op
 
 /// Checks subscriptions against the catalogue. Only `new` ones must be
 /// live: existing subscriptions to an archived type keep working.
-fn check_events(errors: &mut ValidationErrors, catalogue: &Catalogue, new: &[String], existing: &[String]) {
+fn check_events(
+    errors: &mut ValidationErrors,
+    catalogue: &Catalogue,
+    new: &[String],
+    existing: &[String],
+) {
     match rules::validate_events_syntax(new) {
         Err(m) => errors.add("events", m),
         Ok(events) => {
             let unknown = catalogue.unknown(events.iter().filter(|e| !existing.contains(e)));
             if !unknown.is_empty() {
-                errors.add("events", format!("unsupported event types: {}", unknown.join(", ")));
+                errors.add(
+                    "events",
+                    format!("unsupported event types: {}", unknown.join(", ")),
+                );
             }
         }
     }
@@ -211,7 +224,10 @@ fn check_events(errors: &mut ValidationErrors, catalogue: &Catalogue, new: &[Str
 
 fn url_conflict(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict(_) => ApiError::field("url", "a webhook with this URL already exists in this tenant"),
+        StoreError::Conflict(_) => ApiError::field(
+            "url",
+            "a webhook with this URL already exists in this tenant",
+        ),
         other => other.into(),
     }
 }
@@ -284,7 +300,12 @@ pub async fn create_webhook(
     let location = format!("/management/webhooks/{}", created.id);
     let mut out = WebhookOut::from(created);
     out.secret = Some(secret);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(out)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(out),
+    )
+        .into_response())
 }
 
 #[utoipa::path(
@@ -306,7 +327,11 @@ pub async fn create_webhook(
     ),
     security(("bearer" = []))
 )]
-pub async fn list_webhooks(State(state): State<AppState>, auth: Auth, params: Params) -> ApiResult<Json<WebhookList>> {
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    auth: Auth,
+    params: Params,
+) -> ApiResult<Json<WebhookList>> {
     let tenant = auth.require(Permission::WebhooksList)?;
     let (offset, limit) = params.page()?;
     let filter = WebhookFilter {
@@ -316,7 +341,10 @@ pub async fn list_webhooks(State(state): State<AppState>, auth: Auth, params: Pa
         suspended: params.bool("suspended")?,
         event_type: params.string("event_type"),
     };
-    let page = state.store.list_webhooks(tenant, &filter, offset, limit).await?;
+    let page = state
+        .store
+        .list_webhooks(tenant, &filter, offset, limit)
+        .await?;
     Ok(Json(WebhookList {
         data: page.items.into_iter().map(WebhookOut::from).collect(),
         total: page.total,
@@ -339,7 +367,11 @@ async fn load(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
     responses((status = 200, body = WebhookOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))
 )]
-pub async fn get_webhook(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<Json<WebhookOut>> {
+pub async fn get_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksRead)?;
     Ok(Json(load(&state, tenant, id).await?.into()))
 }
@@ -355,17 +387,24 @@ fn apply_patch(
     let settings = &state.settings;
     let mut w = current.clone();
     if let Some(n) = &patch.name {
-        w.name = errors.check("name", rules::validate_name(n)).unwrap_or_default();
+        w.name = errors
+            .check("name", rules::validate_name(n))
+            .unwrap_or_default();
     }
     if let Some(u) = &patch.url {
-        w.url = errors.check("url", rules::validate_url(u, settings.url_policy)).unwrap_or_default();
+        w.url = errors
+            .check("url", rules::validate_url(u, settings.url_policy))
+            .unwrap_or_default();
     }
     if let Some(e) = patch.enabled {
         w.enabled = e;
     }
     if let Some(env) = &patch.environment {
         w.environment = errors
-            .check("environment", rules::validate_environment(env, &settings.environments))
+            .check(
+                "environment",
+                rules::validate_environment(env, &settings.environments),
+            )
             .unwrap_or_default();
     }
     if let Some(d) = &patch.description {
@@ -375,7 +414,10 @@ fn apply_patch(
         };
     }
     if patch.events.is_some() || patch.add_events.is_some() || patch.remove_events.is_some() {
-        let base = patch.events.clone().unwrap_or_else(|| current.events.clone());
+        let base = patch
+            .events
+            .clone()
+            .unwrap_or_else(|| current.events.clone());
         let events = rules::patch_events(
             &base,
             patch.remove_events.as_deref().unwrap_or_default(),
@@ -385,16 +427,23 @@ fn apply_patch(
         w.events = events;
     }
     if patch.headers.is_some() || patch.add_headers.is_some() || patch.remove_headers.is_some() {
-        let base = patch.headers.clone().unwrap_or_else(|| current.headers.clone());
+        let base = patch
+            .headers
+            .clone()
+            .unwrap_or_else(|| current.headers.clone());
         let headers = rules::patch_headers(
             &base,
             patch.remove_headers.as_deref().unwrap_or_default(),
             &patch.add_headers.clone().unwrap_or_default(),
         );
-        w.headers = errors.check("headers", rules::validate_headers(&headers)).unwrap_or_default();
+        w.headers = errors
+            .check("headers", rules::validate_headers(&headers))
+            .unwrap_or_default();
     }
     if let Some(t) = &patch.timeout {
-        w.timeout_ms = errors.check("timeout", rules::validate_timeout(t)).unwrap_or_default();
+        w.timeout_ms = errors
+            .check("timeout", rules::validate_timeout(t))
+            .unwrap_or_default();
     }
     if let Some(r) = &patch.rate_limit {
         w.rate_limit = r.and_then(|r| errors.check("rate_limit", rules::validate_rate_limit(r)));
@@ -405,7 +454,9 @@ fn apply_patch(
             .and_then(|s| errors.check("retry_schedule", rules::validate_retry_schedule(s)));
     }
     if let Some(f) = &patch.failure_handling {
-        w.failure_handling = f.as_ref().and_then(|f| validate_failure_handling(errors, f));
+        w.failure_handling = f
+            .as_ref()
+            .and_then(|f| validate_failure_handling(errors, f));
     }
     w
 }
@@ -435,7 +486,11 @@ pub async fn update_webhook(
         if updated == current {
             return Ok(Json(current.into()));
         }
-        match state.store.update_webhook(&updated, state.clock.now_ms()).await {
+        match state
+            .store
+            .update_webhook(&updated, state.clock.now_ms())
+            .await
+        {
             Ok(Some(w)) => {
                 tracing::info!(webhook.id = id, tenant = %tenant, "webhook updated");
                 return Ok(Json(w.into()));
@@ -454,7 +509,11 @@ pub async fn update_webhook(
     responses((status = 204, description = "Deleted"), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))
 )]
-pub async fn delete_webhook(State(state): State<AppState>, auth: Auth, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     if state.store.delete_webhook(tenant, id).await? {
         tracing::info!(webhook.id = id, tenant = %tenant, "webhook deleted");
@@ -518,7 +577,11 @@ pub async fn rotate_webhook_secret(
     let secret = secret.expect("validated above");
     let now = state.clock.now_ms();
     let until = now + PREVIOUS_SECRET_GRACE_MS;
-    if !state.store.rotate_webhook_secret(tenant, id, &secret, until, now).await? {
+    if !state
+        .store
+        .rotate_webhook_secret(tenant, id, &secret, until, now)
+        .await?
+    {
         return Err(ApiError::not_found("webhook"));
     }
     tracing::info!(webhook.id = id, tenant = %tenant, "webhook secret rotated");

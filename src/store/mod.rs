@@ -86,7 +86,12 @@ pub trait Store: Send + Sync + 'static {
     // --- webhooks -------------------------------------------------------
 
     /// Inserts a webhook; `id`, `version` and the timestamps are assigned.
-    async fn create_webhook(&self, webhook: &Webhook, secret: &str, now: i64) -> StoreResult<Webhook>;
+    async fn create_webhook(
+        &self,
+        webhook: &Webhook,
+        secret: &str,
+        now: i64,
+    ) -> StoreResult<Webhook>;
     async fn get_webhook(&self, tenant: &str, id: i64) -> StoreResult<Option<Webhook>>;
     async fn list_webhooks(
         &self,
@@ -99,7 +104,11 @@ pub trait Store: Send + Sync + 'static {
     /// current; `Stale` otherwise, `None` if it no longer exists.
     async fn update_webhook(&self, webhook: &Webhook, now: i64) -> StoreResult<Option<Webhook>>;
     async fn delete_webhook(&self, tenant: &str, id: i64) -> StoreResult<bool>;
-    async fn get_webhook_secrets(&self, tenant: &str, id: i64) -> StoreResult<Option<WebhookSecrets>>;
+    async fn get_webhook_secrets(
+        &self,
+        tenant: &str,
+        id: i64,
+    ) -> StoreResult<Option<WebhookSecrets>>;
     /// Makes `new_secret` current; the old one stays live until `previous_until`.
     async fn rotate_webhook_secret(
         &self,

@@ -20,7 +20,12 @@ pub(super) fn seal_secret(cipher: &Cipher, tenant: &str, column: &str, secret: &
     cipher.seal(secret.as_bytes(), &seal_context(tenant, column))
 }
 
-pub(super) fn open_secret(cipher: &Cipher, tenant: &str, column: &str, sealed: &[u8]) -> StoreResult<String> {
+pub(super) fn open_secret(
+    cipher: &Cipher,
+    tenant: &str,
+    column: &str,
+    sealed: &[u8],
+) -> StoreResult<String> {
     let bytes = cipher.open(sealed, &seal_context(tenant, column))?;
     String::from_utf8(bytes).map_err(|_| StoreError::Corrupt("webhooks.secret"))
 }
@@ -58,7 +63,8 @@ impl WebhookRow {
         Ok(Webhook {
             headers: serde_json::from_slice(&headers_json)
                 .map_err(|_| StoreError::Corrupt("webhooks.headers"))?,
-            events: serde_json::from_str(&self.events).map_err(|_| StoreError::Corrupt("webhooks.events"))?,
+            events: serde_json::from_str(&self.events)
+                .map_err(|_| StoreError::Corrupt("webhooks.events"))?,
             retry_schedule_ms: self
                 .retry_schedule
                 .map(|s| serde_json::from_str(&s))

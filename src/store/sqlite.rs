@@ -14,11 +14,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::rows::{
-    ApiKeyRow, WEBHOOK_COLUMNS, WebhookJsonColumns, WebhookRow, open_secret, seal_headers, seal_secret,
+    ApiKeyRow, WEBHOOK_COLUMNS, WebhookJsonColumns, WebhookRow, open_secret, seal_headers,
+    seal_secret,
 };
 use super::{
-    ApiKeyRecord, EventTypeRecord, Page, Store, StoreError, StoreResult, WebhookFilter, like_escape,
-    migrations,
+    ApiKeyRecord, EventTypeRecord, Page, Store, StoreError, StoreResult, WebhookFilter,
+    like_escape, migrations,
 };
 use crate::crypto::Cipher;
 use crate::domain::api_key::Permission;
@@ -61,7 +62,9 @@ impl SqliteStore {
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        migrations::migrator(migrations::SQLITE).run(&self.pool).await?;
+        migrations::migrator(migrations::SQLITE)
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -260,7 +263,11 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn get_webhook_secrets(&self, tenant: &str, id: i64) -> StoreResult<Option<WebhookSecrets>> {
+    async fn get_webhook_secrets(
+        &self,
+        tenant: &str,
+        id: i64,
+    ) -> StoreResult<Option<WebhookSecrets>> {
         let row: Option<(Vec<u8>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
             "SELECT secret, previous_secret, previous_secret_expires_at FROM webhooks \
              WHERE tenant_id = ? AND id = ?",
@@ -273,7 +280,10 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let previous = match (previous, until) {
-            (Some(p), Some(until)) => Some((open_secret(&self.cipher, tenant, "previous_secret", &p)?, until)),
+            (Some(p), Some(until)) => Some((
+                open_secret(&self.cipher, tenant, "previous_secret", &p)?,
+                until,
+            )),
             _ => None,
         };
         Ok(Some(WebhookSecrets {
@@ -353,13 +363,15 @@ impl Store for SqliteStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(name, category, description, archived_at, created_at)| EventTypeRecord {
-                name,
-                category,
-                description,
-                archived_at,
-                created_at,
-            })
+            .map(
+                |(name, category, description, archived_at, created_at)| EventTypeRecord {
+                    name,
+                    category,
+                    description,
+                    archived_at,
+                    created_at,
+                },
+            )
             .collect())
     }
 
@@ -379,7 +391,10 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("event type {:?} already exists", r.name)));
+            return Err(StoreError::Conflict(format!(
+                "event type {:?} already exists",
+                r.name
+            )));
         }
         Ok(())
     }

@@ -1,0 +1,254 @@
+//! Test harness: runs the real `hookd` binary on a free port with a
+//! temporary data directory and talks HTTP to it.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const MGMT_KEY: &str = "management_key_dev_123456";
+
+/// A running hookd process; killed when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    child: Child,
+    pub client: reqwest::Client,
+    log_path: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Builder for a server's command line and environment.
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub management_key: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: &Path) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            management_key: Some(MGMT_KEY.to_string()),
+        }
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.to_string());
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn no_management_key(mut self) -> Self {
+        self.management_key = None;
+        self
+    }
+    pub async fn start(self) -> TestServer {
+        TestServer::start_with(self).await
+    }
+}
+
+impl TestServer {
+    /// A server with the standard test management key on a fresh directory.
+    pub async fn start(dir: &Path) -> TestServer {
+        ServerConfig::new(dir).start().await
+    }
+
+    pub async fn start_with(cfg: ServerConfig) -> TestServer {
+        let port = free_port();
+        let log_path = cfg.data_dir.join(format!("hookd-{port}.log"));
+        std::fs::create_dir_all(&cfg.data_dir).unwrap();
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
+        cmd.arg("serve")
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&cfg.data_dir)
+            .args(&cfg.args)
+            .env_remove("MANAGEMENT_API_KEY")
+            .env_remove("MANAGEMENT_API_KEYS")
+            .env_remove("HOOKD_ENCRYPTION_KEY")
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(k) = &cfg.management_key {
+            cmd.env("MANAGEMENT_API_KEY", k);
+        }
+        for (k, v) in &cfg.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawning hookd");
+        let server = TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            data_dir: cfg.data_dir.clone(),
+            child,
+            client: reqwest::Client::new(),
+            log_path,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("hookd did not become ready; log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("hookd did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with the bootstrap key.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(MGMT_KEY)
+    }
+
+    pub fn req_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(reqwest::Method::POST, path).json(&body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.req(reqwest::Method::PATCH, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.req(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Creates a webhook with sensible defaults merged with `extra`.
+    pub async fn create_webhook(&self, url: &str, extra: Value) -> Value {
+        let mut body = serde_json::json!({
+            "name": "test hook",
+            "url": url,
+            "events": ["license.created"],
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, json) = self.post("/management/webhooks", body).await;
+        assert_eq!(status, 201, "create webhook failed: {json}");
+        json
+    }
+
+    /// Provisions an API key and returns its plaintext.
+    pub async fn api_key(&self, tenant: &str, permissions: &[&str]) -> String {
+        let (status, json) = self
+            .post(
+                "/management/api-keys",
+                serde_json::json!({"name": "test key", "tenant": tenant, "permissions": permissions}),
+            )
+            .await;
+        assert_eq!(status, 201, "create key failed: {json}");
+        json["key"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a request; answers (status, JSON body or Null).
+pub async fn send(rb: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = rb.send().await.expect("request failed");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json)
+}
+
+/// Asserts a problem+json 400 that names `field`.
+pub fn assert_field_error(status: u16, body: &Value, field: &str) {
+    assert_eq!(
+        status, 400,
+        "expected 400 naming {field}, got {status}: {body}"
+    );
+    let errors = body["errors"].as_array().expect("problem body has errors");
+    assert!(
+        errors.iter().any(|e| e["field"] == field),
+        "no error names {field:?}: {body}"
+    );
+}
