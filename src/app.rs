@@ -5,17 +5,21 @@
 //! test binds port 0 and runs the real server in-process or as a child.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ServeArgs, Settings, StoreArgs};
+use crate::config::{ServeArgs, Settings, SqliteSync, StoreArgs};
 use crate::crypto::{Cipher, generate_api_key, write_private_file};
+use crate::dispatcher::targets::TargetCache;
+use crate::dispatcher::{DeliveryPolicy, Dispatcher, SharedPolicy};
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
+use crate::publish::Publisher;
 use crate::store::{SqliteStore, Store};
 
 const KEY_FILE: &str = "management_api_key";
@@ -35,7 +39,7 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
              only SQLite (the default, under --data-dir) is available"
         );
     }
-    let store = SqliteStore::open(&args.data_dir, cipher)
+    let store = SqliteStore::open(&args.data_dir, cipher, args.sqlite_sync == SqliteSync::Full)
         .await
         .with_context(|| format!("opening the SQLite store in {}", args.data_dir.display()))?;
     Ok(Arc::new(store))
@@ -81,28 +85,165 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
     }
 }
 
-/// Runs the service on `listener` until `shutdown` is cancelled.
+/// How long in-flight attempts may run after SIGTERM before leases are released.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+const PURGE_BATCH: u64 = 1_000;
+const STATS_EVERY: Duration = Duration::from_secs(5);
+/// Where the admin page's delivery defaults are kept.
+pub const POLICY_SETTING: &str = "delivery_policy";
+
+/// One process per SQLite data directory: a second would corrupt leases.
+fn lock_data_dir(args: &StoreArgs) -> anyhow::Result<Option<std::fs::File>> {
+    if args.database_url.is_some() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let path = args.data_dir.join("hookd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another hookd process is using {}; SQLite serves one instance (use PostgreSQL for several)",
+            args.data_dir.display()
+        )
+    })?;
+    Ok(Some(file))
+}
+
+/// The delivery defaults: the configuration, unless the admin page saved others.
+async fn load_policy(store: &dyn Store, settings: &Settings) -> anyhow::Result<DeliveryPolicy> {
+    let mut policy = DeliveryPolicy::from_settings(settings);
+    if let Some(saved) = store.get_setting(POLICY_SETTING).await? {
+        match serde_json::from_str::<crate::dispatcher::StoredPolicy>(&saved) {
+            Ok(p) => policy = p.into(),
+            Err(e) => tracing::warn!(error = %e, "ignoring unreadable saved delivery defaults"),
+        }
+    }
+    Ok(policy)
+}
+
+/// Runs the service on `listener` until `shutdown` is cancelled, then
+/// drains: HTTP first (no new events), then the publisher, then in-flight
+/// attempts.
 pub async fn serve(
     args: ServeArgs,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(Settings::from_args(&args)?);
+    let _lock = lock_data_dir(&args.store)?;
     let store = open_store(&args.store).await?;
     let keys = bootstrap_keys(&args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = crate::metrics::install();
+    let policy: SharedPolicy = Arc::new(RwLock::new(load_policy(store.as_ref(), &settings).await?));
+    let targets = Arc::new(TargetCache::default());
+    if args.store.database_url.is_none() {
+        // This process alone uses the file: leases of a previous run are void.
+        let released = store.release_leases(None, clock.now_ms()).await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "re-queued deliveries left in flight by the previous run"
+            );
+        }
+    }
+    let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let dispatcher = args.role.delivers().then(|| {
+        Dispatcher::start(
+            store.clone(),
+            settings.clone(),
+            policy.clone(),
+            targets.clone(),
+            clock.clone(),
+            owner.clone(),
+        )
+    });
+    let (publisher, publisher_task) = Publisher::start(
+        store.clone(),
+        dispatcher.as_ref().map(|(d, _)| d.clone()),
+        clock.clone(),
+    );
     let state = AppState {
         authenticator: Arc::new(Authenticator::new(keys, store.clone())),
-        store,
-        settings,
-        clock,
+        store: store.clone(),
+        settings: settings.clone(),
+        clock: clock.clone(),
+        publisher,
+        dispatcher: dispatcher.as_ref().map(|(d, _)| d.clone()),
+        targets,
+        policy,
+        metrics,
     };
+    let maintenance_stop = CancellationToken::new();
+    let maintenance = tokio::spawn(maintenance_loop(
+        store.clone(),
+        settings.clone(),
+        clock.clone(),
+        maintenance_stop.clone(),
+    ));
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, role = ?args.role, "hookd listening");
-    axum::serve(listener, router(state))
+    tracing::info!(%addr, role = ?args.role, instance = %owner, "hookd listening");
+    axum::serve(listener, router(state, args.role.serves_api()))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving HTTP")?;
+    // The router (and every Publisher clone in it) is gone: the committer
+    // finishes the batches it holds and stops.
+    let _ = publisher_task.await;
+    if let Some((d, tasks)) = dispatcher {
+        d.shutdown(tasks, SHUTDOWN_GRACE).await;
+    }
+    maintenance_stop.cancel();
+    let _ = maintenance.await;
     tracing::info!("hookd stopped");
     Ok(())
+}
+
+/// Metrics of the backlog, and the retention purge.
+async fn maintenance_loop(
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+    stop: CancellationToken,
+) {
+    let mut stats = tokio::time::interval(STATS_EVERY);
+    let mut purge = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = stats.tick() => {
+                let now = clock.now_ms();
+                if let Ok(q) = store.queue_stats(now).await {
+                    let age = q.oldest_due_at.map_or(0.0, |t| ((now - t).max(0) as f64) / 1000.0);
+                    crate::metrics::queue(q.depth, age);
+                }
+            }
+            _ = purge.tick() => {
+                let before = clock.now_ms() - settings.retention_ms as i64;
+                // Bounded batches: a purge never holds the write lock for long.
+                loop {
+                    match store.purge_events(before, PURGE_BATCH).await {
+                        Ok(n) if n == PURGE_BATCH => tokio::task::yield_now().await,
+                        Ok(n) => {
+                            if n > 0 {
+                                tracing::info!(events = n, "purged events past retention");
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "retention purge failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -83,6 +83,16 @@ pub struct StoreArgs {
     /// <data-dir>/encryption_key when absent.
     #[arg(long, env = "HOOKD_ENCRYPTION_KEY", hide_env_values = true)]
     pub encryption_key: Option<String>,
+    /// SQLite durability: `full` syncs every commit to disk (survives power
+    /// loss); `normal` syncs at checkpoints (survives a process crash).
+    #[arg(long, env = "HOOKD_SQLITE_SYNC", value_enum, default_value = "full")]
+    pub sqlite_sync: SqliteSync,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSync {
+    Full,
+    Normal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

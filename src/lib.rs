@@ -9,4 +9,6 @@ pub mod crypto;
 pub mod dispatcher;
 pub mod domain;
 pub mod http;
+pub mod metrics;
+pub mod publish;
 pub mod store;

@@ -1,3 +1,488 @@
-//! Delivery: claim → sign → send → record. So far, signing.
+//! Delivery: claim → sign → send → record.
+//!
+//! Jobs reach the dispatcher two ways: straight from the publisher, which
+//! leases new deliveries in the same transaction that stores them (no claim
+//! query, no polling), and from the scheduler, which claims due deliveries
+//! (retries, backlog, leases left by a dead process). Each job runs as a
+//! task: rate limit, then an in-flight permit, then one HTTP attempt. Its
+//! outcome goes to the recorder, which writes outcomes in batches.
+//!
+//! Invariants: a job is in memory only while its delivery is leased to this
+//! instance; the lease outlives the longest wait a job can have (owned jobs
+//! ÷ in-flight permits × the longest timeout); nothing is acknowledged to a
+//! publisher that is not committed, so losing this memory loses nothing.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::delivery::{DeliveryJob, DeliveryStatus, Outcome};
+use crate::domain::retry::{next_delay_ms, parse_retry_after};
+use crate::store::{Lease, Store};
+
+pub mod attempt;
+pub mod outbound;
+pub mod rate_limit;
 pub mod signing;
+pub mod targets;
+
+use attempt::{AttemptResult, attempt};
+use outbound::{AddressPolicy, SafeResolver};
+use rate_limit::RateLimiter;
+use targets::{Target, TargetCache};
+
+/// Jobs this instance holds at once (queued, waiting or in flight).
+const MAX_OWNED: usize = 2048;
+/// Concurrent HTTP attempts.
+const MAX_IN_FLIGHT: usize = 512;
+/// Lease length: MAX_OWNED / MAX_IN_FLIGHT × the 20 s longest timeout, with margin.
+pub const LEASE_MS: i64 = 120_000;
+/// The scheduler looks for due work at least this often (other instances'
+/// backlog, clock drift), even when nothing woke it.
+const POLL_MS: i64 = 1_000;
+/// A rate-limited job waits in memory up to this long; longer, it is
+/// deferred back to the store.
+const MAX_RATE_WAIT_MS: u64 = 1_000;
+const CLAIM_BATCH: usize = 500;
+const RECORD_BATCH: usize = 1_000;
+
+/// Service-wide delivery defaults (changeable at run time from the admin page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    pub retry_schedule_ms: Vec<u64>,
+    pub min_failures: u32,
+    pub suspend_after_ms: u64,
+}
+
+impl DeliveryPolicy {
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            retry_schedule_ms: s.default_retry_schedule_ms.clone(),
+            min_failures: s.suspend_min_failures,
+            suspend_after_ms: s.suspend_after_ms,
+        }
+    }
+}
+
+pub type SharedPolicy = Arc<RwLock<DeliveryPolicy>>;
+
+/// The policy as saved in the settings table.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredPolicy {
+    pub retry_schedule_ms: Vec<u64>,
+    pub min_failures: u32,
+    pub suspend_after_ms: u64,
+}
+
+impl From<StoredPolicy> for DeliveryPolicy {
+    fn from(p: StoredPolicy) -> Self {
+        Self {
+            retry_schedule_ms: p.retry_schedule_ms,
+            min_failures: p.min_failures,
+            suspend_after_ms: p.suspend_after_ms,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+    policy: SharedPolicy,
+    owner: String,
+    targets: Arc<TargetCache>,
+    limiter: RateLimiter,
+    client: reqwest::Client,
+    addresses: AddressPolicy,
+    permits: Semaphore,
+    owned: AtomicUsize,
+    /// Due work was left in the store for lack of capacity.
+    backlog: AtomicBool,
+    wake: Notify,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    jobs: TaskTracker,
+    /// Stop taking work (shutdown).
+    stop: CancellationToken,
+    /// All jobs are done: flush outcomes and exit.
+    flush: CancellationToken,
+}
+
+/// The running dispatcher's background tasks.
+pub struct DispatcherTasks {
+    scheduler: tokio::task::JoinHandle<()>,
+    recorder: tokio::task::JoinHandle<()>,
+}
+
+/// Builds the outbound HTTP client: no redirects, no proxy, pooled
+/// keep-alive connections, the SSRF-safe resolver.
+pub fn build_client(addresses: &AddressPolicy) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(SafeResolver {
+            policy: Arc::new(addresses.clone()),
+        }))
+        .pool_max_idle_per_host(MAX_IN_FLIGHT)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(attempt::USER_AGENT_VALUE)
+        .build()
+        .expect("the HTTP client configuration is valid")
+}
+
+impl Dispatcher {
+    pub fn start(
+        store: Arc<dyn Store>,
+        settings: Arc<Settings>,
+        policy: SharedPolicy,
+        targets: Arc<TargetCache>,
+        clock: Arc<dyn Clock>,
+        owner: String,
+    ) -> (Self, DispatcherTasks) {
+        let addresses = AddressPolicy {
+            allow_private: settings.allow_private_targets,
+            allowed: settings.allowed_target_cidrs.clone(),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            client: build_client(&addresses),
+            addresses,
+            store,
+            clock,
+            settings,
+            policy,
+            owner,
+            targets,
+            limiter: RateLimiter::default(),
+            permits: Semaphore::new(MAX_IN_FLIGHT),
+            owned: AtomicUsize::new(0),
+            backlog: AtomicBool::new(true),
+            wake: Notify::new(),
+            outcomes: tx,
+            jobs: TaskTracker::new(),
+            stop: CancellationToken::new(),
+            flush: CancellationToken::new(),
+        });
+        let tasks = DispatcherTasks {
+            scheduler: tokio::spawn(scheduler_loop(inner.clone())),
+            recorder: tokio::spawn(recorder_loop(inner.clone(), rx)),
+        };
+        (Self { inner }, tasks)
+    }
+
+    /// The lease a publish batch may take on its new deliveries.
+    pub fn lease(&self, now: i64) -> Lease {
+        Lease {
+            owner: self.inner.owner.clone(),
+            until: now + LEASE_MS,
+            max: MAX_OWNED.saturating_sub(self.inner.owned.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Starts leased jobs.
+    pub fn submit(&self, jobs: Vec<DeliveryJob>) {
+        submit(&self.inner, jobs);
+    }
+
+    /// Due work was left in the store: claim it when there is room.
+    pub fn note_backlog(&self) {
+        self.inner.backlog.store(true, Ordering::Relaxed);
+        self.inner.wake.notify_one();
+    }
+
+    /// Wakes the scheduler (a delivery was re-queued).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Stops taking work, lets in-flight attempts finish (up to `grace`),
+    /// releases jobs that had not started, flushes outcomes.
+    pub async fn shutdown(&self, tasks: DispatcherTasks, grace: Duration) {
+        let inner = &self.inner;
+        inner.stop.cancel();
+        let _ = tasks.scheduler.await;
+        inner.jobs.close();
+        if tokio::time::timeout(grace, inner.jobs.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "attempts still running after the grace period; their leases will expire"
+            );
+        }
+        inner.flush.cancel();
+        let _ = tasks.recorder.await;
+        // Whatever is still leased (attempts cut off by the grace period) is
+        // released so a restart or another instance takes it at once.
+        if let Err(e) = inner
+            .store
+            .release_leases(Some(&inner.owner), inner.clock.now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "could not release leases at shutdown");
+        }
+    }
+}
+
+fn submit(inner: &Arc<Inner>, jobs: Vec<DeliveryJob>) {
+    inner.owned.fetch_add(jobs.len(), Ordering::Relaxed);
+    for job in jobs {
+        let inner2 = inner.clone();
+        inner.jobs.spawn(async move {
+            let outcome = run_job(&inner2, &job).await;
+            crate::metrics::delivery_outcome(&outcome);
+            // The receiver lives as long as `inner`; a send error cannot happen.
+            let _ = inner2.outcomes.send(outcome);
+        });
+    }
+}
+
+/// The outcome that hands a job back untouched, due at `at`.
+fn release(job: &DeliveryJob, at: i64) -> Outcome {
+    Outcome {
+        delivery_id: job.delivery_id,
+        tenant_id: job.tenant_id.clone(),
+        webhook_id: job.webhook_id,
+        status: if job.attempts == 0 {
+            DeliveryStatus::Pending
+        } else {
+            DeliveryStatus::Retrying
+        },
+        next_attempt_at: Some(at),
+        attempt: None,
+        min_failures: 0,
+        suspend_after_ms: 0,
+        gone: false,
+    }
+}
+
+fn no_attempt(job: &DeliveryJob, status: DeliveryStatus) -> Outcome {
+    Outcome {
+        status,
+        next_attempt_at: None,
+        ..release(job, 0)
+    }
+}
+
+async fn run_job(inner: &Inner, job: &DeliveryJob) -> Outcome {
+    let now = inner.clock.now_ms();
+    let target = match inner
+        .targets
+        .get(inner.store.as_ref(), &job.tenant_id, job.webhook_id, now)
+        .await
+    {
+        Ok(Some(t)) => t,
+        Ok(None) => return no_attempt(job, DeliveryStatus::Failed),
+        Err(e) => {
+            tracing::warn!(error = %e, delivery.id = job.delivery_id, "could not load the webhook; retrying soon");
+            return release(job, now + 1_000);
+        }
+    };
+    if target.suspended || !target.enabled {
+        return no_attempt(job, DeliveryStatus::Diverted);
+    }
+    if let Some(rate) = target.rate_limit {
+        let wait = inner.limiter.reserve(job.webhook_id, rate, now);
+        if wait > MAX_RATE_WAIT_MS {
+            inner.limiter.refund(job.webhook_id, rate);
+            return release(job, now + wait as i64);
+        }
+        if wait > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = inner.stop.cancelled() => return release(job, now),
+            }
+        }
+    }
+    let _permit = tokio::select! {
+        p = inner.permits.acquire() => p.expect("the semaphore is never closed"),
+        _ = inner.stop.cancelled() => return release(job, inner.clock.now_ms()),
+    };
+    let now = inner.clock.now_ms();
+    let result = attempt(
+        &inner.client,
+        &inner.addresses,
+        &target,
+        job,
+        &inner.settings.idempotency_prefix,
+        inner.settings.default_timeout_ms,
+        now,
+    )
+    .await;
+    tracing::debug!(
+        delivery.id = job.delivery_id,
+        webhook.id = job.webhook_id,
+        attempt = job.attempts + 1,
+        http.status = result.status(),
+        duration_ms = result.record.duration_ms,
+        "attempt"
+    );
+    decide(inner, job, &target, result, inner.clock.now_ms())
+}
+
+/// What an attempt means for its delivery: the retry policy applied.
+fn decide(
+    inner: &Inner,
+    job: &DeliveryJob,
+    target: &Target,
+    result: AttemptResult,
+    now: i64,
+) -> Outcome {
+    let policy = inner.policy.read().expect("policy lock").clone();
+    let schedule = target
+        .retry_schedule_ms
+        .as_ref()
+        .unwrap_or(&policy.retry_schedule_ms);
+    let (min_failures, suspend_after_ms) = target
+        .failure_handling
+        .map_or((policy.min_failures, policy.suspend_after_ms), |f| {
+            (f.min_failures, f.suspend_after_ms)
+        });
+    let (status, next_attempt_at, gone) = if result.succeeded() {
+        (DeliveryStatus::Succeeded, None, false)
+    } else if result.status() == Some(410) {
+        tracing::warn!(
+            webhook.id = job.webhook_id,
+            "receiver answered 410 Gone: suspending the webhook"
+        );
+        (DeliveryStatus::Diverted, None, true)
+    } else {
+        let retry_after = result
+            .retry_after
+            .as_deref()
+            .and_then(|v| parse_retry_after(v, now));
+        let jitter = rand::random::<f64>() * 2.0 - 1.0;
+        match next_delay_ms(schedule, job.retry_step + 1, jitter, retry_after) {
+            Some(delay) => (DeliveryStatus::Retrying, Some(now + delay as i64), false),
+            None => (DeliveryStatus::Failed, None, false),
+        }
+    };
+    Outcome {
+        delivery_id: job.delivery_id,
+        tenant_id: job.tenant_id.clone(),
+        webhook_id: job.webhook_id,
+        status,
+        next_attempt_at,
+        attempt: Some(result.record),
+        min_failures,
+        suspend_after_ms,
+        gone,
+    }
+}
+
+async fn scheduler_loop(inner: Arc<Inner>) {
+    let mut failures = 0u32;
+    loop {
+        if inner.stop.is_cancelled() {
+            return;
+        }
+        let now = inner.clock.now_ms();
+        let room = MAX_OWNED.saturating_sub(inner.owned.load(Ordering::Relaxed));
+        let want = room.min(CLAIM_BATCH);
+        if want > 0 {
+            inner.backlog.store(false, Ordering::Relaxed);
+            match inner
+                .store
+                .claim_due_deliveries(&inner.owner, now, now + LEASE_MS, want)
+                .await
+            {
+                Ok(jobs) => {
+                    failures = 0;
+                    let full = jobs.len() == want;
+                    submit(&inner, jobs);
+                    if full {
+                        inner.backlog.store(true, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, "claiming due deliveries failed; backing off");
+                    backoff(&inner, failures).await;
+                    continue;
+                }
+            }
+        } else {
+            inner.backlog.store(true, Ordering::Relaxed);
+        }
+        let next_due = if want > 0 {
+            inner.store.next_due_at().await.ok().flatten()
+        } else {
+            None
+        };
+        let wait_ms = next_due.map_or(POLL_MS, |t| (t - now).clamp(5, POLL_MS));
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            _ = inner.stop.cancelled() => return,
+        }
+    }
+}
+
+async fn backoff(inner: &Inner, failures: u32) {
+    let ms = (100u64 << failures.min(6)).min(5_000);
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+        _ = inner.stop.cancelled() => {}
+    }
+}
+
+async fn recorder_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+    loop {
+        let first = tokio::select! {
+            o = rx.recv() => o,
+            _ = inner.flush.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(o) => batch.push(o),
+                Err(_) => break,
+            }
+        }
+        let mut failures = 0u32;
+        let suspended = loop {
+            match inner
+                .store
+                .record_outcomes(&batch, inner.clock.now_ms())
+                .await
+            {
+                Ok(s) => break s,
+                Err(e) => {
+                    // Never drop an outcome: keep trying; the leases keep the
+                    // deliveries ours meanwhile.
+                    failures += 1;
+                    tracing::warn!(error = %e, outcomes = batch.len(), "recording outcomes failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(
+                        (100u64 << failures.min(6)).min(5_000),
+                    ))
+                    .await;
+                }
+            }
+        };
+        for id in suspended {
+            tracing::warn!(webhook.id = id, "webhook suspended by its failure handling");
+            inner.targets.invalidate(id);
+        }
+        inner.owned.fetch_sub(batch.len(), Ordering::Relaxed);
+        let rescheduled = batch.iter().any(|o| o.next_attempt_at.is_some());
+        if rescheduled || inner.backlog.load(Ordering::Relaxed) {
+            inner.wake.notify_one();
+        }
+    }
+}

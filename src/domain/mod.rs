@@ -2,8 +2,10 @@
 //! durations. Nothing here does I/O or reads the clock.
 
 pub mod api_key;
+pub mod delivery;
 pub mod duration;
 pub mod event_type;
+pub mod retry;
 pub mod tenant;
 pub mod validation;
 pub mod webhook;

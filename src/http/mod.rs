@@ -16,13 +16,19 @@ use utoipa_axum::routes;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::dispatcher::targets::TargetCache;
+use crate::dispatcher::{Dispatcher, SharedPolicy};
+use crate::publish::Publisher;
 use crate::store::Store;
 
 pub mod api_keys;
 pub mod auth;
+pub mod deliveries;
 pub mod error;
 pub mod event_types;
+pub mod events;
 pub mod extract;
+pub mod webhook_actions;
 pub mod webhooks;
 
 use auth::Authenticator;
@@ -35,6 +41,27 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub authenticator: Arc<Authenticator>,
     pub clock: Arc<dyn Clock>,
+    pub publisher: Publisher,
+    /// Present when this instance delivers (role worker or all).
+    pub dispatcher: Option<Dispatcher>,
+    /// Shared with the dispatcher: webhook changes invalidate entries.
+    pub targets: Arc<TargetCache>,
+    pub policy: SharedPolicy,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl AppState {
+    /// Re-queued work should not wait for the scheduler's next poll.
+    pub fn wake_dispatcher(&self) {
+        if let Some(d) = &self.dispatcher {
+            d.wake();
+        }
+    }
+
+    /// A webhook changed: drop the dispatcher's cached copy.
+    pub fn webhook_changed(&self, id: i64) {
+        self.targets.invalidate(id);
+    }
 }
 
 struct BearerAuth;
@@ -57,6 +84,8 @@ impl Modify for BearerAuth {
         (name = "webhooks", description = "Configured destinations"),
         (name = "event-types", description = "The event-type catalogue"),
         (name = "api-keys", description = "Provisioned API keys (admins only)"),
+        (name = "events", description = "Publishing, and the event log"),
+        (name = "deliveries", description = "The delivery log and retries"),
         (name = "operations", description = "Health and the API description"),
     )
 )]
@@ -74,6 +103,15 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_webhook_secret))
         .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(webhooks::unsuspend_webhook))
+        .routes(routes!(webhook_actions::test_webhook))
+        .routes(routes!(webhook_actions::recover_webhook))
+        .routes(routes!(events::publish_event))
+        .routes(routes!(events::publish_batch))
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::get_event))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::retry_delivery))
         .routes(routes!(
             event_types::list_event_types,
             event_types::create_event_type
@@ -83,6 +121,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).
@@ -104,8 +143,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-pub fn router(state: AppState) -> Router {
-    let (router, _) = api_routes().split_for_parts();
+/// The HTTP app. A worker-only instance serves operations routes alone.
+pub fn router(state: AppState, serve_api: bool) -> Router {
+    let (router, _) = if serve_api {
+        api_routes().split_for_parts()
+    } else {
+        OpenApiRouter::new()
+            .routes(routes!(healthz))
+            .routes(routes!(readyz))
+            .routes(routes!(metrics))
+            .split_for_parts()
+    };
     let doc = Arc::new(openapi());
     let max_body = state.settings.max_body_bytes;
     router
@@ -119,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(count_request))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
@@ -137,6 +186,41 @@ pub fn router(state: AppState) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+/// Counts requests by route template (never the raw path: ids would
+/// make unbounded label values).
+async fn count_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    crate::metrics::http_request(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
 }
 
 async fn not_found() -> ApiError {

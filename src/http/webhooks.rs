@@ -492,6 +492,7 @@ pub async fn update_webhook(
             .await
         {
             Ok(Some(w)) => {
+                state.webhook_changed(id);
                 tracing::info!(webhook.id = id, tenant = %tenant, "webhook updated");
                 return Ok(Json(w.into()));
             }
@@ -516,6 +517,7 @@ pub async fn delete_webhook(
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     if state.store.delete_webhook(tenant, id).await? {
+        state.webhook_changed(id);
         tracing::info!(webhook.id = id, tenant = %tenant, "webhook deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -584,6 +586,7 @@ pub async fn rotate_webhook_secret(
     {
         return Err(ApiError::not_found("webhook"));
     }
+    state.webhook_changed(id);
     tracing::info!(webhook.id = id, tenant = %tenant, "webhook secret rotated");
     Ok(Json(SecretOut {
         secret,
@@ -608,6 +611,7 @@ pub async fn unsuspend_webhook(
         .set_webhook_suspended(tenant, id, false, state.clock.now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
+    state.webhook_changed(id);
     tracing::info!(webhook.id = id, tenant = %tenant, "webhook unsuspended");
     Ok(Json(w.into()))
 }

@@ -6,11 +6,18 @@ use std::borrow::Cow;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// (version, description, SQL) of each SQLite migration, in order.
-pub(super) const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "management",
-    include_str!("../../migrations/sqlite/0001_management.sql"),
-)];
+pub(super) const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "management",
+        include_str!("../../migrations/sqlite/0001_management.sql"),
+    ),
+    (
+        2,
+        "delivery",
+        include_str!("../../migrations/sqlite/0002_delivery.sql"),
+    ),
+];
 
 pub(super) fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator {

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::crypto::CipherError;
 use crate::domain::api_key::Permission;
+use crate::domain::delivery::{DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent};
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 
 mod migrations;
@@ -77,6 +78,103 @@ pub struct ApiKeyRecord {
     pub permissions: Vec<Permission>,
     pub created_at: i64,
 }
+
+/// A lease taken on new deliveries as they are inserted, so the instance
+/// that accepted an event can attempt it at once without a claim query.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub owner: String,
+    pub until: i64,
+    /// At most this many new deliveries are leased; the rest wait for a claim.
+    pub max: usize,
+}
+
+/// What a publish batch produced.
+#[derive(Debug, Default)]
+pub struct PublishBatch {
+    /// One per input event, in input order (replays for repeated keys).
+    pub results: Vec<PublishedEvent>,
+    /// The new deliveries leased to the caller.
+    pub jobs: Vec<DeliveryJob>,
+    /// New deliveries left for a claim (beyond `Lease::max`, or no lease).
+    pub unleased: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub webhook_id: Option<i64>,
+    pub event_type: Option<String>,
+    /// `Diverted` also matches `Failed`: failed deliveries are listed among
+    /// the diverted ones (§6).
+    pub status: Option<DeliveryStatus>,
+    pub event_id: Option<String>,
+    /// Created at or after (ms).
+    pub since: Option<i64>,
+    /// Created before (ms).
+    pub until: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub tenant_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub webhook_id: i64,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub attempted_at: i64,
+    pub duration_ms: i64,
+    pub url: String,
+    pub request_headers: String,
+    pub response_status: Option<u16>,
+    pub response_headers: Option<String>,
+    pub response_body: Option<String>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub seq: i64,
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub environment: String,
+    pub data: String,
+    pub idempotency_key: Option<String>,
+    pub delivery_count: u32,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// The backlog, for metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueStats {
+    /// Deliveries pending or retrying.
+    pub depth: u64,
+    /// The oldest due-but-unattempted delivery's due time.
+    pub oldest_due_at: Option<i64>,
+}
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -150,6 +248,82 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_key(&self, tenant: &str, id: i64, now: i64) -> StoreResult<bool>;
     /// The live key with this hash.
     async fn find_api_key(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKeyRecord>>;
+
+    // --- publishing and delivery -----------------------------------------
+
+    /// Stores events and their deliveries in one transaction: idempotency
+    /// replays, fan-out to enabled subscribed webhooks (suspended ones get
+    /// `diverted` deliveries), and leases on up to `lease.max` new ones.
+    async fn publish_events(
+        &self,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
+        now: i64,
+    ) -> StoreResult<PublishBatch>;
+    /// Leases up to `limit` due deliveries whose lease is free or expired.
+    async fn claim_due_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+    /// Records attempts and their deliveries' new state, updates failure
+    /// tracking and suspends webhooks as their failure handling says.
+    /// Returns the webhooks it suspended.
+    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>>;
+    /// Frees leases (those of `owner`, or every lease when `None`), making
+    /// their deliveries due at `now`.
+    async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64>;
+    /// The earliest due time among unleased pending deliveries.
+    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
+    /// Re-queues one delivery for an immediate attempt with a fresh schedule;
+    /// `Conflict` while an attempt of it is under way.
+    async fn retry_delivery(
+        &self,
+        tenant: &str,
+        id: i64,
+        now: i64,
+    ) -> StoreResult<Option<DeliveryRecord>>;
+    /// Re-queues a webhook's failed and diverted deliveries created since `since`.
+    async fn recover_webhook(
+        &self,
+        tenant: &str,
+        webhook_id: i64,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<u64>;
+    /// Newest first, ids below `before` (the cursor).
+    async fn list_deliveries(
+        &self,
+        tenant: &str,
+        filter: &DeliveryFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> StoreResult<Vec<DeliveryRecord>>;
+    async fn get_delivery(
+        &self,
+        tenant: &str,
+        id: i64,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRow>)>>;
+    async fn get_event(&self, tenant: &str, id: &str) -> StoreResult<Option<EventRecord>>;
+    /// Newest first, sequence numbers below `before` (the cursor).
+    async fn list_events(
+        &self,
+        tenant: &str,
+        filter: &EventFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// Deletes up to `batch` events older than `before` whose deliveries are
+    /// all finished, with their deliveries and attempts. Returns how many.
+    async fn purge_events(&self, before: i64, batch: u64) -> StoreResult<u64>;
+    async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats>;
+
+    // --- settings ---------------------------------------------------------
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

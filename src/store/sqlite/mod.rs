@@ -18,16 +18,24 @@ use super::rows::{
     seal_secret,
 };
 use super::{
-    ApiKeyRecord, EventTypeRecord, Page, Store, StoreError, StoreResult, WebhookFilter,
-    like_escape, migrations,
+    ApiKeyRecord, AttemptRow, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
+    EventTypeRecord, Lease, Page, PublishBatch, QueueStats, Store, StoreError, StoreResult,
+    WebhookFilter, like_escape, migrations,
 };
+use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome};
+
+mod delivery;
 use crate::crypto::Cipher;
 use crate::domain::api_key::Permission;
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writer connection: writes queue here in-process instead of
+    /// spinning on SQLite's busy handler.
+    writer: SqlitePool,
     cipher: Arc<Cipher>,
 }
 
@@ -41,21 +49,41 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/hookd.db`, migrates it and
     /// checks the encryption key against the one it was written with.
-    pub async fn open(data_dir: &Path, cipher: Arc<Cipher>) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
+    /// `durable` selects `synchronous = FULL` over `NORMAL`.
+    pub async fn open(data_dir: &Path, cipher: Arc<Cipher>, durable: bool) -> StoreResult<Self> {
+        // FULL syncs the WAL at every commit (power-loss safe); NORMAL only at
+        // checkpoints (safe against a process crash, which is what SIGKILL is).
+        let synchronous = if durable {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        let base = SqliteConnectOptions::from_str("sqlite://")?
             .filename(data_dir.join("hookd.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(synchronous),
+            )
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
-            .connect_with(options)
+            .connect_with(base.read_only(true))
             .await?;
-        let store = Self { pool, cipher };
+        let store = Self {
+            pool,
+            writer,
+            cipher,
+        };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -63,7 +91,7 @@ impl SqliteStore {
 
     pub async fn migrate(&self) -> StoreResult<()> {
         migrations::migrator(migrations::SQLITE)
-            .run(&self.pool)
+            .run(&self.writer)
             .await?;
         Ok(())
     }
@@ -71,7 +99,7 @@ impl SqliteStore {
     async fn check_key(&self) -> StoreResult<()> {
         let existing: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'key_check'")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
         match existing {
             Some(sealed) => {
@@ -80,15 +108,11 @@ impl SqliteStore {
             None => {
                 sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)")
                     .bind(self.cipher.seal(KEY_CHECK, "hookd:key_check"))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
             }
         }
         Ok(())
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 
     async fn fetch_webhook(&self, tenant: &str, id: i64) -> StoreResult<Option<Webhook>> {
@@ -168,7 +192,7 @@ impl Store for SqliteStore {
             .bind(seal_secret(&self.cipher, &w.tenant_id, "secret", secret))
             .bind(now)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -236,7 +260,7 @@ impl Store for SqliteStore {
             .bind(&w.tenant_id)
             .bind(w.id)
             .bind(w.version)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -255,11 +279,23 @@ impl Store for SqliteStore {
     }
 
     async fn delete_webhook(&self, tenant: &str, id: i64) -> StoreResult<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?")
             .bind(tenant)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        // Unfinished deliveries have nowhere to go; their log stays.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE tenant_id = ? AND webhook_id = ? \
+             AND status IN ('pending', 'retrying')",
+        )
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -300,7 +336,7 @@ impl Store for SqliteStore {
         previous_until: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let current: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT secret FROM webhooks WHERE tenant_id = ? AND id = ?")
                 .bind(tenant)
@@ -338,6 +374,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "UPDATE webhooks SET suspended = ?, \
              suspended_at = CASE WHEN ? THEN COALESCE(suspended_at, ?) ELSE NULL END, \
+             failure_count = 0, failing_since = NULL, \
              updated_at = ?, version = version + 1 \
              WHERE tenant_id = ? AND id = ? RETURNING {WEBHOOK_COLUMNS}"
         );
@@ -348,7 +385,7 @@ impl Store for SqliteStore {
             .bind(now)
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await?;
         row.map(|r| r.into_webhook(&self.cipher)).transpose()
     }
@@ -388,7 +425,7 @@ impl Store for SqliteStore {
         .bind(&r.category)
         .bind(&r.description)
         .bind(r.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -412,7 +449,7 @@ impl Store for SqliteStore {
         .bind(&r.description)
         .bind(at)
         .bind(r.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -434,7 +471,7 @@ impl Store for SqliteStore {
         .bind(key_hash)
         .bind(serde_json::to_string(permissions).expect("permissions serialize"))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         row.into_record()
     }
@@ -458,7 +495,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(tenant)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -472,5 +509,115 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(ApiKeyRow::into_record).transpose()
+    }
+
+    async fn publish_events(
+        &self,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
+        now: i64,
+    ) -> StoreResult<PublishBatch> {
+        self.publish_events_impl(events, lease, now).await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<DeliveryJob>> {
+        self.claim_due_impl(owner, now, lease_until, limit).await
+    }
+
+    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
+        self.record_outcomes_impl(outcomes, now).await
+    }
+
+    async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64> {
+        self.release_leases_impl(owner, now).await
+    }
+
+    async fn next_due_at(&self) -> StoreResult<Option<i64>> {
+        self.next_due_at_impl().await
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant: &str,
+        id: i64,
+        now: i64,
+    ) -> StoreResult<Option<DeliveryRecord>> {
+        self.retry_delivery_impl(tenant, id, now).await
+    }
+
+    async fn recover_webhook(
+        &self,
+        tenant: &str,
+        webhook_id: i64,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
+        self.recover_webhook_impl(tenant, webhook_id, since, now)
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: &str,
+        filter: &DeliveryFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        self.list_deliveries_impl(tenant, filter, before, limit)
+            .await
+    }
+
+    async fn get_delivery(
+        &self,
+        tenant: &str,
+        id: i64,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRow>)>> {
+        self.get_delivery_impl(tenant, id).await
+    }
+
+    async fn get_event(&self, tenant: &str, id: &str) -> StoreResult<Option<EventRecord>> {
+        self.get_event_impl(tenant, id).await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &str,
+        filter: &EventFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.list_events_impl(tenant, filter, before, limit).await
+    }
+
+    async fn purge_events(&self, before: i64, batch: u64) -> StoreResult<u64> {
+        self.purge_events_impl(before, batch).await
+    }
+
+    async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats> {
+        self.queue_stats_impl(now).await
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

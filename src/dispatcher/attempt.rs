@@ -1,0 +1,236 @@
+//! One HTTP attempt: build the signed request, send it without following
+//! redirects, read at most 64 KiB of the answer, and classify what happened.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+
+use super::outbound::{AddressPolicy, BlockedError, DnsError};
+use super::signing::signature_header;
+use super::targets::Target;
+use crate::domain::delivery::{AttemptRecord, DeliveryJob, ErrorKind};
+
+/// The most of a response body that is read and kept.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+pub const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+
+/// What one attempt found out.
+#[derive(Debug)]
+pub struct AttemptResult {
+    pub record: AttemptRecord,
+    /// The raw `Retry-After` header of a 429 or 503 answer.
+    pub retry_after: Option<String>,
+}
+
+impl AttemptResult {
+    pub fn status(&self) -> Option<u16> {
+        self.record.response_status
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.record
+            .response_status
+            .is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Sends `job` to `target`.
+#[allow(clippy::too_many_arguments)]
+pub async fn attempt(
+    client: &reqwest::Client,
+    policy: &AddressPolicy,
+    target: &Target,
+    job: &DeliveryJob,
+    idempotency_prefix: &str,
+    default_timeout_ms: u64,
+    now_ms: i64,
+) -> AttemptResult {
+    let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
+    let timestamp = now_ms.div_euclid(1000);
+    let signature = signature_header(&target.live_keys(now_ms), &msg_id, timestamp, &job.body);
+
+    let mut headers = HeaderMap::with_capacity(10 + target.headers.len());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    let id_value =
+        HeaderValue::from_str(&msg_id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    headers.insert("idempotency-key", id_value.clone());
+    headers.insert("webhook-id", id_value);
+    headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+    let sig_value = HeaderValue::from_str(&signature).expect("base64 is a valid header value");
+    headers.insert("webhook-signature", sig_value.clone());
+    headers.insert("x-webhook-signature", sig_value);
+    // What the log shows: hookd's own headers, and custom header names with
+    // their values redacted (they may carry credentials).
+    let mut logged: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into()))
+        .collect();
+    for (k, v) in &target.headers {
+        headers.append(k.clone(), v.clone());
+        logged.insert(k.to_string(), "[redacted]".into());
+    }
+
+    let mut record = AttemptRecord {
+        attempted_at: now_ms,
+        duration_ms: 0,
+        url: target.url.clone(),
+        request_headers: serde_json::Value::Object(logged).to_string(),
+        response_status: None,
+        response_headers: None,
+        response_body: None,
+        error_kind: None,
+        error: None,
+    };
+
+    // The resolver checks names; an IP literal never reaches it.
+    if let Some(ip) = literal_ip(&target.url)
+        && !policy.allows(ip)
+    {
+        record.error_kind = Some(ErrorKind::Blocked);
+        record.error = Some(format!(
+            "{ip} is an address outbound safety forbids; see --allow-private-targets"
+        ));
+        return AttemptResult {
+            record,
+            retry_after: None,
+        };
+    }
+
+    let started = Instant::now();
+    let timeout = target.timeout(default_timeout_ms);
+    let sent = client
+        .post(&target.url)
+        .headers(headers)
+        .body(reqwest::Body::from(bytes::Bytes::copy_from_slice(
+            &job.body,
+        )))
+        .timeout(timeout)
+        .send()
+        .await;
+    let mut retry_after = None;
+    match sent {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            record.response_status = Some(status);
+            if status == 429 || status == 503 {
+                retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+            }
+            let resp_headers: serde_json::Map<String, serde_json::Value> = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+                    )
+                })
+                .collect();
+            record.response_headers = Some(serde_json::Value::Object(resp_headers).to_string());
+            let remaining = timeout.saturating_sub(started.elapsed());
+            let (body, body_error) = read_limited(&mut resp, remaining).await;
+            record.response_body = Some(String::from_utf8_lossy(&body).into_owned());
+            if !(200..300).contains(&status) {
+                record.error_kind = Some(ErrorKind::HttpStatus);
+                record.error = Some(if (300..400).contains(&status) {
+                    format!("HTTP {status}: redirects are not followed")
+                } else {
+                    format!("HTTP {status}")
+                });
+            } else if let Some(e) = body_error {
+                // The status arrived; a body cut short does not undo a 2xx.
+                tracing::debug!(error = %e, "response body incomplete");
+            }
+        }
+        Err(e) => {
+            let (kind, message) = classify(&e);
+            record.error_kind = Some(kind);
+            record.error = Some(message);
+        }
+    }
+    record.duration_ms = started.elapsed().as_millis() as i64;
+    AttemptResult {
+        record,
+        retry_after,
+    }
+}
+
+/// Reads up to `MAX_RESPONSE_BODY` bytes, within `remaining` time.
+async fn read_limited(
+    resp: &mut reqwest::Response,
+    remaining: Duration,
+) -> (Vec<u8>, Option<String>) {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < MAX_RESPONSE_BODY {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let take = chunk.len().min(MAX_RESPONSE_BODY - body.len());
+                    body.extend_from_slice(&chunk[..take]);
+                }
+                Ok(None) => return None,
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(remaining, read).await {
+        Ok(err) => (body, err),
+        Err(_) => (body, Some("timed out reading the body".into())),
+    }
+}
+
+fn literal_ip(url: &str) -> Option<IpAddr> {
+    match url::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(a) => Some(IpAddr::V4(a)),
+        url::Host::Ipv6(a) => Some(IpAddr::V6(a)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// Names the failure from the error's chain of causes.
+fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut tls = false;
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<BlockedError>() {
+            return (ErrorKind::Blocked, b.to_string());
+        }
+        if let Some(d) = s.downcast_ref::<DnsError>() {
+            return (ErrorKind::Dns, d.to_string());
+        }
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            tls = true;
+        }
+        source = s.source();
+    }
+    let message = error_chain(e);
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if tls || message.contains("certificate") || message.to_ascii_lowercase().contains("tls")
+    {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Connect
+    };
+    (kind, message)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}

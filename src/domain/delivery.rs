@@ -1,0 +1,182 @@
+//! Events, deliveries and the outcome of an attempt, as values.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Not yet attempted.
+    Pending,
+    /// Attempted, failed, and waiting for its next attempt.
+    Retrying,
+    Succeeded,
+    /// The retry schedule is exhausted.
+    Failed,
+    /// Not attempted because its webhook is suspended (or disabled, or gone).
+    Diverted,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Diverted => "diverted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Succeeded,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Diverted,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            DeliveryStatus::Succeeded | DeliveryStatus::Failed | DeliveryStatus::Diverted
+        )
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Timeout,
+    Connect,
+    Dns,
+    Tls,
+    /// The target resolved to an address outbound safety forbids.
+    Blocked,
+    /// The receiver answered with a non-2xx status.
+    HttpStatus,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Blocked => "blocked",
+            ErrorKind::HttpStatus => "http_status",
+        }
+    }
+}
+
+/// An event accepted for publishing, before it is stored.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub environment: String,
+    /// The `data` object as JSON text.
+    pub data: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    /// Deliver to this webhook only, whatever its subscriptions (test sends).
+    pub only_webhook: Option<i64>,
+}
+
+/// The answer to a publish, also replayed for a repeated idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedEvent {
+    pub id: String,
+    pub event_type: String,
+    pub created_at: i64,
+    pub deliveries: u32,
+}
+
+/// A delivery this instance owns (leased) and must attempt.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub delivery_id: i64,
+    pub tenant_id: String,
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub event_created_at: i64,
+    /// The body to POST, shared by every delivery of one event.
+    pub body: Arc<[u8]>,
+    /// Attempts made so far, in total and since the last (re)queueing.
+    pub attempts: u32,
+    pub retry_step: u32,
+}
+
+/// Builds the delivered body: `{"id","type","timestamp","data"}`.
+pub fn delivery_body(
+    event_id: &str,
+    event_type: &str,
+    created_at_ms: i64,
+    data_json: &str,
+) -> Arc<[u8]> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        timestamp: String,
+        data: &'a serde_json::value::RawValue,
+    }
+    let raw: Box<serde_json::value::RawValue> =
+        serde_json::value::RawValue::from_string(data_json.to_owned()).unwrap_or_else(|_| {
+            serde_json::value::RawValue::from_string("{}".into()).expect("valid JSON")
+        });
+    let body = Body {
+        id: event_id,
+        event_type,
+        timestamp: crate::clock::format_rfc3339(created_at_ms),
+        data: &raw,
+    };
+    serde_json::to_vec(&body)
+        .expect("a body always serializes")
+        .into()
+}
+
+/// One attempt as recorded in the log.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub attempted_at: i64,
+    pub duration_ms: i64,
+    pub url: String,
+    /// JSON object of the request headers, signatures redacted.
+    pub request_headers: String,
+    pub response_status: Option<u16>,
+    pub response_headers: Option<String>,
+    pub response_body: Option<String>,
+    pub error_kind: Option<ErrorKind>,
+    pub error: Option<String>,
+}
+
+/// What becomes of a delivery after an attempt (or a decision not to attempt).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivery_id: i64,
+    pub tenant_id: String,
+    pub webhook_id: i64,
+    pub status: DeliveryStatus,
+    /// When to try again (status `retrying`, or a rate-limited deferral).
+    pub next_attempt_at: Option<i64>,
+    /// The attempt made, if one was.
+    pub attempt: Option<AttemptRecord>,
+    /// The webhook's failure handling, for the suspension check.
+    pub min_failures: u32,
+    pub suspend_after_ms: u64,
+    /// The receiver answered 410 Gone: suspend the webhook at once.
+    pub gone: bool,
+}

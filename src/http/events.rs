@@ -1,0 +1,350 @@
+//! Publishing (`/v1/events`) and the event log (`/management/events`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::deliveries::{DeliveryOut, cursor_page, parse_time};
+use super::error::{ApiError, ApiResult, Problem};
+use super::extract::{ApiJson, Auth, Params};
+use crate::clock::format_rfc3339;
+use crate::domain::ValidationErrors;
+use crate::domain::api_key::Permission;
+use crate::domain::delivery::{NewEvent, PublishedEvent};
+use crate::domain::event_type::validate_event_type_name;
+use crate::domain::webhook::validate_environment;
+use crate::publish::{PublishError, new_event_id};
+use crate::store::{DeliveryFilter, EventFilter, EventRecord};
+
+/// The most events one batch request may carry.
+pub const MAX_BATCH: usize = 1_000;
+
+/// An event to publish.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    #[serde(rename = "type")]
+    #[schema(example = "license.activated")]
+    pub event_type: String,
+    /// Any JSON object; delivered as the body's `data`.
+    #[schema(value_type = Object)]
+    pub data: Box<serde_json::value::RawValue>,
+    /// Default `production`.
+    pub environment: Option<String>,
+    /// Repeating a key within 24 h returns the first answer and creates nothing.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatchIn {
+    /// 1 to 1,000 events.
+    pub events: Vec<EventIn>,
+}
+
+/// The answer to a publish.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedOut {
+    #[schema(example = "evt_01JC3Y7Q4J3V8G7ZK2N5W0X9AB")]
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created_at: String,
+    /// How many deliveries the event made (one per subscribed webhook).
+    pub deliveries: u32,
+}
+
+impl From<PublishedEvent> for PublishedOut {
+    fn from(p: PublishedEvent) -> Self {
+        Self {
+            id: p.id,
+            event_type: p.event_type,
+            created_at: format_rfc3339(p.created_at),
+            deliveries: p.deliveries,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishedBatchOut {
+    pub data: Vec<PublishedOut>,
+}
+
+/// An event in the log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub environment: String,
+    #[schema(value_type = Object)]
+    pub data: Box<serde_json::value::RawValue>,
+    pub idempotency_key: Option<String>,
+    pub created_at: String,
+    pub delivery_count: u32,
+    /// The event's deliveries (in `GET /management/events/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<Vec<DeliveryOut>>,
+}
+
+impl From<EventRecord> for EventOut {
+    fn from(e: EventRecord) -> Self {
+        Self {
+            data: serde_json::value::RawValue::from_string(e.data).unwrap_or_else(|_| {
+                serde_json::value::RawValue::from_string("{}".into()).expect("valid JSON")
+            }),
+            id: e.id,
+            event_type: e.event_type,
+            environment: e.environment,
+            idempotency_key: e.idempotency_key,
+            created_at: format_rfc3339(e.created_at),
+            delivery_count: e.delivery_count,
+            deliveries: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub data: Vec<EventOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// Checks one event and turns it into a `NewEvent`; `prefix` names it in errors.
+fn validate_event(
+    state: &AppState,
+    tenant: &str,
+    input: EventIn,
+    header_key: Option<&str>,
+    prefix: &str,
+    errors: &mut ValidationErrors,
+    now: i64,
+) -> Option<NewEvent> {
+    let field = |f: &str| format!("{prefix}{f}");
+    let before = errors.0.len();
+    // Any well-formed type is accepted: a type nobody subscribes to makes
+    // no deliveries, which the answer's `deliveries: 0` shows.
+    errors.check(&field("type"), validate_event_type_name(&input.event_type));
+    if !input.data.get().trim_start().starts_with('{') {
+        errors.add(field("data"), "must be a JSON object");
+    }
+    let environment = input
+        .environment
+        .unwrap_or_else(|| state.settings.default_environment().to_owned());
+    errors.check(
+        &field("environment"),
+        validate_environment(&environment, &state.settings.environments),
+    );
+    let key = match (input.idempotency_key, header_key) {
+        (Some(body), Some(header)) if body != header => {
+            errors.add(
+                field("idempotency_key"),
+                "differs from the Idempotency-Key header",
+            );
+            None
+        }
+        (Some(k), _) => Some(k),
+        (None, h) => h.map(str::to_owned),
+    };
+    if let Some(k) = &key
+        && (k.is_empty() || k.len() > 255)
+    {
+        errors.add(field("idempotency_key"), "must be 1 to 255 characters");
+    }
+    if errors.0.len() > before {
+        return None;
+    }
+    Some(NewEvent {
+        id: new_event_id(now),
+        tenant_id: tenant.to_owned(),
+        event_type: input.event_type,
+        environment,
+        data: input.data.get().to_owned(),
+        idempotency_key: key,
+        created_at: now,
+        only_webhook: None,
+    })
+}
+
+fn idempotency_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))
+        })
+        .transpose()
+}
+
+pub(super) fn publish_error(e: PublishError) -> ApiError {
+    match e {
+        PublishError::Unavailable(_) => {
+            ApiError::unavailable("the event could not be stored; nothing was accepted, retry")
+        }
+        PublishError::Stopped => {
+            ApiError::unavailable("hookd is shutting down; retry on another instance")
+        }
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/events", tag = "events",
+    request_body = EventIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same as the body's idempotency_key")),
+    responses(
+        (status = 202, description = "Stored with all its deliveries", body = PublishedOut),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 413, body = Problem), (status = 503, description = "Not stored; retry", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn publish_event(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<EventIn>,
+) -> ApiResult<(StatusCode, Json<PublishedOut>)> {
+    let tenant = auth.require(Permission::EventsPublish)?;
+    let now = state.clock.now_ms();
+    let mut errors = ValidationErrors::new();
+    let event = validate_event(
+        &state,
+        tenant,
+        input,
+        idempotency_header(&headers)?,
+        "",
+        &mut errors,
+        now,
+    );
+    errors.into_result()?;
+    let event = event.expect("no errors");
+    let mut results = state
+        .publisher
+        .publish(vec![event])
+        .await
+        .map_err(publish_error)?;
+    Ok((StatusCode::ACCEPTED, Json(results.remove(0).into())))
+}
+
+#[utoipa::path(
+    post, path = "/v1/events/batch", tag = "events",
+    request_body = EventBatchIn,
+    responses(
+        (status = 202, description = "All stored with their deliveries, answers in request order", body = PublishedBatchOut),
+        (status = 400, description = "Nothing stored", body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 413, body = Problem), (status = 503, body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn publish_batch(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiJson(input): ApiJson<EventBatchIn>,
+) -> ApiResult<(StatusCode, Json<PublishedBatchOut>)> {
+    let tenant = auth.require(Permission::EventsPublish)?;
+    if input.events.is_empty() || input.events.len() > MAX_BATCH {
+        return Err(ApiError::field(
+            "events",
+            format!("must hold 1 to {MAX_BATCH} events"),
+        ));
+    }
+    let now = state.clock.now_ms();
+    let mut errors = ValidationErrors::new();
+    let mut events = Vec::with_capacity(input.events.len());
+    for (i, e) in input.events.into_iter().enumerate() {
+        if let Some(ev) = validate_event(
+            &state,
+            tenant,
+            e,
+            None,
+            &format!("events[{i}]."),
+            &mut errors,
+            now,
+        ) {
+            events.push(ev);
+        }
+    }
+    errors.into_result()?;
+    let results = state
+        .publisher
+        .publish(events)
+        .await
+        .map_err(publish_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PublishedBatchOut {
+            data: results.into_iter().map(PublishedOut::from).collect(),
+        }),
+    ))
+}
+
+#[utoipa::path(
+    get, path = "/management/events/{id}", tag = "events",
+    params(("id" = String, Path, description = "evt_…")),
+    responses((status = 200, body = EventOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn get_event(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventOut>> {
+    let tenant = auth.require(Permission::DeliveriesRead)?;
+    let event = state
+        .store
+        .get_event(tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let filter = DeliveryFilter {
+        event_id: Some(id),
+        ..DeliveryFilter::default()
+    };
+    let deliveries = state
+        .store
+        .list_deliveries(tenant, &filter, None, 500)
+        .await?;
+    let mut out = EventOut::from(event);
+    out.deliveries = Some(deliveries.into_iter().map(DeliveryOut::from).collect());
+    Ok(Json(out))
+}
+
+#[utoipa::path(
+    get, path = "/management/events", tag = "events",
+    params(
+        ("event_type" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
+        ("until" = Option<String>, Query, description = "RFC 3339"), ("cursor" = Option<String>, Query),
+        ("limit" = Option<u64>, Query, description = "1–500, default 50"),
+    ),
+    responses((status = 200, body = EventList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn list_events(
+    State(state): State<AppState>,
+    auth: Auth,
+    params: Params,
+) -> ApiResult<Json<EventList>> {
+    let tenant = auth.require(Permission::DeliveriesRead)?;
+    let (before, limit) = cursor_page(&params)?;
+    let filter = EventFilter {
+        event_type: params.string("event_type"),
+        since: parse_time(&params, "since")?,
+        until: parse_time(&params, "until")?,
+    };
+    let mut rows = state
+        .store
+        .list_events(tenant, &filter, before, limit + 1)
+        .await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Json(EventList {
+        data: rows.into_iter().map(EventOut::from).collect(),
+        next_cursor,
+    }))
+}
