@@ -2,6 +2,8 @@
 //! temporary data directory and talks HTTP to it.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
