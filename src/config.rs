@@ -74,18 +74,34 @@ pub enum KeysAction {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// Directory for the SQLite database and generated key files.
-    #[arg(long, env = "HOOKD_DATA_DIR", default_value = "./hookd-data")]
+    #[arg(
+        long,
+        env = "HOOKD_DATA_DIR",
+        default_value = "./hookd-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// PostgreSQL URL (postgres://…); SQLite under --data-dir when absent.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Key for secrets at rest: 32 bytes, base64 or hex. Generated into
     /// <data-dir>/encryption_key when absent.
-    #[arg(long, env = "HOOKD_ENCRYPTION_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HOOKD_ENCRYPTION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub encryption_key: Option<String>,
     /// SQLite durability: `full` syncs every commit to disk (survives power
     /// loss); `normal` syncs at checkpoints (survives a process crash).
-    #[arg(long, env = "HOOKD_SQLITE_SYNC", value_enum, default_value = "full")]
+    #[arg(
+        long,
+        env = "HOOKD_SQLITE_SYNC",
+        value_enum,
+        default_value = "full",
+        global = true
+    )]
     pub sqlite_sync: SqliteSync,
 }
 

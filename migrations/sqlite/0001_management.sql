@@ -28,7 +28,8 @@ CREATE TABLE webhooks (
     previous_secret_expires_at INTEGER,
     created_at                 INTEGER NOT NULL,
     updated_at                 INTEGER NOT NULL,
-    version                    INTEGER NOT NULL DEFAULT 1
+    version                    INTEGER NOT NULL DEFAULT 1,
+    search_text                TEXT    NOT NULL DEFAULT '' -- lowercased name and URL, for `q`
 );
 CREATE UNIQUE INDEX webhooks_tenant_url ON webhooks (tenant_id, url);
 CREATE INDEX webhooks_tenant_environment ON webhooks (tenant_id, environment);

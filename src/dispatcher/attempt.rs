@@ -104,9 +104,7 @@ pub async fn attempt(
     let sent = client
         .post(&target.url)
         .headers(headers)
-        .body(reqwest::Body::from(bytes::Bytes::copy_from_slice(
-            &job.body,
-        )))
+        .body(job.body.clone())
         .timeout(timeout)
         .send()
         .await;

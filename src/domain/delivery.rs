@@ -1,7 +1,5 @@
 //! Events, deliveries and the outcome of an attempt, as values.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -112,7 +110,7 @@ pub struct DeliveryJob {
     pub event_type: String,
     pub event_created_at: i64,
     /// The body to POST, shared by every delivery of one event.
-    pub body: Arc<[u8]>,
+    pub body: bytes::Bytes,
     /// Attempts made so far, in total and since the last (re)queueing.
     pub attempts: u32,
     pub retry_step: u32,
@@ -124,7 +122,7 @@ pub fn delivery_body(
     event_type: &str,
     created_at_ms: i64,
     data_json: &str,
-) -> Arc<[u8]> {
+) -> bytes::Bytes {
     #[derive(Serialize)]
     struct Body<'a> {
         id: &'a str,

@@ -105,6 +105,10 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
     if raw.len() > MAX_URL_BYTES {
         return Err(format!("must be at most {MAX_URL_BYTES} bytes"));
     }
+    // The URL parser silently strips these; what is stored must be what is sent.
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
     let url = url::Url::parse(raw).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
             "must be an absolute URL such as https://example.com/hooks".to_string()
@@ -369,6 +373,9 @@ mod tests {
             "https://user:pw@example.com/",
             "http://",
             "mailto:a@b.c",
+            " https://example.com/",
+            "https://example.com/a b",
+            "https://exa\tmple.com/",
         ] {
             assert!(validate_url(bad, UrlPolicy::Standard).is_err(), "{bad}");
         }

@@ -2,14 +2,14 @@
 //! key is in the create answer and nowhere else; only its hash is stored.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, Auth};
+use super::extract::{ApiJson, ApiPath, Auth};
 use crate::clock::format_rfc3339;
 use crate::crypto::{generate_api_key, hash_api_key};
 use crate::domain::ValidationErrors;
@@ -141,7 +141,7 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::Admin)?;
     if !state

@@ -2,14 +2,14 @@
 //! and manual retry.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{Auth, Params};
+use super::extract::{ApiPath, Auth, Params};
 use crate::clock::{format_rfc3339, parse_rfc3339};
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::DeliveryStatus;
@@ -190,7 +190,7 @@ pub async fn list_deliveries(
 pub async fn get_delivery(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeliveryDetail>> {
     let tenant = auth.require(Permission::DeliveriesRead)?;
     let (delivery, attempts) = state
@@ -215,7 +215,7 @@ pub async fn get_delivery(
 pub async fn retry_delivery(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<DeliveryOut>)> {
     let tenant = auth.require(Permission::DeliveriesWrite)?;
     let d = state

@@ -1,14 +1,14 @@
 //! `/management/event-types`: the catalogue, tenant types, archiving.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, Auth, Params};
+use super::extract::{ApiJson, ApiPath, Auth, Params};
 use crate::catalogue::{Catalogue, CatalogueEntry};
 use crate::clock::format_rfc3339;
 use crate::domain::ValidationErrors;
@@ -187,7 +187,7 @@ pub async fn create_event_type(
 pub async fn archive_event_type(
     State(state): State<AppState>,
     auth: Auth,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     if name == TEST_EVENT_TYPE {

@@ -1,7 +1,7 @@
 //! Publishing (`/v1/events`) and the event log (`/management/events`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::deliveries::{DeliveryOut, cursor_page, parse_time};
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, Auth, Params};
+use super::extract::{ApiJson, ApiPath, Auth, Params};
 use crate::clock::format_rfc3339;
 use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
@@ -290,7 +290,7 @@ pub async fn publish_batch(
 pub async fn get_event(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<EventOut>> {
     let tenant = auth.require(Permission::DeliveriesRead)?;
     let event = state

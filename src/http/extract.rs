@@ -91,6 +91,42 @@ fn field_of(path: &str, message: &str) -> (String, String) {
     (field, message.to_string())
 }
 
+/// A JSON body that may be absent: an empty body is `T::default()`.
+pub struct MaybeJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| body_rejection(e, state.settings.max_body_bytes))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeJson(T::default()));
+        }
+        parse_json(&bytes).map(MaybeJson)
+    }
+}
+
+/// Path parameters; a malformed one (`/webhooks/abc`) is a 400 naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|e| {
+                ApiError::field(
+                    "id",
+                    format!("is not valid in this path: {}", e.body_text()),
+                )
+            })
+    }
+}
+
 /// Query parameters, parsed one by one so each error names its parameter.
 pub struct Params(HashMap<String, String>);
 

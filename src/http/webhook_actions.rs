@@ -2,7 +2,7 @@
 //! failed or was diverted.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::events::{PublishedOut, publish_error};
-use super::extract::{Auth, parse_json};
+use super::extract::{ApiJson, ApiPath, Auth};
 use crate::clock::parse_rfc3339;
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::NewEvent;
@@ -41,7 +41,7 @@ pub struct RecoverOut {
 pub async fn test_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<PublishedOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     let webhook = state
@@ -84,11 +84,10 @@ pub async fn test_webhook(
 pub async fn recover_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    body: axum::body::Bytes,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    let input: RecoverIn = parse_json(&body)?;
     let since = parse_rfc3339(&input.since).map_err(|m| ApiError::field("since", m))?;
     if state.store.get_webhook(tenant, id).await?.is_none() {
         return Err(ApiError::not_found("webhook"));

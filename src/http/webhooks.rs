@@ -2,7 +2,7 @@
 //! unsuspend.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::extract::{ApiJson, Auth, Params};
+use super::extract::{ApiJson, ApiPath, Auth, MaybeJson, Params};
 use crate::catalogue::Catalogue;
 use crate::clock::format_rfc3339;
 use crate::crypto::{generate_webhook_secret, webhook_secret_bytes};
@@ -370,7 +370,7 @@ async fn load(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
 pub async fn get_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksRead)?;
     Ok(Json(load(&state, tenant, id).await?.into()))
@@ -471,7 +471,7 @@ fn apply_patch(
 pub async fn update_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(patch): ApiJson<WebhookPatch>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
@@ -513,7 +513,7 @@ pub async fn update_webhook(
 pub async fn delete_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     if state.store.delete_webhook(tenant, id).await? {
@@ -535,7 +535,7 @@ pub async fn delete_webhook(
 pub async fn get_webhook_secret(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SecretOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     let secrets = state
@@ -564,15 +564,10 @@ pub async fn get_webhook_secret(
 pub async fn rotate_webhook_secret(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
-    body: axum::body::Bytes,
+    ApiPath(id): ApiPath<i64>,
+    MaybeJson(input): MaybeJson<RotateSecretIn>,
 ) -> ApiResult<Json<SecretOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    let input: RotateSecretIn = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateSecretIn::default()
-    } else {
-        super::extract::parse_json(&body)?
-    };
     let mut errors = ValidationErrors::new();
     let secret = validate_secret(&mut errors, &input.secret);
     errors.into_result()?;
@@ -603,7 +598,7 @@ pub async fn rotate_webhook_secret(
 pub async fn unsuspend_webhook(
     State(state): State<AppState>,
     auth: Auth,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     let w = state

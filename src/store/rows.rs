@@ -95,6 +95,8 @@ impl WebhookRow {
 
 /// The JSON-encoded columns of a webhook, ready to bind.
 pub(super) struct WebhookJsonColumns {
+    /// Name and URL lowercased in Rust (full Unicode; SQLite's LOWER is ASCII-only).
+    pub search_text: String,
     pub events: String,
     pub retry_schedule: Option<String>,
     pub failure_handling: Option<String>,
@@ -103,6 +105,7 @@ pub(super) struct WebhookJsonColumns {
 impl WebhookJsonColumns {
     pub fn of(w: &Webhook) -> Self {
         Self {
+            search_text: format!("{}\n{}", w.name.to_lowercase(), w.url.to_lowercase()),
             events: serde_json::to_string(&w.events).expect("strings serialize"),
             retry_schedule: w
                 .retry_schedule_ms

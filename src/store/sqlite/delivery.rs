@@ -2,7 +2,6 @@
 //! lease claims, batched outcome records, the logs and the purge.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
@@ -268,7 +267,7 @@ impl SqliteStore {
         }
 
         let mut jobs = Vec::new();
-        let mut bodies: HashMap<usize, Arc<[u8]>> = HashMap::new();
+        let mut bodies: HashMap<usize, bytes::Bytes> = HashMap::new();
         let mut unleased = 0;
         for chunk in pending.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -389,7 +388,7 @@ impl SqliteStore {
         let mut seqs: Vec<i64> = claimed.iter().map(|c| c.2).collect();
         seqs.sort_unstable();
         seqs.dedup();
-        let mut events: HashMap<i64, (String, i64, Arc<[u8]>)> = HashMap::new();
+        let mut events: HashMap<i64, (String, i64, bytes::Bytes)> = HashMap::new();
         for chunk in seqs.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "SELECT seq, id, event_type, data, created_at FROM events WHERE seq IN (",

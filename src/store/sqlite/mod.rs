@@ -130,11 +130,9 @@ fn push_webhook_filter(qb: &mut QueryBuilder<'_, Sqlite>, tenant: &str, f: &Webh
     qb.push(" WHERE tenant_id = ").push_bind(tenant.to_owned());
     if let Some(q) = &f.q {
         let pattern = format!("%{}%", like_escape(&q.to_lowercase()));
-        qb.push(" AND (LOWER(name) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR LOWER(url) LIKE ")
+        qb.push(" AND search_text LIKE ")
             .push_bind(pattern)
-            .push(" ESCAPE '\\')");
+            .push(" ESCAPE '\\'");
     }
     if let Some(env) = &f.environment {
         qb.push(" AND environment = ").push_bind(env.clone());
@@ -173,8 +171,8 @@ impl Store for SqliteStore {
         let sql = format!(
             "INSERT INTO webhooks (tenant_id, name, url, events, enabled, environment, description, \
              headers, timeout_ms, rate_limit, retry_schedule, failure_handling, suspended, secret, \
-             created_at, updated_at, version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, 1) RETURNING {WEBHOOK_COLUMNS}"
+             created_at, updated_at, version, search_text) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?, ?, 1, ?) RETURNING {WEBHOOK_COLUMNS}"
         );
         let row: WebhookRow = sqlx::query_as(&sql)
             .bind(&w.tenant_id)
@@ -192,6 +190,7 @@ impl Store for SqliteStore {
             .bind(seal_secret(&self.cipher, &w.tenant_id, "secret", secret))
             .bind(now)
             .bind(now)
+            .bind(&json.search_text)
             .fetch_one(&self.writer)
             .await
             .map_err(|e| {
@@ -241,7 +240,7 @@ impl Store for SqliteStore {
         let sql = format!(
             "UPDATE webhooks SET name = ?, url = ?, events = ?, enabled = ?, environment = ?, \
              description = ?, headers = ?, timeout_ms = ?, rate_limit = ?, retry_schedule = ?, \
-             failure_handling = ?, updated_at = ?, version = version + 1 \
+             failure_handling = ?, search_text = ?, updated_at = ?, version = version + 1 \
              WHERE tenant_id = ? AND id = ? AND version = ? RETURNING {WEBHOOK_COLUMNS}"
         );
         let row: Option<WebhookRow> = sqlx::query_as(&sql)
@@ -256,6 +255,7 @@ impl Store for SqliteStore {
             .bind(w.rate_limit.map(i64::from))
             .bind(&json.retry_schedule)
             .bind(&json.failure_handling)
+            .bind(&json.search_text)
             .bind(now)
             .bind(&w.tenant_id)
             .bind(w.id)

@@ -1,0 +1,464 @@
+//! hookd-bench: starts hookd (release build, SQLite), a receiver on
+//! 127.0.0.1 and publishers, and measures the scenarios of the delivery
+//! issue. Run with `cargo run --release --bin hookd-bench -- --help`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use axum::body::Bytes;
+use clap::Parser;
+
+const KEY: &str = "bench-management-key";
+
+#[derive(Debug, Parser)]
+#[command(about = "Measures hookd's delivery throughput, latency and memory")]
+struct Args {
+    /// Scenarios to run: a (1 endpoint), b (10 endpoints), c (fixed rate), d (backlog drain).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    scenario: Vec<String>,
+    /// Events in scenario a.
+    #[arg(long, default_value_t = 100_000)]
+    events_a: usize,
+    /// Events in scenario b.
+    #[arg(long, default_value_t = 20_000)]
+    events_b: usize,
+    /// Events per second and seconds in scenario c.
+    #[arg(long, default_value_t = 500)]
+    rate_c: usize,
+    #[arg(long, default_value_t = 30)]
+    seconds_c: u64,
+    /// Events in scenario d.
+    #[arg(long, default_value_t = 1_000_000)]
+    events_d: usize,
+    /// Concurrent publishers.
+    #[arg(long, default_value_t = 64)]
+    publishers: usize,
+    /// SQLite durability passed to hookd (full or normal).
+    #[arg(long, default_value = "full")]
+    sqlite_sync: String,
+    /// The hookd binary (default: next to this one).
+    #[arg(long)]
+    hookd: Option<PathBuf>,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// Counts deliveries and their publish→receive latency.
+#[derive(Default)]
+struct Receiver {
+    received: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+    ids: Mutex<HashSet<String>>,
+    last_us: AtomicU64,
+}
+
+async fn start_receiver(rx: Arc<Receiver>) -> String {
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let rx = rx.clone();
+        async move {
+            let now = now_us();
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                if let Some(t) = v["data"]["t"].as_u64() {
+                    rx.latencies_us.lock().unwrap().push(now.saturating_sub(t));
+                }
+                if let Some(id) = v["id"].as_str() {
+                    rx.ids.lock().unwrap().insert(id.to_owned());
+                }
+            }
+            rx.received.fetch_add(1, Ordering::Relaxed);
+            rx.last_us.fetch_max(now, Ordering::Relaxed);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+struct Hookd {
+    child: Child,
+    base: String,
+}
+
+impl Hookd {
+    async fn start(
+        bin: &PathBuf,
+        dir: &std::path::Path,
+        role: &str,
+        sync: &str,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(bin)
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--role",
+                role,
+                "--allow-private-targets",
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--sqlite-sync", sync])
+            .env("MANAGEMENT_API_KEY", KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let h = Hookd {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..400 {
+            if client
+                .get(format!("{}/healthz", h.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Ok(h);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!("hookd did not start")
+    }
+
+    /// Peak resident memory (VmHWM) in MB.
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn create_webhook(client: &reqwest::Client, hookd: &str, url: &str) -> anyhow::Result<()> {
+    let r = client
+        .post(format!("{hookd}/management/webhooks"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"name": "bench", "url": url, "events": ["license.created"]}))
+        .send()
+        .await?;
+    if r.status() != 201 {
+        bail!("creating a webhook: {} {}", r.status(), r.text().await?);
+    }
+    Ok(())
+}
+
+/// Publishes `total` single events from `publishers` tasks; returns the
+/// elapsed time and the number accepted.
+async fn publish_singles(
+    client: &reqwest::Client,
+    hookd: &str,
+    total: usize,
+    publishers: usize,
+) -> (Duration, u64) {
+    let next = Arc::new(AtomicU64::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..publishers {
+        let (client, next, accepted) = (client.clone(), next.clone(), accepted.clone());
+        let url = format!("{hookd}/v1/events");
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
+                let body = format!(
+                    r#"{{"type":"license.created","data":{{"t":{},"license":"bench"}}}}"#,
+                    now_us()
+                );
+                match client.post(&url).bearer_auth(KEY).body(body).send().await {
+                    Ok(r) if r.status() == 202 => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => eprintln!("publish answered {}", r.status()),
+                    Err(e) => eprintln!("publish failed: {e}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    (started.elapsed(), accepted.load(Ordering::Relaxed))
+}
+
+async fn wait_for(rx: &Receiver, n: u64, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while rx.received.load(Ordering::Relaxed) < n {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn latency_line(rx: &Receiver) -> String {
+    let mut l = rx.latencies_us.lock().unwrap().clone();
+    l.sort_unstable();
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&l, 0.50),
+        percentile(&l, 0.99)
+    )
+}
+
+/// The loopback ceiling: this client straight to the same receiver.
+async fn ceiling(
+    client: &reqwest::Client,
+    receiver: &str,
+    total: usize,
+    concurrency: usize,
+) -> f64 {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next) = (client.clone(), next.clone());
+        let url = format!("{receiver}/ceiling");
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
+                let body = r#"{"id":"evt_x","type":"license.created","timestamp":"2026-01-01T00:00:00Z","data":{"license":"bench"}}"#;
+                let _ = client.post(&url).body(body).send().await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Ctx {
+    bin: PathBuf,
+    args: Args,
+    client: reqwest::Client,
+    ceiling: f64,
+}
+
+async fn scenario_fanout(
+    ctx: &Ctx,
+    name: &str,
+    endpoints: usize,
+    events: usize,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let rx = Arc::new(Receiver::default());
+    let rbase = start_receiver(rx.clone()).await;
+    let h = Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync).await?;
+    for i in 0..endpoints {
+        create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/{i}")).await?;
+    }
+    let start_us = now_us();
+    let (elapsed, accepted) =
+        publish_singles(&ctx.client, &h.base, events, ctx.args.publishers).await;
+    let expected = accepted * endpoints as u64;
+    let complete = wait_for(&rx, expected, Duration::from_secs(600)).await;
+    let span_s = (rx.last_us.load(Ordering::Relaxed).saturating_sub(start_us)) as f64 / 1e6;
+    let delivered = rx.received.load(Ordering::Relaxed);
+    let dps = delivered as f64 / span_s;
+    println!(
+        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s; delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd peak RSS {:.0} MB",
+        ctx.args.publishers,
+        accepted as f64 / elapsed.as_secs_f64(),
+        if complete { "" } else { " (INCOMPLETE)" },
+        dps,
+        100.0 * dps / ctx.ceiling,
+        latency_line(&rx),
+        h.peak_rss_mb()
+    );
+    h.stop();
+    Ok(())
+}
+
+async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let rx = Arc::new(Receiver::default());
+    let rbase = start_receiver(rx.clone()).await;
+    let h = Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync).await?;
+    create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/0")).await?;
+    let total = ctx.args.rate_c * ctx.args.seconds_c as usize;
+    let interval = Duration::from_secs_f64(1.0 / ctx.args.rate_c as f64);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let url = format!("{}/v1/events", h.base);
+    let mut tasks = Vec::with_capacity(total);
+    for _ in 0..total {
+        ticker.tick().await;
+        let (client, url) = (ctx.client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = format!(
+                r#"{{"type":"license.created","data":{{"t":{}}}}}"#,
+                now_us()
+            );
+            client
+                .post(&url)
+                .bearer_auth(KEY)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status() == 202)
+                .unwrap_or(false)
+        }));
+    }
+    let mut accepted = 0u64;
+    for t in tasks {
+        accepted += u64::from(t.await.unwrap_or(false));
+    }
+    let complete = wait_for(&rx, accepted, Duration::from_secs(60)).await;
+    println!(
+        "(c) fixed {} events/s for {} s: accepted {accepted}, delivered {}{}; publish→receive {}; hookd peak RSS {:.0} MB",
+        ctx.args.rate_c,
+        ctx.args.seconds_c,
+        rx.received.load(Ordering::Relaxed),
+        if complete { "" } else { " (INCOMPLETE)" },
+        latency_line(&rx),
+        h.peak_rss_mb()
+    );
+    h.stop();
+    Ok(())
+}
+
+async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let rx = Arc::new(Receiver::default());
+    let rbase = start_receiver(rx.clone()).await;
+    let h = Hookd::start(&ctx.bin, dir.path(), "api", &ctx.args.sqlite_sync).await?;
+    create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/0")).await?;
+    let total = ctx.args.events_d;
+    let batch = 1_000;
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (client, next, url) = (
+            ctx.client.clone(),
+            next.clone(),
+            format!("{}/v1/events/batch", h.base),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0u64;
+            while next.fetch_add(batch as u64, Ordering::Relaxed) < total as u64 {
+                let events: Vec<serde_json::Value> = (0..batch)
+                    .map(|i| serde_json::json!({"type": "license.created", "data": {"n": i}}))
+                    .collect();
+                if let Ok(r) = client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .json(&serde_json::json!({"events": events}))
+                    .send()
+                    .await
+                    && r.status() == 202
+                {
+                    accepted += batch as u64;
+                }
+            }
+            accepted
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await.unwrap_or(0);
+    }
+    let publish_s = started.elapsed().as_secs_f64();
+    let api_rss = h.peak_rss_mb();
+    h.stop();
+    let started = Instant::now();
+    let h = Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync).await?;
+    let mut peak = 0.0f64;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    while rx.received.load(Ordering::Relaxed) < accepted && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak = peak.max(h.peak_rss_mb());
+    }
+    let drain_s = started.elapsed().as_secs_f64();
+    let delivered = rx.received.load(Ordering::Relaxed);
+    println!(
+        "(d) {accepted} events published to --role api in {publish_s:.1} s ({:.0} events/s, peak RSS {api_rss:.0} MB); restarted --role all: drained {delivered} in {drain_s:.1} s = {:.0} deliveries/s ({:.1} % of the ceiling); peak RSS {:.0} MB",
+        accepted as f64 / publish_s,
+        delivered as f64 / drain_s,
+        100.0 * delivered as f64 / drain_s / ctx.ceiling,
+        peak.max(h.peak_rss_mb())
+    );
+    h.stop();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = match &args.hookd {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("hookd"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        );
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()?;
+    let rx = Arc::new(Receiver::default());
+    let rbase = start_receiver(rx).await;
+    let ceiling = ceiling(&client, &rbase, 100_000, args.publishers).await;
+    println!(
+        "machine: {} cores; loopback ceiling (this client → this receiver, {} concurrent): {ceiling:.0} requests/s; sqlite-sync {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.publishers,
+        args.sqlite_sync
+    );
+    let ctx = Ctx {
+        bin,
+        client,
+        ceiling,
+        args,
+    };
+    for s in ctx.args.scenario.clone() {
+        match s.as_str() {
+            "a" => scenario_fanout(&ctx, "a", 1, ctx.args.events_a).await?,
+            "b" => scenario_fanout(&ctx, "b", 10, ctx.args.events_b).await?,
+            "c" => scenario_rate(&ctx).await?,
+            "d" => scenario_drain(&ctx).await?,
+            other => bail!("unknown scenario {other:?}"),
+        }
+    }
+    Ok(())
+}
