@@ -31,7 +31,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -73,11 +76,22 @@ impl Receiver {
 
     /// Answers the next requests to `path` with `replies`, in order.
     pub fn script(&self, path: &str, replies: Vec<Reply>) {
-        self.state.lock().unwrap().scripts.insert(path.to_string(), replies.into());
+        self.state
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(path.to_string(), replies.into());
     }
 
     pub fn received(&self, path: &str) -> Vec<Received> {
-        self.state.lock().unwrap().received.iter().filter(|r| r.path == path).cloned().collect()
+        self.state
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
     }
 
     pub fn all(&self) -> Vec<Received> {
@@ -93,7 +107,10 @@ impl Receiver {
                 return got;
             }
             if Instant::now() > deadline {
-                panic!("{path}: expected {n} requests within {timeout:?}, got {}", got.len());
+                panic!(
+                    "{path}: expected {n} requests within {timeout:?}, got {}",
+                    got.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -114,7 +131,9 @@ async fn handle(state: Arc<Mutex<State>>, uri: Uri, headers: HeaderMap, body: By
     };
     match reply {
         None => (StatusCode::OK, "ok").into_response(),
-        Some(Reply::Status(code)) => (StatusCode::from_u16(code).unwrap(), "scripted").into_response(),
+        Some(Reply::Status(code)) => {
+            (StatusCode::from_u16(code).unwrap(), "scripted").into_response()
+        }
         Some(Reply::WithHeaders(code, hs)) => {
             let mut resp = (StatusCode::from_u16(code).unwrap(), "scripted").into_response();
             for (k, v) in hs {
