@@ -1,7 +1,6 @@
 //! One HTTP attempt: build the signed request, send it without following
 //! redirects, read at most 64 KiB of the answer, and classify what happened.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
@@ -86,7 +85,7 @@ pub async fn attempt(
     };
 
     // The resolver checks names; an IP literal never reaches it.
-    if let Some(ip) = literal_ip(&target.url)
+    if let Some(ip) = target.literal_ip
         && !policy.allows(ip)
     {
         record.error_kind = Some(ErrorKind::Blocked);
@@ -101,8 +100,16 @@ pub async fn attempt(
 
     let started = Instant::now();
     let timeout = target.timeout(default_timeout_ms);
+    let Some(url) = target.parsed_url.clone() else {
+        record.error_kind = Some(ErrorKind::Connect);
+        record.error = Some("the webhook URL does not parse".into());
+        return AttemptResult {
+            record,
+            retry_after: None,
+        };
+    };
     let sent = client
-        .post(&target.url)
+        .post(url)
         .headers(headers)
         .body(job.body.clone())
         .timeout(timeout)
@@ -181,14 +188,6 @@ async fn read_limited(
     match tokio::time::timeout(remaining, read).await {
         Ok(err) => (body, err),
         Err(_) => (body, Some("timed out reading the body".into())),
-    }
-}
-
-fn literal_ip(url: &str) -> Option<IpAddr> {
-    match url::Url::parse(url).ok()?.host()? {
-        url::Host::Ipv4(a) => Some(IpAddr::V4(a)),
-        url::Host::Ipv6(a) => Some(IpAddr::V6(a)),
-        url::Host::Domain(_) => None,
     }
 }
 

@@ -22,6 +22,10 @@ const TTL_MS: i64 = 2_000;
 pub struct Target {
     pub webhook_id: i64,
     pub url: String,
+    /// Parsed once: the hot path neither re-parses nor re-checks it.
+    pub parsed_url: Option<url::Url>,
+    /// The host when it is an IP literal (the resolver never sees those).
+    pub literal_ip: Option<std::net::IpAddr>,
     pub enabled: bool,
     pub suspended: bool,
     pub headers: HeaderMap,
@@ -120,8 +124,16 @@ fn build(w: Webhook, keys: Vec<(Vec<u8>, Option<i64>)>, now: i64) -> Target {
             }
         }
     }
+    let parsed_url = url::Url::parse(&w.url).ok();
+    let literal_ip = parsed_url.as_ref().and_then(|u| match u.host()? {
+        url::Host::Ipv4(a) => Some(std::net::IpAddr::V4(a)),
+        url::Host::Ipv6(a) => Some(std::net::IpAddr::V6(a)),
+        url::Host::Domain(_) => None,
+    });
     Target {
         webhook_id: w.id,
+        parsed_url,
+        literal_ip,
         url: w.url,
         enabled: w.enabled,
         suspended: w.suspended,

@@ -45,14 +45,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "is empty; a JSON object is required",
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::field("body", format!("is not valid JSON: {e}")))?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let (field, message) = field_of(&path, &inner);
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::field("body", format!("is not valid JSON: {inner}"));
+        }
+        let (field, message) = field_of(&path, &inner.to_string());
         ApiError::field(field, message)
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::field("body", format!("is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
 /// serde names missing and unknown fields only in its message; lift them

@@ -454,29 +454,34 @@ impl SqliteStore {
             });
             qb.build().execute(&mut *tx).await?;
         }
-        for o in outcomes {
-            let attempted = i64::from(o.attempt.is_some());
-            let (code, error) = match &o.attempt {
-                Some(a) => (a.response_status.map(i64::from), a.error.clone()),
-                None => (None, None),
-            };
-            sqlx::query(
-                "UPDATE deliveries SET status = ?, attempts = attempts + ?, retry_step = retry_step + ?, \
-                 next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, \
-                 last_status_code = COALESCE(?, last_status_code), \
-                 last_error = CASE WHEN ? THEN ? ELSE last_error END, updated_at = ? WHERE id = ?",
+        // One UPDATE … FROM (VALUES …) per chunk: a statement per outcome
+        // costs a round trip to SQLite's worker thread each.
+        for chunk in outcomes.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (",
+            );
+            qb.push_values(chunk, |mut b, o| {
+                let (code, error) = match &o.attempt {
+                    Some(a) => (a.response_status.map(i64::from), a.error.clone()),
+                    None => (None, None),
+                };
+                b.push_bind(o.delivery_id)
+                    .push_bind(o.status.as_str())
+                    .push_bind(i64::from(o.attempt.is_some()))
+                    .push_bind(o.next_attempt_at)
+                    .push_bind(code)
+                    .push_bind(error);
+            });
+            qb.push(
+                ") UPDATE deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
+                 retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
+                 lease_owner = NULL, lease_until = NULL, \
+                 last_status_code = COALESCE(v.v_code, last_status_code), \
+                 last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ",
             )
-            .bind(o.status.as_str())
-            .bind(attempted)
-            .bind(attempted)
-            .bind(o.next_attempt_at)
-            .bind(code)
-            .bind(attempted == 1)
-            .bind(error)
-            .bind(now)
-            .bind(o.delivery_id)
-            .execute(&mut *tx)
-            .await?;
+            .push_bind(now)
+            .push(" FROM v WHERE deliveries.id = v.v_id");
+            qb.build().execute(&mut *tx).await?;
         }
         let suspended = update_failure_tracking(&mut tx, outcomes, now).await?;
         tx.commit().await?;
