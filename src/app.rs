@@ -87,7 +87,6 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
 
 /// How long in-flight attempts may run after SIGTERM before leases are released.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
-const PURGE_EVERY: Duration = Duration::from_secs(60);
 const PURGE_BATCH: u64 = 1_000;
 const STATS_EVERY: Duration = Duration::from_secs(5);
 /// Where the admin page's delivery defaults are kept.
@@ -214,7 +213,7 @@ async fn maintenance_loop(
     stop: CancellationToken,
 ) {
     let mut stats = tokio::time::interval(STATS_EVERY);
-    let mut purge = tokio::time::interval(PURGE_EVERY);
+    let mut purge = tokio::time::interval(Duration::from_millis(settings.purge_interval_ms));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -204,6 +204,9 @@ pub struct ServeArgs {
     /// How long events, deliveries and attempts are kept.
     #[arg(long, env = "HOOKD_RETENTION", default_value = "30d")]
     pub retention: String,
+    /// How often the retention purge runs.
+    #[arg(long, env = "HOOKD_PURGE_INTERVAL", default_value = "1m")]
+    pub purge_interval: String,
 }
 
 /// Validated service settings derived from `ServeArgs`.
@@ -220,6 +223,7 @@ pub struct Settings {
     pub allow_private_targets: bool,
     pub allowed_target_cidrs: Vec<ipnet::IpNet>,
     pub retention_ms: u64,
+    pub purge_interval_ms: u64,
 }
 
 impl Settings {
@@ -259,6 +263,7 @@ impl Settings {
             allow_private_targets: args.allow_private_targets,
             allowed_target_cidrs: args.allowed_target_cidrs.clone(),
             retention_ms: parse("--retention", &args.retention)?,
+            purge_interval_ms: parse("--purge-interval", &args.purge_interval)?.max(10),
         })
     }
 
