@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::error::ApiError;
-use crate::crypto::{hash_api_key, secrets_equal};
+use subtle::ConstantTimeEq;
+
+use crate::crypto::hash_api_key;
 use crate::domain::api_key::Principal;
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
 use crate::store::{ApiKeyRecord, Store};
@@ -18,7 +20,9 @@ const CACHE_TTL_MS: i64 = 5_000;
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
 pub struct Authenticator {
-    bootstrap_keys: Vec<String>,
+    /// SHA-256 of each bootstrap key: comparing hashes in constant time
+    /// hides both where a guess differs and how long the key is.
+    bootstrap_hashes: Vec<Vec<u8>>,
     store: Arc<dyn Store>,
     cache: Mutex<HashMap<Vec<u8>, (ApiKeyRecord, i64)>>,
 }
@@ -26,7 +30,7 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(bootstrap_keys: Vec<String>, store: Arc<dyn Store>) -> Self {
         Self {
-            bootstrap_keys,
+            bootstrap_hashes: bootstrap_keys.iter().map(|k| hash_api_key(k)).collect(),
             store,
             cache: Mutex::new(HashMap::new()),
         }
@@ -48,10 +52,11 @@ impl Authenticator {
             .ok_or_else(ApiError::unauthorized)?;
 
         // Compare against every bootstrap key, so timing does not tell which matched.
+        let given = hash_api_key(key);
         let is_bootstrap = self
-            .bootstrap_keys
+            .bootstrap_hashes
             .iter()
-            .fold(false, |found, k| secrets_equal(key, k) | found);
+            .fold(false, |found, k| bool::from(given.ct_eq(k)) | found);
         if is_bootstrap {
             let tenant = tenant_header.unwrap_or(DEFAULT_TENANT).trim();
             validate_tenant_id(tenant).map_err(|m| ApiError::field("X-Tenant-Id", m))?;
@@ -61,7 +66,7 @@ impl Authenticator {
         }
 
         let record = self
-            .lookup(key, now)
+            .lookup(given, now)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         Ok(Principal::ApiKey {
@@ -71,8 +76,7 @@ impl Authenticator {
         })
     }
 
-    async fn lookup(&self, key: &str, now: i64) -> Result<Option<ApiKeyRecord>, ApiError> {
-        let hash = hash_api_key(key);
+    async fn lookup(&self, hash: Vec<u8>, now: i64) -> Result<Option<ApiKeyRecord>, ApiError> {
         if let Some((record, at)) = self.cache.lock().expect("cache lock").get(&hash)
             && now - at < CACHE_TTL_MS
         {
