@@ -1,0 +1,448 @@
+//! One conformance suite for every `Store` backend: each test takes a
+//! fresh store from `backends()`. SQLite runs always (real files in a temp
+//! dir); another backend joins by adding its constructor there.
+
+use std::sync::Arc;
+
+use hookd::crypto::Cipher;
+use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
+use hookd::domain::webhook::{Headers, Webhook};
+use hookd::store::{Lease, SqliteStore, Store, WebhookFilter};
+
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+}
+
+async fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let cipher = Arc::new(Cipher::from_key(&[9u8; 32]));
+    let sqlite = SqliteStore::open(dir.path(), cipher, false).await.unwrap();
+    vec![Backend {
+        name: "sqlite",
+        store: Arc::new(sqlite),
+        _dir: dir,
+    }]
+}
+
+fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
+    Webhook {
+        id: 0,
+        tenant_id: tenant.into(),
+        name: "w".into(),
+        url: url.into(),
+        events: events.iter().map(|s| s.to_string()).collect(),
+        enabled: true,
+        environment: "production".into(),
+        description: None,
+        headers: Headers::new(),
+        timeout_ms: 0,
+        rate_limit: None,
+        retry_schedule_ms: None,
+        failure_handling: None,
+        suspended: false,
+        suspended_at: None,
+        created_at: 0,
+        updated_at: 0,
+        version: 0,
+    }
+}
+
+fn event(tenant: &str, id: &str, event_type: &str, key: Option<&str>, now: i64) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        event_type: event_type.into(),
+        environment: "production".into(),
+        data: r#"{"n":1}"#.into(),
+        idempotency_key: key.map(str::to_owned),
+        created_at: now,
+        only_webhook: None,
+    }
+}
+
+fn lease(max: usize, until: i64) -> Lease {
+    Lease {
+        owner: "test".into(),
+        until,
+        max,
+    }
+}
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[tokio::test]
+async fn webhooks_are_scoped_by_tenant() {
+    for b in backends().await {
+        let s = &b.store;
+        let a = s
+            .create_webhook(
+                &webhook("a", "https://x.test/1", &["license.created"]),
+                SECRET,
+                1,
+            )
+            .await
+            .unwrap();
+        assert!(
+            s.get_webhook("b", a.id).await.unwrap().is_none(),
+            "{}",
+            b.name
+        );
+        assert!(!s.delete_webhook("b", a.id).await.unwrap(), "{}", b.name);
+        let page = s
+            .list_webhooks("b", &WebhookFilter::default(), 0, 50)
+            .await
+            .unwrap();
+        assert_eq!(page.total, 0, "{}", b.name);
+        // The same URL in another tenant is fine; twice in one is a conflict.
+        s.create_webhook(
+            &webhook("b", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+        assert!(
+            s.create_webhook(
+                &webhook("a", "https://x.test/1", &["license.created"]),
+                SECRET,
+                1
+            )
+            .await
+            .is_err()
+        );
+    }
+}
+
+#[tokio::test]
+async fn stale_updates_are_refused() {
+    for b in backends().await {
+        let s = &b.store;
+        let w = s
+            .create_webhook(
+                &webhook("a", "https://x.test/1", &["license.created"]),
+                SECRET,
+                1,
+            )
+            .await
+            .unwrap();
+        let mut first = w.clone();
+        first.name = "first".into();
+        s.update_webhook(&first, 2).await.unwrap().unwrap();
+        let mut second = w.clone();
+        second.name = "second".into();
+        assert!(
+            matches!(
+                s.update_webhook(&second, 3).await,
+                Err(hookd::store::StoreError::Stale)
+            ),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn publishing_fans_out_and_replays_idempotency_keys() {
+    for b in backends().await {
+        let s = &b.store;
+        let w1 = s
+            .create_webhook(&webhook("a", "https://x.test/1", &["license.*"]), SECRET, 1)
+            .await
+            .unwrap();
+        let w2 = s
+            .create_webhook(
+                &webhook("a", "https://x.test/2", &["license.revoked"]),
+                SECRET,
+                1,
+            )
+            .await
+            .unwrap();
+        s.create_webhook(&webhook("b", "https://x.test/3", &["license.*"]), SECRET, 1)
+            .await
+            .unwrap();
+        let batch = s
+            .publish_events(
+                &[
+                    event("a", "evt_1", "license.created", Some("k1"), 10),
+                    event("a", "evt_2", "license.revoked", None, 10),
+                ],
+                Some(&lease(10, 1_000)),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(batch.results[0].deliveries, 1, "{}", b.name);
+        assert_eq!(batch.results[1].deliveries, 2, "{}", b.name);
+        assert_eq!(batch.jobs.len(), 3);
+        assert!(
+            batch
+                .jobs
+                .iter()
+                .all(|j| j.webhook_id == w1.id || j.webhook_id == w2.id)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&batch.jobs[0].body).unwrap();
+        assert_eq!(body["data"]["n"], 1);
+
+        let again = s
+            .publish_events(
+                &[event("a", "evt_3", "license.created", Some("k1"), 20)],
+                None,
+                20,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            again.results[0].id, "evt_1",
+            "{}: a repeated key answers the first event",
+            b.name
+        );
+        assert!(again.jobs.is_empty() && again.unleased == 0);
+        // Past the 24 h window the key is new again.
+        let later = 20 + 24 * 3_600_000 + 1;
+        let fresh = s
+            .publish_events(
+                &[event("a", "evt_4", "license.created", Some("k1"), later)],
+                None,
+                later,
+            )
+            .await
+            .unwrap();
+        assert_eq!(fresh.results[0].id, "evt_4", "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn leases_hide_deliveries_until_they_expire() {
+    for b in backends().await {
+        let s = &b.store;
+        s.create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+        let batch = s
+            .publish_events(
+                &[event("a", "evt_1", "license.created", None, 10)],
+                Some(&lease(10, 1_000)),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(batch.jobs.len(), 1);
+        assert!(
+            s.claim_due_deliveries("other", 500, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: leased",
+            b.name
+        );
+        let taken = s
+            .claim_due_deliveries("other", 1_001, 60_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 1, "{}: an expired lease is taken over", b.name);
+        assert!(
+            s.claim_due_deliveries("third", 2_000, 90_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            b.name
+        );
+        assert_eq!(s.release_leases(Some("other"), 3_000).await.unwrap(), 1);
+        assert_eq!(
+            s.claim_due_deliveries("third", 3_000, 90_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{}",
+            b.name
+        );
+    }
+}
+
+fn attempt(at: i64, status: u16) -> AttemptRecord {
+    AttemptRecord {
+        attempted_at: at,
+        duration_ms: 1,
+        url: "https://x.test/1".into(),
+        request_headers: "{}".into(),
+        response_status: Some(status),
+        response_headers: Some("{}".into()),
+        response_body: Some("body".into()),
+        error_kind: None,
+        error: None,
+    }
+}
+
+#[tokio::test]
+async fn outcomes_update_deliveries_and_suspend_failing_webhooks() {
+    for b in backends().await {
+        let s = &b.store;
+        let w = s
+            .create_webhook(
+                &webhook("a", "https://x.test/1", &["license.created"]),
+                SECRET,
+                1,
+            )
+            .await
+            .unwrap();
+        let batch = s
+            .publish_events(
+                &[
+                    event("a", "evt_1", "license.created", None, 10),
+                    event("a", "evt_2", "license.created", None, 10),
+                ],
+                Some(&lease(10, 100_000)),
+                10,
+            )
+            .await
+            .unwrap();
+        let outcome = |id: i64, status: DeliveryStatus, next: Option<i64>| Outcome {
+            delivery_id: id,
+            tenant_id: "a".into(),
+            webhook_id: w.id,
+            status,
+            next_attempt_at: next,
+            attempt: Some(attempt(20, 500)),
+            min_failures: 2,
+            suspend_after_ms: 0,
+            gone: false,
+        };
+        let suspended = s
+            .record_outcomes(
+                &[
+                    outcome(
+                        batch.jobs[0].delivery_id,
+                        DeliveryStatus::Retrying,
+                        Some(50),
+                    ),
+                    outcome(batch.jobs[1].delivery_id, DeliveryStatus::Failed, None),
+                ],
+                30,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            suspended,
+            vec![w.id],
+            "{}: two failures reach min_failures",
+            b.name
+        );
+        let (d, attempts) = s
+            .get_delivery("a", batch.jobs[0].delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.status, DeliveryStatus::Retrying);
+        assert_eq!(d.attempts, 1);
+        assert_eq!(d.last_status_code, Some(500));
+        assert_eq!(attempts.len(), 1);
+        assert!(
+            s.get_delivery("b", batch.jobs[0].delivery_id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: tenant scoped",
+            b.name
+        );
+        assert_eq!(s.next_due_at().await.unwrap(), Some(50));
+        assert_eq!(
+            s.claim_due_deliveries("x", 50, 1_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let w = s.get_webhook("a", w.id).await.unwrap().unwrap();
+        assert!(w.suspended && w.suspended_at == Some(30), "{}", b.name);
+        let recovered = s.recover_webhook("a", w.id, 0, 40).await.unwrap();
+        assert_eq!(recovered, 1, "{}: the failed one", b.name);
+    }
+}
+
+#[tokio::test]
+async fn purge_keeps_unfinished_deliveries() {
+    for b in backends().await {
+        let s = &b.store;
+        s.create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+        s.publish_events(
+            &[event("a", "evt_1", "license.created", None, 10)],
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+        s.publish_events(
+            &[event("a", "evt_2", "license.revoked", None, 10)],
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+        // evt_1 has a pending delivery, evt_2 none.
+        assert_eq!(s.purge_events(1_000, 100).await.unwrap(), 1, "{}", b.name);
+        assert!(s.get_event("a", "evt_1").await.unwrap().is_some());
+        assert!(s.get_event("a", "evt_2").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn secrets_rotate_and_api_keys_revoke() {
+    for b in backends().await {
+        let s = &b.store;
+        let w = s
+            .create_webhook(
+                &webhook("a", "https://x.test/1", &["license.created"]),
+                SECRET,
+                1,
+            )
+            .await
+            .unwrap();
+        assert!(
+            s.rotate_webhook_secret("a", w.id, "whsec_new", 500, 2)
+                .await
+                .unwrap()
+        );
+        let secrets = s.get_webhook_secrets("a", w.id).await.unwrap().unwrap();
+        assert_eq!(secrets.current, "whsec_new");
+        assert_eq!(
+            secrets.previous,
+            Some((SECRET.to_string(), 500)),
+            "{}",
+            b.name
+        );
+        assert!(
+            !s.rotate_webhook_secret("b", w.id, "whsec_x", 500, 2)
+                .await
+                .unwrap()
+        );
+
+        let k = s
+            .create_api_key(
+                "a",
+                "k",
+                b"hash",
+                &[hookd::domain::api_key::Permission::Admin],
+                1,
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.find_api_key(b"hash").await.unwrap().unwrap().id, k.id);
+        assert!(!s.revoke_api_key("b", k.id, 2).await.unwrap(), "{}", b.name);
+        assert!(s.revoke_api_key("a", k.id, 2).await.unwrap());
+        assert!(s.find_api_key(b"hash").await.unwrap().is_none());
+    }
+}
