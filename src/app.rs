@@ -154,6 +154,7 @@ pub async fn serve(
         }
     }
     let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let (outcome_tx, outcome_rx) = tokio::sync::mpsc::unbounded_channel();
     let dispatcher = args.role.delivers().then(|| {
         Dispatcher::start(
             store.clone(),
@@ -162,12 +163,16 @@ pub async fn serve(
             targets.clone(),
             clock.clone(),
             owner.clone(),
+            outcome_tx,
         )
     });
-    let (publisher, publisher_task) = Publisher::start(
+    let flush = CancellationToken::new();
+    let (publisher, commit_task) = Publisher::start(
         store.clone(),
         dispatcher.as_ref().map(|(d, _)| d.clone()),
         clock.clone(),
+        outcome_rx,
+        flush.clone(),
     );
     let state = AppState {
         authenticator: Arc::new(Authenticator::new(keys, store.clone())),
@@ -193,11 +198,16 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving HTTP")?;
-    // The router (and every Publisher clone in it) is gone: the committer
-    // finishes the batches it holds and stops.
-    let _ = publisher_task.await;
+    // The router (and every Publisher clone in it) is gone: no new events.
+    // In-flight attempts finish; the commit loop records their outcomes,
+    // then stops; whatever is still leased is released for the next run.
     if let Some((d, tasks)) = dispatcher {
         d.shutdown(tasks, SHUTDOWN_GRACE).await;
+    }
+    flush.cancel();
+    let _ = commit_task.await;
+    if let Err(e) = store.release_leases(Some(&owner), clock.now_ms()).await {
+        tracing::warn!(error = %e, "could not release leases at shutdown");
     }
     maintenance_stop.cancel();
     let _ = maintenance.await;

@@ -1,21 +1,24 @@
-//! Group commit for publishing: concurrent publish requests are gathered
-//! into one transaction, so the cost of a commit (and its fsync) is shared
-//! by every event in it. A request is answered only after its batch is
-//! committed; new deliveries leased in that transaction go straight to the
-//! dispatcher.
+//! Group commit: one loop per instance gathers every concurrent publish
+//! request and every delivery outcome waiting at that moment into one
+//! transaction, so the cost of a commit (its round trips and its fsync) is
+//! shared by all of them. A publish is answered only after its batch is
+//! committed; the deliveries it leased go straight to the dispatcher.
 
 use std::sync::Arc;
 
 use rand::RngCore;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::dispatcher::Dispatcher;
-use crate::domain::delivery::{NewEvent, PublishedEvent};
+use crate::domain::delivery::{NewEvent, Outcome, PublishedEvent};
 use crate::store::{Store, StoreError};
 
 /// Events per transaction, at most.
 const MAX_BATCH_EVENTS: usize = 2_000;
+/// Outcomes per transaction, at most.
+const MAX_BATCH_OUTCOMES: usize = 2_000;
 /// Requests waiting for a batch, at most (then publishers wait: back-pressure).
 const QUEUE: usize = 4_096;
 
@@ -39,15 +42,33 @@ pub struct Publisher {
     tx: mpsc::Sender<Request>,
 }
 
+/// Where delivery outcomes go to be recorded.
+pub type OutcomeSender = mpsc::UnboundedSender<Outcome>;
+
 impl Publisher {
-    /// Starts the committer. It stops when every `Publisher` clone is dropped.
+    /// Starts the commit loop. It ends once every `Publisher` clone is
+    /// dropped and either every outcome sender is dropped or `flush` is
+    /// cancelled (then it records what is queued and stops).
     pub fn start(
         store: Arc<dyn Store>,
         dispatcher: Option<Dispatcher>,
         clock: Arc<dyn Clock>,
+        outcomes: mpsc::UnboundedReceiver<Outcome>,
+        flush: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(commit_loop(store, dispatcher, clock, rx));
+        let task = tokio::spawn(
+            CommitLoop {
+                store,
+                dispatcher,
+                clock,
+                requests: rx,
+                outcomes,
+                flush,
+                carried: Vec::new(),
+            }
+            .run(),
+        );
         (Self { tx }, task)
     }
 
@@ -65,25 +86,69 @@ impl Publisher {
     }
 }
 
-async fn commit_loop(
+struct CommitLoop {
     store: Arc<dyn Store>,
     dispatcher: Option<Dispatcher>,
     clock: Arc<dyn Clock>,
-    mut rx: mpsc::Receiver<Request>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut requests = vec![first];
-        let mut count = requests[0].events.len();
-        while count < MAX_BATCH_EVENTS {
-            match rx.try_recv() {
-                Ok(r) => {
-                    count += r.events.len();
-                    requests.push(r);
+    requests: mpsc::Receiver<Request>,
+    outcomes: mpsc::UnboundedReceiver<Outcome>,
+    flush: CancellationToken,
+    /// Outcomes whose write failed: they go into the next transaction.
+    carried: Vec<Outcome>,
+}
+
+impl CommitLoop {
+    async fn run(mut self) {
+        let mut requests_open = true;
+        let mut outcomes_open = true;
+        loop {
+            let mut requests = Vec::new();
+            if self.carried.is_empty() {
+                if !requests_open && (!outcomes_open || self.flush.is_cancelled()) {
+                    // Whatever outcomes are queued still get recorded below.
+                    match self.outcomes.try_recv() {
+                        Ok(o) => self.carried.push(o),
+                        Err(_) => return,
+                    }
+                } else {
+                    tokio::select! {
+                        r = self.requests.recv(), if requests_open => match r {
+                            Some(r) => requests.push(r),
+                            None => requests_open = false,
+                        },
+                        o = self.outcomes.recv(), if outcomes_open => match o {
+                            Some(o) => self.carried.push(o),
+                            None => outcomes_open = false,
+                        },
+                        _ = self.flush.cancelled(), if !requests_open => {}
+                    }
                 }
-                Err(_) => break,
             }
+            let mut count: usize = requests.iter().map(|r: &Request| r.events.len()).sum();
+            while count < MAX_BATCH_EVENTS {
+                match self.requests.try_recv() {
+                    Ok(r) => {
+                        count += r.events.len();
+                        requests.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            while self.carried.len() < MAX_BATCH_OUTCOMES {
+                match self.outcomes.try_recv() {
+                    Ok(o) => self.carried.push(o),
+                    Err(_) => break,
+                }
+            }
+            if requests.is_empty() && self.carried.is_empty() {
+                continue;
+            }
+            self.commit(requests).await;
         }
-        let mut events = Vec::with_capacity(count);
+    }
+
+    async fn commit(&mut self, requests: Vec<Request>) {
+        let mut events = Vec::new();
         let mut sizes = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
         for r in requests {
@@ -91,12 +156,25 @@ async fn commit_loop(
             events.extend(r.events);
             replies.push(r.reply);
         }
-        let now = clock.now_ms();
-        let lease = dispatcher.as_ref().map(|d| d.lease(now));
-        match store.publish_events(&events, lease.as_ref(), now).await {
-            Ok(batch) => {
+        let now = self.clock.now_ms();
+        let lease = self.dispatcher.as_ref().map(|d| d.lease(now));
+        let started = std::time::Instant::now();
+        match self
+            .store
+            .commit_batch(&events, lease.as_ref(), &self.carried, now)
+            .await
+        {
+            Ok((batch, suspended)) => {
+                tracing::debug!(
+                    events = events.len(),
+                    outcomes = self.carried.len(),
+                    duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "batch committed"
+                );
                 crate::metrics::events_published(events.len());
-                if let Some(d) = &dispatcher {
+                let outcomes = std::mem::take(&mut self.carried);
+                if let Some(d) = &self.dispatcher {
+                    d.outcomes_recorded(&outcomes, &suspended);
                     d.submit(batch.jobs);
                     if batch.unleased > 0 {
                         d.note_backlog();
@@ -108,13 +186,22 @@ async fn commit_loop(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = events.len(), "publishing a batch failed");
+                tracing::error!(
+                    error = %e,
+                    events = events.len(),
+                    outcomes = self.carried.len(),
+                    "committing a batch failed; publishes are refused, outcomes kept for the next one"
+                );
                 let message = match &e {
                     StoreError::Database(db) => db.to_string(),
                     other => other.to_string(),
                 };
                 for reply in replies {
                     let _ = reply.send(Err(PublishError::Unavailable(message.clone())));
+                }
+                if !self.carried.is_empty() {
+                    // Do not spin on a database that is down.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             }
         }

@@ -114,7 +114,10 @@ impl Hookd {
             .arg(dir)
             .args(["--sqlite-sync", sync])
             .env("MANAGEMENT_API_KEY", KEY)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_HOOKD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::delivery::{DeliveryJob, DeliveryStatus, Outcome};
 use crate::domain::retry::{next_delay_ms, parse_retry_after};
+use crate::publish::OutcomeSender;
 use crate::store::{Lease, Store};
 
 pub mod attempt;
@@ -50,7 +51,6 @@ const POLL_MS: i64 = 1_000;
 /// deferred back to the store.
 const MAX_RATE_WAIT_MS: u64 = 1_000;
 const CLAIM_BATCH: usize = 500;
-const RECORD_BATCH: usize = 1_000;
 
 /// Service-wide delivery defaults (changeable at run time from the admin page).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,18 +110,16 @@ struct Inner {
     /// Due work was left in the store for lack of capacity.
     backlog: AtomicBool,
     wake: Notify,
-    outcomes: mpsc::UnboundedSender<Outcome>,
+    /// To the commit loop, which records outcomes in its next transaction.
+    outcomes: OutcomeSender,
     jobs: TaskTracker,
     /// Stop taking work (shutdown).
     stop: CancellationToken,
-    /// All jobs are done: flush outcomes and exit.
-    flush: CancellationToken,
 }
 
-/// The running dispatcher's background tasks.
+/// The running dispatcher's background task.
 pub struct DispatcherTasks {
     scheduler: tokio::task::JoinHandle<()>,
-    recorder: tokio::task::JoinHandle<()>,
 }
 
 /// Builds the outbound HTTP client: no redirects, no proxy, pooled
@@ -151,12 +149,12 @@ impl Dispatcher {
         targets: Arc<TargetCache>,
         clock: Arc<dyn Clock>,
         owner: String,
+        outcomes: OutcomeSender,
     ) -> (Self, DispatcherTasks) {
         let addresses = AddressPolicy {
             allow_private: settings.allow_private_targets,
             allowed: settings.allowed_target_cidrs.clone(),
         };
-        let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             client: build_client(&addresses),
             addresses,
@@ -171,14 +169,12 @@ impl Dispatcher {
             owned: AtomicUsize::new(0),
             backlog: AtomicBool::new(true),
             wake: Notify::new(),
-            outcomes: tx,
+            outcomes,
             jobs: TaskTracker::new(),
             stop: CancellationToken::new(),
-            flush: CancellationToken::new(),
         });
         let tasks = DispatcherTasks {
             scheduler: tokio::spawn(scheduler_loop(inner.clone())),
-            recorder: tokio::spawn(recorder_loop(inner.clone(), rx)),
         };
         (Self { inner }, tasks)
     }
@@ -208,8 +204,23 @@ impl Dispatcher {
         self.inner.wake.notify_one();
     }
 
-    /// Stops taking work, lets in-flight attempts finish (up to `grace`),
-    /// releases jobs that had not started, flushes outcomes.
+    /// The commit loop recorded these outcomes: their jobs are done.
+    pub fn outcomes_recorded(&self, outcomes: &[Outcome], suspended: &[i64]) {
+        let inner = &self.inner;
+        for &id in suspended {
+            tracing::warn!(webhook.id = id, "webhook suspended by its failure handling");
+            inner.targets.invalidate(id);
+        }
+        inner.owned.fetch_sub(outcomes.len(), Ordering::Relaxed);
+        let rescheduled = outcomes.iter().any(|o| o.next_attempt_at.is_some());
+        if rescheduled || inner.backlog.load(Ordering::Relaxed) {
+            inner.wake.notify_one();
+        }
+    }
+
+    /// Stops taking work and lets in-flight attempts finish (up to
+    /// `grace`); jobs that had not started are handed back as outcomes.
+    /// The caller then lets the commit loop flush, and releases leases.
     pub async fn shutdown(&self, tasks: DispatcherTasks, grace: Duration) {
         let inner = &self.inner;
         inner.stop.cancel();
@@ -220,19 +231,8 @@ impl Dispatcher {
             .is_err()
         {
             tracing::warn!(
-                "attempts still running after the grace period; their leases will expire"
+                "attempts still running after the grace period; their leases are released"
             );
-        }
-        inner.flush.cancel();
-        let _ = tasks.recorder.await;
-        // Whatever is still leased (attempts cut off by the grace period) is
-        // released so a restart or another instance takes it at once.
-        if let Err(e) = inner
-            .store
-            .release_leases(Some(&inner.owner), inner.clock.now_ms())
-            .await
-        {
-            tracing::warn!(error = %e, "could not release leases at shutdown");
         }
     }
 }
@@ -438,51 +438,5 @@ async fn backoff(inner: &Inner, failures: u32) {
     tokio::select! {
         _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
         _ = inner.stop.cancelled() => {}
-    }
-}
-
-async fn recorder_loop(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
-    loop {
-        let first = tokio::select! {
-            o = rx.recv() => o,
-            _ = inner.flush.cancelled() => rx.try_recv().ok(),
-        };
-        let Some(first) = first else { return };
-        let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH {
-            match rx.try_recv() {
-                Ok(o) => batch.push(o),
-                Err(_) => break,
-            }
-        }
-        let mut failures = 0u32;
-        let suspended = loop {
-            match inner
-                .store
-                .record_outcomes(&batch, inner.clock.now_ms())
-                .await
-            {
-                Ok(s) => break s,
-                Err(e) => {
-                    // Never drop an outcome: keep trying; the leases keep the
-                    // deliveries ours meanwhile.
-                    failures += 1;
-                    tracing::warn!(error = %e, outcomes = batch.len(), "recording outcomes failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(
-                        (100u64 << failures.min(6)).min(5_000),
-                    ))
-                    .await;
-                }
-            }
-        };
-        for id in suspended {
-            tracing::warn!(webhook.id = id, "webhook suspended by its failure handling");
-            inner.targets.invalidate(id);
-        }
-        inner.owned.fetch_sub(batch.len(), Ordering::Relaxed);
-        let rescheduled = batch.iter().any(|o| o.next_attempt_at.is_some());
-        if rescheduled || inner.backlog.load(Ordering::Relaxed) {
-            inner.wake.notify_one();
-        }
     }
 }

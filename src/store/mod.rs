@@ -260,6 +260,15 @@ pub trait Store: Send + Sync + 'static {
         lease: Option<&Lease>,
         now: i64,
     ) -> StoreResult<PublishBatch>;
+    /// `record_outcomes` and `publish_events` in one transaction: the hot
+    /// path's group commit.
+    async fn commit_batch(
+        &self,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
+        outcomes: &[Outcome],
+        now: i64,
+    ) -> StoreResult<(PublishBatch, Vec<i64>)>;
     /// Leases up to `limit` due deliveries whose lease is free or expired.
     async fn claim_due_deliveries(
         &self,

@@ -138,218 +138,6 @@ struct PendingDelivery {
 }
 
 impl SqliteStore {
-    pub(super) async fn publish_events_impl(
-        &self,
-        events: &[NewEvent],
-        lease: Option<&Lease>,
-        now: i64,
-    ) -> StoreResult<PublishBatch> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut slots: Vec<Slot> = Vec::with_capacity(events.len());
-        let mut fresh: Vec<usize> = Vec::with_capacity(events.len());
-        let mut keys_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
-
-        // Idempotency: replay a key seen within the window, here or earlier in this batch.
-        for (i, e) in events.iter().enumerate() {
-            let Some(key) = e.idempotency_key.as_deref() else {
-                slots.push(Slot::Fresh);
-                fresh.push(i);
-                continue;
-            };
-            if let Some(&first) = keys_in_batch.get(&(e.tenant_id.as_str(), key)) {
-                slots.push(Slot::SameAs(first));
-                continue;
-            }
-            let seen: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
-                "SELECT seq, id, event_type, created_at, delivery_count FROM events \
-                 WHERE tenant_id = ? AND idempotency_key = ?",
-            )
-            .bind(&e.tenant_id)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match seen {
-                Some((_, id, event_type, created_at, count))
-                    if created_at > now - IDEMPOTENCY_WINDOW_MS =>
-                {
-                    slots.push(Slot::Replay(PublishedEvent {
-                        id,
-                        event_type,
-                        created_at,
-                        deliveries: count as u32,
-                    }));
-                }
-                seen => {
-                    if let Some((seq, ..)) = seen {
-                        // Expired: the key is free again.
-                        sqlx::query("UPDATE events SET idempotency_key = NULL WHERE seq = ?")
-                            .bind(seq)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    keys_in_batch.insert((e.tenant_id.as_str(), key), i);
-                    slots.push(Slot::Fresh);
-                    fresh.push(i);
-                }
-            }
-        }
-
-        // Fan-out, one query per (tenant, environment) in the batch.
-        let mut subs: HashMap<(&str, &str), Vec<Subscriber>> = HashMap::new();
-        let mut pending: Vec<PendingDelivery> = Vec::new();
-        let mut counts = vec![0u32; events.len()];
-        let mut lease_left = lease.map_or(0, |l| l.max);
-        for &i in &fresh {
-            let e = &events[i];
-            let targets: Vec<(i64, bool)> = match e.only_webhook {
-                Some(id) => sqlx::query_as(
-                    "SELECT id, suspended FROM webhooks WHERE tenant_id = ? AND id = ?",
-                )
-                .bind(&e.tenant_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .into_iter()
-                .collect(),
-                None => {
-                    let k = (e.tenant_id.as_str(), e.environment.as_str());
-                    if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(k) {
-                        slot.insert(subscribers(&mut tx, k.0, k.1).await?);
-                    }
-                    subs[&k]
-                        .iter()
-                        .filter(|s| subscribes_to(&s.events, &e.event_type))
-                        .map(|s| (s.id, s.suspended))
-                        .collect()
-                }
-            };
-            counts[i] = targets.len() as u32;
-            for (webhook_id, suspended) in targets {
-                let status = if suspended {
-                    DeliveryStatus::Diverted
-                } else {
-                    DeliveryStatus::Pending
-                };
-                let leased = status == DeliveryStatus::Pending && lease_left > 0;
-                if leased {
-                    lease_left -= 1;
-                }
-                pending.push(PendingDelivery {
-                    event_index: i,
-                    webhook_id,
-                    status,
-                    leased,
-                });
-            }
-        }
-
-        // Events, then deliveries, in multi-row inserts.
-        let mut seqs: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
-        for chunk in fresh.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, \
-                 delivery_count, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, &i| {
-                let e = &events[i];
-                b.push_bind(&e.id)
-                    .push_bind(&e.tenant_id)
-                    .push_bind(&e.event_type)
-                    .push_bind(&e.environment)
-                    .push_bind(&e.data)
-                    .push_bind(&e.idempotency_key)
-                    .push_bind(counts[i] as i64)
-                    .push_bind(e.created_at);
-            });
-            qb.push(" RETURNING id, seq");
-            let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            seqs.extend(rows);
-        }
-
-        let mut jobs = Vec::new();
-        let mut bodies: HashMap<usize, bytes::Bytes> = HashMap::new();
-        let mut unleased = 0;
-        for chunk in pending.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, \
-                 next_attempt_at, lease_owner, lease_until, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, d| {
-                let e = &events[d.event_index];
-                b.push_bind(&e.tenant_id)
-                    .push_bind(seqs[&e.id])
-                    .push_bind(d.webhook_id)
-                    .push_bind(&e.event_type)
-                    .push_bind(d.status.as_str())
-                    // A leased delivery falls due again only if its lease runs out.
-                    .push_bind((d.status == DeliveryStatus::Pending).then_some(
-                        match (d.leased, lease) {
-                            (true, Some(l)) => l.until,
-                            _ => now,
-                        },
-                    ))
-                    .push_bind(d.leased.then(|| lease.map(|l| l.owner.clone())).flatten())
-                    .push_bind(d.leased.then(|| lease.map(|l| l.until)).flatten())
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            qb.push(" RETURNING id, event_seq, webhook_id");
-            let rows: Vec<(i64, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let by_key: HashMap<(i64, i64), i64> = rows
-                .into_iter()
-                .map(|(id, seq, w)| ((seq, w), id))
-                .collect();
-            for d in chunk {
-                let e = &events[d.event_index];
-                if d.status != DeliveryStatus::Pending {
-                    continue;
-                }
-                if !d.leased {
-                    unleased += 1;
-                    continue;
-                }
-                let delivery_id = by_key[&(seqs[&e.id], d.webhook_id)];
-                let body = bodies
-                    .entry(d.event_index)
-                    .or_insert_with(|| delivery_body(&e.id, &e.event_type, e.created_at, &e.data))
-                    .clone();
-                jobs.push(DeliveryJob {
-                    delivery_id,
-                    tenant_id: e.tenant_id.clone(),
-                    webhook_id: d.webhook_id,
-                    event_id: e.id.clone(),
-                    event_type: e.event_type.clone(),
-                    event_created_at: e.created_at,
-                    body,
-                    attempts: 0,
-                    retry_step: 0,
-                });
-            }
-        }
-        tx.commit().await?;
-
-        let fresh_answer = |i: usize| PublishedEvent {
-            id: events[i].id.clone(),
-            event_type: events[i].event_type.clone(),
-            created_at: events[i].created_at,
-            deliveries: counts[i],
-        };
-        let results = slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, slot)| match slot {
-                Slot::Fresh => fresh_answer(i),
-                Slot::SameAs(first) => fresh_answer(first),
-                Slot::Replay(r) => r,
-            })
-            .collect();
-        Ok(PublishBatch {
-            results,
-            jobs,
-            unleased,
-        })
-    }
-
     pub(super) async fn claim_due_impl(
         &self,
         owner: &str,
@@ -426,67 +214,300 @@ impl SqliteStore {
             .collect())
     }
 
-    pub(super) async fn record_outcomes_impl(
+    /// Publishes and records in one transaction: one commit (and one
+    /// fsync) for everything the hot path wrote since the last one.
+    pub(super) async fn commit_batch_impl(
         &self,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
         outcomes: &[Outcome],
         now: i64,
-    ) -> StoreResult<Vec<i64>> {
+    ) -> StoreResult<(PublishBatch, Vec<i64>)> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
-        for chunk in attempted.chunks(CHUNK / 2) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
-                 response_status, response_headers, response_body, error_kind, error) ",
-            );
-            qb.push_values(chunk, |mut b, o| {
-                let a = o.attempt.as_ref().expect("filtered to attempted");
-                b.push_bind(o.delivery_id)
-                    .push_bind(&o.tenant_id)
-                    .push_bind(a.attempted_at)
-                    .push_bind(a.duration_ms)
-                    .push_bind(&a.url)
-                    .push_bind(&a.request_headers)
-                    .push_bind(a.response_status.map(i64::from))
-                    .push_bind(&a.response_headers)
-                    .push_bind(&a.response_body)
-                    .push_bind(a.error_kind.map(|k| k.as_str()))
-                    .push_bind(&a.error);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        // One UPDATE … FROM (VALUES …) per chunk: a statement per outcome
-        // costs a round trip to SQLite's worker thread each.
-        for chunk in outcomes.chunks(CHUNK) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (",
-            );
-            qb.push_values(chunk, |mut b, o| {
-                let (code, error) = match &o.attempt {
-                    Some(a) => (a.response_status.map(i64::from), a.error.clone()),
-                    None => (None, None),
-                };
-                b.push_bind(o.delivery_id)
-                    .push_bind(o.status.as_str())
-                    .push_bind(i64::from(o.attempt.is_some()))
-                    .push_bind(o.next_attempt_at)
-                    .push_bind(code)
-                    .push_bind(error);
-            });
-            qb.push(
-                ") UPDATE deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
-                 retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
-                 lease_owner = NULL, lease_until = NULL, \
-                 last_status_code = COALESCE(v.v_code, last_status_code), \
-                 last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ",
-            )
-            .push_bind(now)
-            .push(" FROM v WHERE deliveries.id = v.v_id");
-            qb.build().execute(&mut *tx).await?;
-        }
-        let suspended = update_failure_tracking(&mut tx, outcomes, now).await?;
+        let suspended = if outcomes.is_empty() {
+            Vec::new()
+        } else {
+            record_in(&mut tx, outcomes, now).await?
+        };
+        let published = if events.is_empty() {
+            PublishBatch::default()
+        } else {
+            publish_in(&mut tx, events, lease, now).await?
+        };
         tx.commit().await?;
-        Ok(suspended)
+        Ok((published, suspended))
     }
+}
+
+/// Stores events and their deliveries within the caller's transaction.
+async fn publish_in(
+    tx: &mut SqliteConnection,
+    events: &[NewEvent],
+    lease: Option<&Lease>,
+    now: i64,
+) -> StoreResult<PublishBatch> {
+    let mut slots: Vec<Slot> = Vec::with_capacity(events.len());
+    let mut fresh: Vec<usize> = Vec::with_capacity(events.len());
+    let mut keys_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
+
+    // Idempotency: replay a key seen within the window, here or earlier in this batch.
+    for (i, e) in events.iter().enumerate() {
+        let Some(key) = e.idempotency_key.as_deref() else {
+            slots.push(Slot::Fresh);
+            fresh.push(i);
+            continue;
+        };
+        if let Some(&first) = keys_in_batch.get(&(e.tenant_id.as_str(), key)) {
+            slots.push(Slot::SameAs(first));
+            continue;
+        }
+        let seen: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT seq, id, event_type, created_at, delivery_count FROM events \
+             WHERE tenant_id = ? AND idempotency_key = ?",
+        )
+        .bind(&e.tenant_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match seen {
+            Some((_, id, event_type, created_at, count))
+                if created_at > now - IDEMPOTENCY_WINDOW_MS =>
+            {
+                slots.push(Slot::Replay(PublishedEvent {
+                    id,
+                    event_type,
+                    created_at,
+                    deliveries: count as u32,
+                }));
+            }
+            seen => {
+                if let Some((seq, ..)) = seen {
+                    // Expired: the key is free again.
+                    sqlx::query("UPDATE events SET idempotency_key = NULL WHERE seq = ?")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                keys_in_batch.insert((e.tenant_id.as_str(), key), i);
+                slots.push(Slot::Fresh);
+                fresh.push(i);
+            }
+        }
+    }
+
+    // Fan-out, one query per (tenant, environment) in the batch.
+    let mut subs: HashMap<(&str, &str), Vec<Subscriber>> = HashMap::new();
+    let mut pending: Vec<PendingDelivery> = Vec::new();
+    let mut counts = vec![0u32; events.len()];
+    let mut lease_left = lease.map_or(0, |l| l.max);
+    for &i in &fresh {
+        let e = &events[i];
+        let targets: Vec<(i64, bool)> = match e.only_webhook {
+            Some(id) => {
+                sqlx::query_as("SELECT id, suspended FROM webhooks WHERE tenant_id = ? AND id = ?")
+                    .bind(&e.tenant_id)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect()
+            }
+            None => {
+                let k = (e.tenant_id.as_str(), e.environment.as_str());
+                if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(k) {
+                    slot.insert(subscribers(&mut *tx, k.0, k.1).await?);
+                }
+                subs[&k]
+                    .iter()
+                    .filter(|s| subscribes_to(&s.events, &e.event_type))
+                    .map(|s| (s.id, s.suspended))
+                    .collect()
+            }
+        };
+        counts[i] = targets.len() as u32;
+        for (webhook_id, suspended) in targets {
+            let status = if suspended {
+                DeliveryStatus::Diverted
+            } else {
+                DeliveryStatus::Pending
+            };
+            let leased = status == DeliveryStatus::Pending && lease_left > 0;
+            if leased {
+                lease_left -= 1;
+            }
+            pending.push(PendingDelivery {
+                event_index: i,
+                webhook_id,
+                status,
+                leased,
+            });
+        }
+    }
+
+    // Events, then deliveries, in multi-row inserts.
+    let mut seqs: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
+    for chunk in fresh.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, \
+             delivery_count, created_at) ",
+        );
+        qb.push_values(chunk, |mut b, &i| {
+            let e = &events[i];
+            b.push_bind(&e.id)
+                .push_bind(&e.tenant_id)
+                .push_bind(&e.event_type)
+                .push_bind(&e.environment)
+                .push_bind(&e.data)
+                .push_bind(&e.idempotency_key)
+                .push_bind(counts[i] as i64)
+                .push_bind(e.created_at);
+        });
+        qb.push(" RETURNING id, seq");
+        let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        seqs.extend(rows);
+    }
+
+    let mut jobs = Vec::new();
+    let mut bodies: HashMap<usize, bytes::Bytes> = HashMap::new();
+    let mut unleased = 0;
+    for chunk in pending.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, \
+             next_attempt_at, lease_owner, lease_until, created_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, d| {
+            let e = &events[d.event_index];
+            b.push_bind(&e.tenant_id)
+                .push_bind(seqs[&e.id])
+                .push_bind(d.webhook_id)
+                .push_bind(&e.event_type)
+                .push_bind(d.status.as_str())
+                // A leased delivery falls due again only if its lease runs out.
+                .push_bind((d.status == DeliveryStatus::Pending).then_some(
+                    match (d.leased, lease) {
+                        (true, Some(l)) => l.until,
+                        _ => now,
+                    },
+                ))
+                .push_bind(d.leased.then(|| lease.map(|l| l.owner.clone())).flatten())
+                .push_bind(d.leased.then(|| lease.map(|l| l.until)).flatten())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        qb.push(" RETURNING id, event_seq, webhook_id");
+        let rows: Vec<(i64, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        let by_key: HashMap<(i64, i64), i64> = rows
+            .into_iter()
+            .map(|(id, seq, w)| ((seq, w), id))
+            .collect();
+        for d in chunk {
+            let e = &events[d.event_index];
+            if d.status != DeliveryStatus::Pending {
+                continue;
+            }
+            if !d.leased {
+                unleased += 1;
+                continue;
+            }
+            let delivery_id = by_key[&(seqs[&e.id], d.webhook_id)];
+            let body = bodies
+                .entry(d.event_index)
+                .or_insert_with(|| delivery_body(&e.id, &e.event_type, e.created_at, &e.data))
+                .clone();
+            jobs.push(DeliveryJob {
+                delivery_id,
+                tenant_id: e.tenant_id.clone(),
+                webhook_id: d.webhook_id,
+                event_id: e.id.clone(),
+                event_type: e.event_type.clone(),
+                event_created_at: e.created_at,
+                body,
+                attempts: 0,
+                retry_step: 0,
+            });
+        }
+    }
+
+    let fresh_answer = |i: usize| PublishedEvent {
+        id: events[i].id.clone(),
+        event_type: events[i].event_type.clone(),
+        created_at: events[i].created_at,
+        deliveries: counts[i],
+    };
+    let results = slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, slot)| match slot {
+            Slot::Fresh => fresh_answer(i),
+            Slot::SameAs(first) => fresh_answer(first),
+            Slot::Replay(r) => r,
+        })
+        .collect();
+    Ok(PublishBatch {
+        results,
+        jobs,
+        unleased,
+    })
+}
+
+/// Records outcomes within the caller's transaction; returns the webhooks suspended.
+async fn record_in(
+    tx: &mut SqliteConnection,
+    outcomes: &[Outcome],
+    now: i64,
+) -> StoreResult<Vec<i64>> {
+    let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
+    for chunk in attempted.chunks(CHUNK / 2) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
+             response_status, response_headers, response_body, error_kind, error) ",
+        );
+        qb.push_values(chunk, |mut b, o| {
+            let a = o.attempt.as_ref().expect("filtered to attempted");
+            b.push_bind(o.delivery_id)
+                .push_bind(&o.tenant_id)
+                .push_bind(a.attempted_at)
+                .push_bind(a.duration_ms)
+                .push_bind(&a.url)
+                .push_bind(&a.request_headers)
+                .push_bind(a.response_status.map(i64::from))
+                .push_bind(&a.response_headers)
+                .push_bind(&a.response_body)
+                .push_bind(a.error_kind.map(|k| k.as_str()))
+                .push_bind(&a.error);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    // One UPDATE … FROM (VALUES …) per chunk: a statement per outcome
+    // costs a round trip to SQLite's worker thread each.
+    for chunk in outcomes.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (",
+        );
+        qb.push_values(chunk, |mut b, o| {
+            let (code, error) = match &o.attempt {
+                Some(a) => (a.response_status.map(i64::from), a.error.clone()),
+                None => (None, None),
+            };
+            b.push_bind(o.delivery_id)
+                .push_bind(o.status.as_str())
+                .push_bind(i64::from(o.attempt.is_some()))
+                .push_bind(o.next_attempt_at)
+                .push_bind(code)
+                .push_bind(error);
+        });
+        qb.push(
+            ") UPDATE deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
+             retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
+             lease_owner = NULL, lease_until = NULL, \
+             last_status_code = COALESCE(v.v_code, last_status_code), \
+             last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ",
+        )
+        .push_bind(now)
+        .push(" FROM v WHERE deliveries.id = v.v_id");
+        qb.build().execute(&mut *tx).await?;
+    }
+    update_failure_tracking(&mut *tx, outcomes, now).await
 }
 
 /// Per webhook, in outcome order: a success resets the failure count; the

@@ -517,7 +517,17 @@ impl Store for SqliteStore {
         lease: Option<&Lease>,
         now: i64,
     ) -> StoreResult<PublishBatch> {
-        self.publish_events_impl(events, lease, now).await
+        Ok(self.commit_batch_impl(events, lease, &[], now).await?.0)
+    }
+
+    async fn commit_batch(
+        &self,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
+        outcomes: &[Outcome],
+        now: i64,
+    ) -> StoreResult<(PublishBatch, Vec<i64>)> {
+        self.commit_batch_impl(events, lease, outcomes, now).await
     }
 
     async fn claim_due_deliveries(
@@ -531,7 +541,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
-        self.record_outcomes_impl(outcomes, now).await
+        Ok(self.commit_batch_impl(&[], None, outcomes, now).await?.1)
     }
 
     async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64> {
