@@ -57,18 +57,33 @@ impl Publisher {
         flush: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(
-            CommitLoop {
-                store,
-                dispatcher,
-                clock,
-                requests: rx,
-                outcomes,
-                flush,
-                carried: Vec::new(),
-            }
-            .run(),
-        );
+        let commit_loop = CommitLoop {
+            store,
+            dispatcher,
+            clock,
+            requests: rx,
+            outcomes,
+            flush,
+            carried: Vec::new(),
+        };
+        // Its own thread and runtime: the loop is woken by the database's
+        // thread after every statement, and on the shared runtime that
+        // wake-up waits behind every queued HTTP task.
+        let (done_tx, done_rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("hookd-commit".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("building the commit loop's runtime");
+                rt.block_on(commit_loop.run());
+                let _ = done_tx.send(());
+            })
+            .expect("spawning the commit thread");
+        let task = tokio::spawn(async move {
+            let _ = done_rx.await;
+        });
         (Self { tx }, task)
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::rows::{
     ApiKeyRow, WEBHOOK_COLUMNS, WebhookJsonColumns, WebhookRow, open_secret, seal_headers,
@@ -25,6 +25,7 @@ use super::{
 use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome};
 
 mod delivery;
+mod hot;
 use crate::crypto::Cipher;
 use crate::domain::api_key::Permission;
 use crate::domain::webhook::{Webhook, WebhookSecrets};
@@ -33,9 +34,12 @@ use crate::domain::webhook::{Webhook, WebhookSecrets};
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
-    /// The one writer connection: writes queue here in-process instead of
-    /// spinning on SQLite's busy handler.
-    writer: SqlitePool,
+    /// The one writer connection: writes queue on this lock in-process
+    /// instead of spinning on SQLite's busy handler. Held directly, not in a
+    /// pool: a pool's acquire and release cost round trips per transaction.
+    writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    /// The hot path's writer thread (publish, record, claim).
+    hot: hot::HotWriter,
     cipher: Arc<Cipher>,
 }
 
@@ -63,25 +67,27 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(synchronous),
-            )
+        let writer = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .connect()
             .await?;
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        // No ping before each use: for SQLite it is a round trip to the
+        // connection's thread, and a local file does not drop connections.
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(8)
             .min_connections(1)
             .connect_with(base.read_only(true))
             .await?;
+        let hot = hot::HotWriter::start(&data_dir.join("hookd.db"), durable)?;
         let store = Self {
             pool,
             writer,
+            hot,
             cipher,
         };
         store.migrate().await?;
@@ -89,9 +95,13 @@ impl SqliteStore {
         Ok(store)
     }
 
+    async fn writer(&self) -> tokio::sync::MutexGuard<'_, SqliteConnection> {
+        self.writer.lock().await
+    }
+
     pub async fn migrate(&self) -> StoreResult<()> {
         migrations::migrator(migrations::SQLITE)
-            .run(&self.writer)
+            .run(&mut *self.writer().await)
             .await?;
         Ok(())
     }
@@ -99,7 +109,7 @@ impl SqliteStore {
     async fn check_key(&self) -> StoreResult<()> {
         let existing: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'key_check'")
-                .fetch_optional(&self.writer)
+                .fetch_optional(&mut *self.writer().await)
                 .await?;
         match existing {
             Some(sealed) => {
@@ -108,7 +118,7 @@ impl SqliteStore {
             None => {
                 sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)")
                     .bind(self.cipher.seal(KEY_CHECK, "hookd:key_check"))
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer().await)
                     .await?;
             }
         }
@@ -191,7 +201,7 @@ impl Store for SqliteStore {
             .bind(now)
             .bind(now)
             .bind(&json.search_text)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *self.writer().await)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -260,7 +270,7 @@ impl Store for SqliteStore {
             .bind(&w.tenant_id)
             .bind(w.id)
             .bind(w.version)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.writer().await)
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
@@ -279,7 +289,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_webhook(&self, tenant: &str, id: i64) -> StoreResult<bool> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = ? AND id = ?")
             .bind(tenant)
             .bind(id)
@@ -336,7 +347,8 @@ impl Store for SqliteStore {
         previous_until: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut writer = self.writer().await;
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
         let current: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT secret FROM webhooks WHERE tenant_id = ? AND id = ?")
                 .bind(tenant)
@@ -385,7 +397,7 @@ impl Store for SqliteStore {
             .bind(now)
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.writer().await)
             .await?;
         row.map(|r| r.into_webhook(&self.cipher)).transpose()
     }
@@ -425,7 +437,7 @@ impl Store for SqliteStore {
         .bind(&r.category)
         .bind(&r.description)
         .bind(r.created_at)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
@@ -449,7 +461,7 @@ impl Store for SqliteStore {
         .bind(&r.description)
         .bind(at)
         .bind(r.created_at)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await)
         .await?;
         Ok(())
     }
@@ -471,7 +483,7 @@ impl Store for SqliteStore {
         .bind(key_hash)
         .bind(serde_json::to_string(permissions).expect("permissions serialize"))
         .bind(now)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer().await)
         .await?;
         row.into_record()
     }
@@ -495,7 +507,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(tenant)
         .bind(id)
-        .execute(&self.writer)
+        .execute(&mut *self.writer().await)
         .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -517,7 +529,7 @@ impl Store for SqliteStore {
         lease: Option<&Lease>,
         now: i64,
     ) -> StoreResult<PublishBatch> {
-        Ok(self.commit_batch_impl(events, lease, &[], now).await?.0)
+        Ok(self.hot.commit(events, lease, &[], now).await?.0)
     }
 
     async fn commit_batch(
@@ -527,7 +539,7 @@ impl Store for SqliteStore {
         outcomes: &[Outcome],
         now: i64,
     ) -> StoreResult<(PublishBatch, Vec<i64>)> {
-        self.commit_batch_impl(events, lease, outcomes, now).await
+        self.hot.commit(events, lease, outcomes, now).await
     }
 
     async fn claim_due_deliveries(
@@ -537,11 +549,11 @@ impl Store for SqliteStore {
         lease_until: i64,
         limit: usize,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        self.claim_due_impl(owner, now, lease_until, limit).await
+        self.hot.claim(owner, now, lease_until, limit).await
     }
 
     async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
-        Ok(self.commit_batch_impl(&[], None, outcomes, now).await?.1)
+        Ok(self.hot.commit(&[], None, outcomes, now).await?.1)
     }
 
     async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64> {
@@ -626,7 +638,7 @@ impl Store for SqliteStore {
         sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await)
             .await?;
         Ok(())
     }
