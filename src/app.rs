@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeArgs, Settings, SqliteSync, StoreArgs};
 use crate::crypto::{Cipher, generate_api_key, write_private_file};
 use crate::dispatcher::targets::TargetCache;
-use crate::dispatcher::{DeliveryPolicy, Dispatcher, SharedPolicy};
+use crate::dispatcher::{DeliveryPolicy, Dispatcher, DispatcherParts, SharedPolicy};
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
 use crate::publish::Publisher;
@@ -127,6 +127,46 @@ async fn load_policy(store: &dyn Store, settings: &Settings) -> anyhow::Result<D
     Ok(policy)
 }
 
+/// The delivery engine's runtime: one thread running the commit loop, the
+/// scheduler and every delivery job, apart from the multi-threaded runtime
+/// that serves HTTP. Publishes and deliveries then do not queue behind each
+/// other's tasks, and the commit loop hands jobs over without waking
+/// another thread. (Measured on 2 cores: faster than one shared runtime.)
+struct EngineRuntime {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl EngineRuntime {
+    fn start() -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("building the engine runtime")?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("hookd-engine".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stopped.await;
+                });
+            })
+            .context("spawning the engine thread")?;
+        Ok(Self {
+            handle,
+            stop,
+            thread,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+    }
+}
+
 /// Runs the service on `listener` until `shutdown` is cancelled, then
 /// drains: HTTP first (no new events), then the publisher, then in-flight
 /// attempts.
@@ -154,17 +194,19 @@ pub async fn serve(
         }
     }
     let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let engine = EngineRuntime::start()?;
     let (outcome_tx, outcome_rx) = tokio::sync::mpsc::unbounded_channel();
     let dispatcher = args.role.delivers().then(|| {
-        Dispatcher::start(
-            store.clone(),
-            settings.clone(),
-            policy.clone(),
-            targets.clone(),
-            clock.clone(),
-            owner.clone(),
-            outcome_tx,
-        )
+        Dispatcher::start(DispatcherParts {
+            store: store.clone(),
+            settings: settings.clone(),
+            policy: policy.clone(),
+            targets: targets.clone(),
+            clock: clock.clone(),
+            owner: owner.clone(),
+            outcomes: outcome_tx,
+            engine: engine.handle.clone(),
+        })
     });
     let flush = CancellationToken::new();
     let (publisher, commit_task) = Publisher::start(
@@ -173,6 +215,7 @@ pub async fn serve(
         clock.clone(),
         outcome_rx,
         flush.clone(),
+        &engine.handle,
     );
     let state = AppState {
         authenticator: Arc::new(Authenticator::new(keys, store.clone())),
@@ -209,6 +252,7 @@ pub async fn serve(
     if let Err(e) = store.release_leases(Some(&owner), clock.now_ms()).await {
         tracing::warn!(error = %e, "could not release leases at shutdown");
     }
+    engine.stop().await;
     maintenance_stop.cancel();
     let _ = maintenance.await;
     tracing::info!("hookd stopped");

@@ -46,7 +46,7 @@ pub struct Publisher {
 pub type OutcomeSender = mpsc::UnboundedSender<Outcome>;
 
 impl Publisher {
-    /// Starts the commit loop. It ends once every `Publisher` clone is
+    /// Starts the commit loop on the engine runtime. It ends once every `Publisher` clone is
     /// dropped and either every outcome sender is dropped or `flush` is
     /// cancelled (then it records what is queued and stops).
     pub fn start(
@@ -55,6 +55,7 @@ impl Publisher {
         clock: Arc<dyn Clock>,
         outcomes: mpsc::UnboundedReceiver<Outcome>,
         flush: CancellationToken,
+        engine: &tokio::runtime::Handle,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let commit_loop = CommitLoop {
@@ -66,24 +67,7 @@ impl Publisher {
             flush,
             carried: Vec::new(),
         };
-        // Its own thread and runtime: the loop is woken by the database's
-        // thread after every statement, and on the shared runtime that
-        // wake-up waits behind every queued HTTP task.
-        let (done_tx, done_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("hookd-commit".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("building the commit loop's runtime");
-                rt.block_on(commit_loop.run());
-                let _ = done_tx.send(());
-            })
-            .expect("spawning the commit thread");
-        let task = tokio::spawn(async move {
-            let _ = done_rx.await;
-        });
+        let task = engine.spawn(commit_loop.run());
         (Self { tx }, task)
     }
 

@@ -113,6 +113,8 @@ struct Inner {
     /// To the commit loop, which records outcomes in its next transaction.
     outcomes: OutcomeSender,
     jobs: TaskTracker,
+    /// The engine runtime, where jobs run (see `app::EngineRuntime`).
+    runtime: tokio::runtime::Handle,
     /// Stop taking work (shutdown).
     stop: CancellationToken,
 }
@@ -141,16 +143,32 @@ pub fn build_client(addresses: &AddressPolicy) -> reqwest::Client {
         .expect("the HTTP client configuration is valid")
 }
 
+/// What the dispatcher is built from.
+pub struct DispatcherParts {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub policy: SharedPolicy,
+    pub targets: Arc<TargetCache>,
+    pub clock: Arc<dyn Clock>,
+    /// This instance's name on the leases it takes.
+    pub owner: String,
+    pub outcomes: OutcomeSender,
+    /// The engine runtime its scheduler and jobs run on.
+    pub engine: tokio::runtime::Handle,
+}
+
 impl Dispatcher {
-    pub fn start(
-        store: Arc<dyn Store>,
-        settings: Arc<Settings>,
-        policy: SharedPolicy,
-        targets: Arc<TargetCache>,
-        clock: Arc<dyn Clock>,
-        owner: String,
-        outcomes: OutcomeSender,
-    ) -> (Self, DispatcherTasks) {
+    pub fn start(parts: DispatcherParts) -> (Self, DispatcherTasks) {
+        let DispatcherParts {
+            store,
+            settings,
+            policy,
+            targets,
+            clock,
+            owner,
+            outcomes,
+            engine,
+        } = parts;
         let addresses = AddressPolicy {
             allow_private: settings.allow_private_targets,
             allowed: settings.allowed_target_cidrs.clone(),
@@ -171,10 +189,11 @@ impl Dispatcher {
             wake: Notify::new(),
             outcomes,
             jobs: TaskTracker::new(),
+            runtime: engine.clone(),
             stop: CancellationToken::new(),
         });
         let tasks = DispatcherTasks {
-            scheduler: tokio::spawn(scheduler_loop(inner.clone())),
+            scheduler: engine.spawn(scheduler_loop(inner.clone())),
         };
         (Self { inner }, tasks)
     }
@@ -241,12 +260,15 @@ fn submit(inner: &Arc<Inner>, jobs: Vec<DeliveryJob>) {
     inner.owned.fetch_add(jobs.len(), Ordering::Relaxed);
     for job in jobs {
         let inner2 = inner.clone();
-        inner.jobs.spawn(async move {
-            let outcome = run_job(&inner2, &job).await;
-            crate::metrics::delivery_outcome(&outcome);
-            // The receiver lives as long as `inner`; a send error cannot happen.
-            let _ = inner2.outcomes.send(outcome);
-        });
+        inner.jobs.spawn_on(
+            async move {
+                let outcome = run_job(&inner2, &job).await;
+                crate::metrics::delivery_outcome(&outcome);
+                // The receiver lives as long as `inner`; a send error cannot happen.
+                let _ = inner2.outcomes.send(outcome);
+            },
+            &inner.runtime,
+        );
     }
 }
 
