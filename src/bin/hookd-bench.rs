@@ -63,7 +63,10 @@ struct Receiver {
 fn sent_at(body: &[u8]) -> Option<u64> {
     let at = body.windows(4).position(|w| w == br#""t":"#)? + 4;
     let digits = body[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&body[at..at + digits]).ok()?.parse().ok()
+    std::str::from_utf8(&body[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 async fn start_receiver(rx: Arc<Receiver>) -> String {

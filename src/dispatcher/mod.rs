@@ -5,7 +5,8 @@
 //! query, no polling), and from the scheduler, which claims due deliveries
 //! (retries, backlog, leases left by a dead process). Each job runs as a
 //! task: rate limit, then an in-flight permit, then one HTTP attempt. Its
-//! outcome goes to the recorder, which writes outcomes in batches.
+//! outcome goes to the commit loop (`publish`), which records it in its next
+//! transaction together with new publishes.
 //!
 //! Invariants: a job is in memory only while its delivery is leased to this
 //! instance; the lease outlives the longest wait a job can have (owned jobs
