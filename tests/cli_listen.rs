@@ -85,6 +85,7 @@ async fn listen_accepts_signed_deliveries_and_rejects_forged_ones() {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]
