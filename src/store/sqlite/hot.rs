@@ -261,17 +261,10 @@ fn publish(
     let mut subs: HashMap<(&str, &str), Vec<Subscriber>> = HashMap::new();
     let mut counts = vec![0u32; events.len()];
     let mut lease_left = lease.map_or(0, |l| l.max);
-    let mut jobs = Vec::new();
-    let mut unleased = 0;
+    let mut rows: Vec<DeliveryRow> = Vec::new();
     let mut insert_event = conn.prepare_cached(
         "INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, delivery_count, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
-    )?;
-    let mut set_count =
-        conn.prepare_cached("UPDATE events SET delivery_count = ?1 WHERE seq = ?2")?;
-    let mut insert_delivery = conn.prepare_cached(
-        "INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, next_attempt_at, \
-         lease_owner, lease_until, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for (i, e) in events.iter().enumerate() {
         if !matches!(slots[i], Slot::Fresh) {
@@ -299,6 +292,7 @@ fn publish(
                     .collect()
             }
         };
+        counts[i] = targets.len() as u32;
         insert_event.execute(params![
             e.id,
             e.tenant_id,
@@ -306,14 +300,10 @@ fn publish(
             e.environment,
             e.data,
             e.idempotency_key,
+            counts[i],
             e.created_at
         ])?;
         let seq = conn.last_insert_rowid();
-        counts[i] = targets.len() as u32;
-        if !targets.is_empty() {
-            set_count.execute(params![counts[i], seq])?;
-        }
-        let mut body = None;
         for (webhook_id, suspended) in targets {
             let status = if suspended {
                 DeliveryStatus::Diverted
@@ -330,40 +320,65 @@ fn publish(
                 (_, true, Some(l)) => Some(l.until),
                 _ => Some(now),
             };
-            insert_delivery.execute(params![
-                e.tenant_id,
+            rows.push(DeliveryRow {
+                event: i,
                 seq,
                 webhook_id,
-                e.event_type,
-                status.as_str(),
+                status,
                 next_attempt_at,
-                leased.then(|| lease.map(|l| l.owner.as_str())).flatten(),
-                leased.then(|| lease.map(|l| l.until)).flatten(),
-                now
-            ])?;
-            if status != DeliveryStatus::Pending {
-                continue;
-            }
-            if !leased {
-                unleased += 1;
-                continue;
-            }
-            jobs.push(DeliveryJob {
-                delivery_id: conn.last_insert_rowid(),
-                tenant_id: e.tenant_id.clone(),
-                webhook_id,
-                event_id: e.id.clone(),
-                event_type: e.event_type.clone(),
-                event_created_at: e.created_at,
-                body: body
-                    .get_or_insert_with(|| {
-                        delivery_body(&e.id, &e.event_type, e.created_at, &e.data)
-                    })
-                    .clone(),
-                attempts: 0,
-                retry_step: 0,
+                lease: if leased { lease } else { None },
             });
         }
+    }
+
+    let ids = run_chunked(
+        conn,
+        &rows,
+        "INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, next_attempt_at, \
+         lease_owner, lease_until, created_at, updated_at) VALUES ",
+        10,
+        "",
+        None,
+        |d, out| {
+            let e = &events[d.event];
+            out.push(Box::new(&e.tenant_id));
+            out.push(Box::new(d.seq));
+            out.push(Box::new(d.webhook_id));
+            out.push(Box::new(&e.event_type));
+            out.push(Box::new(d.status.as_str()));
+            out.push(Box::new(d.next_attempt_at));
+            out.push(Box::new(d.lease.map(|l| l.owner.as_str())));
+            out.push(Box::new(d.lease.map(|l| l.until)));
+            out.push(Box::new(now));
+            out.push(Box::new(now));
+        },
+    )?;
+    let mut jobs = Vec::new();
+    let mut unleased = 0;
+    let mut bodies: HashMap<usize, bytes::Bytes> = HashMap::new();
+    for (d, delivery_id) in rows.iter().zip(ids) {
+        if d.status != DeliveryStatus::Pending {
+            continue;
+        }
+        if d.lease.is_none() {
+            unleased += 1;
+            continue;
+        }
+        let e = &events[d.event];
+        jobs.push(DeliveryJob {
+            delivery_id,
+            tenant_id: e.tenant_id.clone(),
+            webhook_id: d.webhook_id,
+            event_id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            event_created_at: e.created_at,
+            body: bodies
+                .entry(d.event)
+                .or_insert_with(|| delivery_body(&e.id, &e.event_type, e.created_at, &e.data))
+                .clone(),
+            attempts: 0,
+            retry_step: 0,
+        });
     }
 
     let answer = |i: usize| PublishedEvent {
@@ -388,49 +403,111 @@ fn publish(
     })
 }
 
+/// A delivery about to be inserted.
+struct DeliveryRow<'a> {
+    /// Index of its event in the batch.
+    event: usize,
+    seq: i64,
+    webhook_id: i64,
+    status: DeliveryStatus,
+    next_attempt_at: Option<i64>,
+    lease: Option<&'a Lease>,
+}
+
+/// Statement shapes used for multi-row statements: few enough to stay in
+/// the prepared-statement cache, large enough to amortise each execution.
+const CHUNKS: [usize; 3] = [32, 8, 1];
+
+type Binds<'a> = Vec<Box<dyn rusqlite::ToSql + 'a>>;
+
+/// Runs `prefix (?, …), (?, …) suffix` over `rows` in chunks of the sizes in
+/// `CHUNKS`, with `trailing` bound after the rows. Returns the rowids an
+/// INSERT gave the rows (SQLite numbers the rows of one INSERT into an
+/// AUTOINCREMENT table consecutively).
+#[allow(clippy::too_many_arguments)]
+fn run_chunked<'a, T>(
+    conn: &Connection,
+    rows: &'a [T],
+    prefix: &str,
+    columns: usize,
+    suffix: &str,
+    trailing: Option<i64>,
+    bind: impl Fn(&'a T, &mut Binds<'a>),
+) -> StoreResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let row = format!("({})", vec!["?"; columns].join(", "));
+        let sql = format!("{prefix}{}{suffix}", vec![row; n].join(", "));
+        let mut binds: Binds<'a> = Vec::with_capacity(n * columns + 1);
+        for r in chunk {
+            bind(r, &mut binds);
+        }
+        if let Some(t) = trailing {
+            binds.push(Box::new(t));
+        }
+        conn.prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(binds.iter()))?;
+        let last = conn.last_insert_rowid();
+        ids.extend((0..n as i64).map(|k| last - (n as i64 - 1) + k));
+    }
+    Ok(ids)
+}
+
 /// Records attempts and the deliveries' new state; returns the webhooks suspended.
 fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
-    let mut insert_attempt = conn.prepare_cached(
+    let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
+    run_chunked(
+        conn,
+        &attempted,
         "INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
-         response_status, response_headers, response_body, error_kind, error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         response_status, response_headers, response_body, error_kind, error) VALUES ",
+        11,
+        "",
+        None,
+        |o, out| {
+            let a = o.attempt.as_ref().expect("filtered to attempted");
+            out.push(Box::new(o.delivery_id));
+            out.push(Box::new(&o.tenant_id));
+            out.push(Box::new(a.attempted_at));
+            out.push(Box::new(a.duration_ms));
+            out.push(Box::new(&a.url));
+            out.push(Box::new(&a.request_headers));
+            out.push(Box::new(a.response_status));
+            out.push(Box::new(&a.response_headers));
+            out.push(Box::new(&a.response_body));
+            out.push(Box::new(a.error_kind.map(|k| k.as_str())));
+            out.push(Box::new(&a.error));
+        },
     )?;
-    let mut update = conn.prepare_cached(
-        "UPDATE deliveries SET status = ?1, attempts = attempts + ?2, retry_step = retry_step + ?2, \
-         next_attempt_at = ?3, lease_owner = NULL, lease_until = NULL, \
-         last_status_code = COALESCE(?4, last_status_code), \
-         last_error = CASE WHEN ?2 = 1 THEN ?5 ELSE last_error END, updated_at = ?6 WHERE id = ?7",
+    // One UPDATE … FROM (VALUES …) per chunk.
+    run_chunked(
+        conn,
+        outcomes,
+        "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (VALUES ",
+        6,
+        ") UPDATE deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
+         retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
+         lease_owner = NULL, lease_until = NULL, last_status_code = COALESCE(v.v_code, last_status_code), \
+         last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ? \
+         FROM v WHERE deliveries.id = v.v_id",
+        Some(now),
+        |o, out| {
+            let (code, error) = match &o.attempt {
+                Some(a) => (a.response_status, a.error.as_deref()),
+                None => (None, None),
+            };
+            out.push(Box::new(o.delivery_id));
+            out.push(Box::new(o.status.as_str()));
+            out.push(Box::new(i64::from(o.attempt.is_some())));
+            out.push(Box::new(o.next_attempt_at));
+            out.push(Box::new(code));
+            out.push(Box::new(error));
+        },
     )?;
-    for o in outcomes {
-        let (code, error) = match &o.attempt {
-            Some(a) => {
-                insert_attempt.execute(params![
-                    o.delivery_id,
-                    o.tenant_id,
-                    a.attempted_at,
-                    a.duration_ms,
-                    a.url,
-                    a.request_headers,
-                    a.response_status,
-                    a.response_headers,
-                    a.response_body,
-                    a.error_kind.map(|k| k.as_str()),
-                    a.error
-                ])?;
-                (a.response_status, a.error.as_deref())
-            }
-            None => (None, None),
-        };
-        update.execute(params![
-            o.status.as_str(),
-            i64::from(o.attempt.is_some()),
-            o.next_attempt_at,
-            code,
-            error,
-            now,
-            o.delivery_id
-        ])?;
-    }
     update_failure_tracking(conn, outcomes, now)
 }
 
