@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::{assert_problem, full};
+
 use common::{TestServer, assert_field_error, send};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -37,36 +39,6 @@ const SEEDED: &[&str] = &[
     "telemetry.flagged",
     "webhook.test",
 ];
-
-async fn full(rb: reqwest::RequestBuilder) -> (u16, String, Value) {
-    let resp = rb.send().await.expect("request failed");
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = resp.bytes().await.unwrap_or_default();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, ct, json)
-}
-
-fn assert_problem(status: u16, ct: &str, body: &Value, expected: u16) {
-    assert_eq!(
-        status, expected,
-        "expected {expected}, got {status}: {body}"
-    );
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "content type {ct:?} for {status}: {body}"
-    );
-    for field in ["type", "title", "detail"] {
-        assert!(body[field].is_string(), "problem without {field}: {body}");
-    }
-    assert_eq!(body["status"], expected, "{body}");
-    assert!(body["errors"].is_array(), "{body}");
-}
 
 /// The names in the catalogue `list` answer.
 fn names(list: &Value) -> Vec<String> {

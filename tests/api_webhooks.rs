@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::{assert_problem, full};
+
 use std::time::Duration;
 
 use base64::Engine;
@@ -11,21 +13,6 @@ use serde_json::{Value, json};
 
 const HOOKS: &str = "/management/webhooks";
 
-/// Sends a request; answers (status, content type, JSON body or Null).
-async fn full(rb: reqwest::RequestBuilder) -> (u16, String, Value) {
-    let resp = rb.send().await.expect("request failed");
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = resp.bytes().await.unwrap_or_default();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, ct, json)
-}
-
 /// A request with the bootstrap key and a raw (possibly broken) JSON body.
 async fn raw(s: &TestServer, method: Method, path: &str, body: &str) -> (u16, String, Value) {
     full(
@@ -34,23 +21,6 @@ async fn raw(s: &TestServer, method: Method, path: &str, body: &str) -> (u16, St
             .body(body.to_string()),
     )
     .await
-}
-
-/// Asserts an RFC 9457 problem answer with the given status.
-fn assert_problem(status: u16, ct: &str, body: &Value, expected: u16) {
-    assert_eq!(
-        status, expected,
-        "expected {expected}, got {status}: {body}"
-    );
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "content type {ct:?} for {status}: {body}"
-    );
-    assert!(body["type"].is_string(), "problem without type: {body}");
-    assert!(body["title"].is_string(), "problem without title: {body}");
-    assert_eq!(body["status"], expected, "problem status: {body}");
-    assert!(body["detail"].is_string(), "problem without detail: {body}");
-    assert!(body["errors"].is_array(), "problem without errors: {body}");
 }
 
 /// Whether an error's `field` is `field` or a path under it (`field.x`, `field[0]`).

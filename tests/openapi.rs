@@ -3,42 +3,14 @@
 
 mod common;
 
+use common::{assert_problem, full};
+
 use common::{MGMT_KEY, ServerConfig, TestServer, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const HOOKS: &str = "/management/webhooks";
 const HEADER_VALUE: &str = "super-secret-header-value";
-
-async fn full(rb: reqwest::RequestBuilder) -> (u16, String, Value) {
-    let resp = rb.send().await.expect("request failed");
-    let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let bytes = resp.bytes().await.unwrap_or_default();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, ct, json)
-}
-
-fn assert_problem(status: u16, ct: &str, body: &Value, expected: u16) {
-    assert_eq!(
-        status, expected,
-        "expected {expected}, got {status}: {body}"
-    );
-    assert!(
-        ct.starts_with("application/problem+json"),
-        "content type {ct:?} for {status}: {body}"
-    );
-    assert_eq!(body["status"], expected, "{body}");
-    assert!(
-        body["type"].is_string() && body["title"].is_string() && body["detail"].is_string(),
-        "{body}"
-    );
-}
 
 /// Every `$ref` string anywhere in `v`.
 fn refs(v: &Value, out: &mut Vec<String>) {

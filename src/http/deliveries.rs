@@ -123,6 +123,20 @@ pub(super) fn cursor_page(params: &Params) -> Result<(Option<i64>, u64), ApiErro
     Ok((before, limit))
 }
 
+/// Given one row more than `limit` was asked for: trims to `limit` and
+/// answers the cursor of the next page, if there is one.
+pub(super) fn next_cursor<T>(
+    rows: &mut Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> i64,
+) -> Option<String> {
+    if rows.len() as u64 <= limit {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(|r| key(r).to_string())
+}
+
 pub(super) fn parse_time(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .string(name)
@@ -169,12 +183,7 @@ pub async fn list_deliveries(
         .store
         .list_deliveries(tenant, &filter, before, limit + 1)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|d| d.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut rows, limit, |d| d.id);
     Ok(Json(DeliveryList {
         data: rows.into_iter().map(DeliveryOut::from).collect(),
         next_cursor,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::deliveries::{DeliveryOut, cursor_page, parse_time};
+use super::deliveries::{DeliveryOut, cursor_page, next_cursor, parse_time};
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, Params};
 use crate::clock::format_rfc3339;
@@ -337,12 +337,7 @@ pub async fn list_events(
         .store
         .list_events(tenant, &filter, before, limit + 1)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|e| e.seq.to_string())
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut rows, limit, |e| e.seq);
     Ok(Json(EventList {
         data: rows.into_iter().map(EventOut::from).collect(),
         next_cursor,

@@ -254,3 +254,35 @@ pub fn assert_field_error(status: u16, body: &Value, field: &str) {
         "no error names {field:?}: {body}"
     );
 }
+
+/// Sends a request; answers (status, content type, JSON body or Null).
+pub async fn full(rb: reqwest::RequestBuilder) -> (u16, String, Value) {
+    let resp = rb.send().await.expect("request failed");
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, ct, json)
+}
+
+/// Asserts an RFC 9457 problem+json answer with status `expected`.
+pub fn assert_problem(status: u16, ct: &str, body: &Value, expected: u16) {
+    assert_eq!(
+        status, expected,
+        "expected {expected}, got {status}: {body}"
+    );
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct:?} for {status}: {body}"
+    );
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem without {field}: {body}");
+    }
+    assert_eq!(body["status"], expected, "problem status: {body}");
+    assert!(body["errors"].is_array(), "problem without errors: {body}");
+}
