@@ -326,7 +326,7 @@ async fn bad_event_type_name_is_400_naming_name() {
         (json!({"name": 5}), "name"),
         (json!({"name": "invoice.paid", "colour": "red"}), "colour"),
         (
-            json!({"name": "invoice.paid", "category": "billing"}),
+            json!({"name": "invoice.paid", "category": "Billing Dept"}),
             "category",
         ),
         (
@@ -571,4 +571,43 @@ async fn tenant_types_are_invisible_to_other_tenants() {
     .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(entry(&list, "invoice.paid").unwrap()["description"], "A's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_in_its_own_category_is_reached_by_that_category_wildcard() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = common::receiver::Receiver::start().await;
+    let s = common::ServerConfig::new(dir.path())
+        .arg("--allow-private-targets")
+        .start()
+        .await;
+    let (status, t) = s
+        .post(
+            TYPES,
+            json!({"name": "invoice.paid", "category": "billing"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["category"], "billing");
+    let hook = s
+        .create_webhook(&rx.url("/billing"), json!({"events": ["billing.*"]}))
+        .await;
+    let (_, list) = s.get("/management/webhooks?event_type=invoice.paid").await;
+    assert_eq!(
+        list["total"], 1,
+        "the event_type filter follows the category: {list}"
+    );
+    assert_eq!(list["data"][0]["id"], hook["id"]);
+    let (status, ev) = s
+        .post(
+            "/v1/events",
+            json!({"type": "invoice.paid", "data": {"amount": 5}}),
+        )
+        .await;
+    assert_eq!(status, 202, "{ev}");
+    assert_eq!(ev["deliveries"], 1, "{ev}");
+    let got = rx
+        .wait_for("/billing", 1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(got[0].json()["type"], "invoice.paid");
 }

@@ -1,9 +1,10 @@
 //! The event-type catalogue and subscription matching.
 //!
 //! A type's name is dot-separated lowercase segments (`license.activated`);
-//! its category is the first segment. A subscription is either an exact
-//! name or `category.*`, which matches every type whose name starts with
-//! `category.`: matching needs no catalogue, so archiving a type never
+//! its category is the first segment unless the tenant gave it another one
+//! (`invoice.paid` in `billing`). A subscription is either an exact name or
+//! `category.*`, which matches every type whose name starts with
+//! `category.` and every type of that category. Archiving a type never
 //! changes which existing subscriptions receive it.
 
 /// The event type hookd sends for `POST /management/webhooks/{id}/test`.
@@ -86,12 +87,17 @@ impl<'a> Subscription<'a> {
     }
 }
 
-/// Whether a webhook subscribed to `subscriptions` receives `event_type`.
-pub fn subscribes_to(subscriptions: &[String], event_type: &str) -> bool {
+/// Whether a webhook subscribed to `subscriptions` receives `event_type`,
+/// whose category is `category` when the tenant set one apart from its
+/// first segment.
+pub fn subscribes_to(subscriptions: &[String], event_type: &str, category: Option<&str>) -> bool {
     subscriptions.iter().any(|s| match s.strip_suffix(".*") {
-        Some(category) => event_type
-            .strip_prefix(category)
-            .is_some_and(|rest| rest.starts_with('.')),
+        Some(wildcard) => {
+            category == Some(wildcard)
+                || event_type
+                    .strip_prefix(wildcard)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        }
         None => s == event_type,
     })
 }
@@ -103,16 +109,23 @@ mod tests {
     #[test]
     fn wildcard_matches_its_category_only() {
         let subs = vec!["license.*".to_string()];
-        assert!(subscribes_to(&subs, "license.activated"));
-        assert!(!subscribes_to(&subs, "licenses.activated"));
-        assert!(!subscribes_to(&subs, "activation.created"));
+        assert!(subscribes_to(&subs, "license.activated", None));
+        assert!(!subscribes_to(&subs, "licenses.activated", None));
+        assert!(!subscribes_to(&subs, "activation.created", None));
+    }
+
+    #[test]
+    fn wildcard_matches_a_tenant_category_too() {
+        let subs = vec!["billing.*".to_string()];
+        assert!(subscribes_to(&subs, "invoice.paid", Some("billing")));
+        assert!(!subscribes_to(&subs, "invoice.paid", None));
     }
 
     #[test]
     fn exact_subscription_matches_exactly() {
         let subs = vec!["license.revoked".to_string()];
-        assert!(subscribes_to(&subs, "license.revoked"));
-        assert!(!subscribes_to(&subs, "license.revoked_x"));
+        assert!(subscribes_to(&subs, "license.revoked", None));
+        assert!(!subscribes_to(&subs, "license.revoked_x", None));
     }
 
     #[test]

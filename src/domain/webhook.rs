@@ -341,16 +341,25 @@ pub fn patch_events(current: &[String], remove: &[String], add: &[String]) -> Ve
     out
 }
 
-/// Checks a custom event type's category against its name.
+/// A custom event type's category: the one given, else the name's first
+/// segment. Categories are one lowercase segment, as in `billing.*`.
 pub fn validate_category(name: &str, category: Option<&str>) -> Result<String, String> {
     validate_event_type_name(name)?;
-    let derived = super::event_type::category_of(name);
     match category {
-        None => Ok(derived.to_owned()),
-        Some(c) if c == derived => Ok(c.to_owned()),
-        Some(c) => Err(format!(
-            "{c:?} does not match the name's first segment {derived:?}"
-        )),
+        None => Ok(super::event_type::category_of(name).to_owned()),
+        Some(c) => {
+            let ok = !c.is_empty()
+                && c.len() <= 64
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if ok {
+                Ok(c.to_owned())
+            } else {
+                Err(format!(
+                    "{c:?} is not a category; expected one lowercase word such as \"billing\""
+                ))
+            }
+        }
     }
 }
 

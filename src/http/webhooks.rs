@@ -334,12 +334,21 @@ pub async fn list_webhooks(
 ) -> ApiResult<Json<WebhookList>> {
     let tenant = auth.require(Permission::WebhooksList)?;
     let (offset, limit) = params.page()?;
+    let event_type = params.string("event_type");
+    let event_category = match &event_type {
+        Some(t) => Catalogue::load(state.store.as_ref(), tenant)
+            .await?
+            .get(t)
+            .map(|e| e.category.clone()),
+        None => None,
+    };
     let filter = WebhookFilter {
         q: params.string("q"),
         environment: params.string("environment"),
         enabled: params.bool("enabled")?,
         suspended: params.bool("suspended")?,
-        event_type: params.string("event_type"),
+        event_type,
+        event_category,
     };
     let page = state
         .store
@@ -527,7 +536,7 @@ pub async fn delete_webhook(
 
 #[utoipa::path(
     get, path = "/management/webhooks/{id}/secret", tag = "webhooks",
-    description = "The signing secret. Needs webhooks:write: a secret lets its holder forge deliveries.",
+    description = "The signing secret (and until when the previous one still signs). Needs webhooks:write: a secret lets its holder forge deliveries.",
     params(("id" = i64, Path)),
     responses((status = 200, body = SecretOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []))

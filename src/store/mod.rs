@@ -52,6 +52,8 @@ pub struct WebhookFilter {
     pub suspended: Option<bool>,
     /// Webhooks that receive this type (exactly or through `category.*`).
     pub event_type: Option<String>,
+    /// The type's category, when the tenant set one apart from its first segment.
+    pub event_category: Option<String>,
 }
 
 /// One page of a list with its total count.

@@ -202,6 +202,18 @@ fn subscribers(conn: &Connection, tenant: &str, environment: &str) -> StoreResul
     Ok(out)
 }
 
+/// The tenant's types whose category is not their name's first segment.
+fn custom_categories(conn: &Connection, tenant: &str) -> StoreResult<HashMap<String, String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, category FROM event_types WHERE tenant_id = ?1 \
+         AND category != substr(name, 1, instr(name, '.') - 1)",
+    )?;
+    let rows = stmt.query_map([tenant], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn publish(
     conn: &Connection,
     events: &[NewEvent],
@@ -259,6 +271,7 @@ fn publish(
     }
 
     let mut subs: HashMap<(&str, &str), Vec<Subscriber>> = HashMap::new();
+    let mut categories: HashMap<&str, HashMap<String, String>> = HashMap::new();
     let mut counts = vec![0u32; events.len()];
     let mut lease_left = lease.map_or(0, |l| l.max);
     let mut rows: Vec<DeliveryRow> = Vec::new();
@@ -285,9 +298,13 @@ fn publish(
                 if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(k) {
                     slot.insert(subscribers(conn, k.0, k.1)?);
                 }
+                if let std::collections::hash_map::Entry::Vacant(slot) = categories.entry(k.0) {
+                    slot.insert(custom_categories(conn, k.0)?);
+                }
+                let category = categories[k.0].get(&e.event_type).map(String::as_str);
                 subs[&k]
                     .iter()
-                    .filter(|s| subscribes_to(&s.events, &e.event_type))
+                    .filter(|s| subscribes_to(&s.events, &e.event_type, category))
                     .map(|s| (s.id, s.suspended))
                     .collect()
             }

@@ -165,7 +165,13 @@ fn push_webhook_filter(qb: &mut QueryBuilder<'_, Sqlite>, tenant: &str, f: &Webh
             .push_bind(exact)
             .push(" ESCAPE '\\' OR events LIKE ")
             .push_bind(wildcard)
-            .push(" ESCAPE '\\')");
+            .push(" ESCAPE '\\'");
+        if let Some(c) = &f.event_category {
+            qb.push(" OR events LIKE ")
+                .push_bind(format!("%\"{}.*\"%", like_escape(c)))
+                .push(" ESCAPE '\\'");
+        }
+        qb.push(")");
     }
 }
 
