@@ -20,7 +20,7 @@ use crate::dispatcher::{DeliveryPolicy, Dispatcher, DispatcherParts, SharedPolic
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
 use crate::publish::Publisher;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store};
 
 const KEY_FILE: &str = "management_api_key";
 
@@ -33,11 +33,15 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
             .context("loading the encryption key")?,
     );
     if let Some(url) = &args.database_url {
-        let scheme = url.split(':').next().unwrap_or_default();
-        anyhow::bail!(
-            "--database-url with scheme {scheme:?} is not supported by this build; \
-             only SQLite (the default, under --data-dir) is available"
-        );
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            anyhow::bail!(
+                "--database-url must be a postgres:// URL (SQLite needs none: it lives under --data-dir)"
+            );
+        }
+        let store = PostgresStore::open(url, cipher)
+            .await
+            .context("opening the PostgreSQL store (is the database reachable?)")?;
+        return Ok(Arc::new(store));
     }
     let store = SqliteStore::open(&args.data_dir, cipher, args.sqlite_sync == SqliteSync::Full)
         .await

@@ -442,6 +442,7 @@ async fn scheduler_loop(inner: Arc<Inner>) {
         } else {
             inner.backlog.store(true, Ordering::Relaxed);
         }
+        let remote_work = inner.store.work_signal();
         let next_due = if want > 0 {
             inner.store.next_due_at().await.ok().flatten()
         } else {
@@ -450,6 +451,12 @@ async fn scheduler_loop(inner: Arc<Inner>) {
         let wait_ms = next_due.map_or(POLL_MS, |t| (t - now).clamp(5, POLL_MS));
         tokio::select! {
             _ = inner.wake.notified() => {}
+            _ = async {
+                match &remote_work {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
             _ = inner.stop.cancelled() => return,
         }

@@ -19,6 +19,20 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
     ),
 ];
 
+/// (version, description, SQL) of each PostgreSQL migration, in order.
+pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "management",
+        include_str!("../../migrations/postgres/0001_management.sql"),
+    ),
+    (
+        2,
+        "delivery",
+        include_str!("../../migrations/postgres/0002_delivery.sql"),
+    ),
+];
+
 pub(super) fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     Migrator {
         migrations: Cow::Owned(

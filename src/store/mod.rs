@@ -14,9 +14,11 @@ use crate::domain::delivery::{DeliveryJob, DeliveryStatus, NewEvent, Outcome, Pu
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 
 mod migrations;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -336,7 +338,52 @@ pub trait Store: Send + Sync + 'static {
     // --- settings ---------------------------------------------------------
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Fires when another instance announced work to claim (`None`: this
+    /// backend serves one instance, whose own scheduler is woken directly).
+    fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+}
+
+/// One webhook's attempts in a batch of outcomes, for failure tracking.
+#[derive(Debug, Default)]
+pub(crate) struct FailureTally {
+    /// When its last success in the batch happened, if one did.
+    pub reset_at: Option<i64>,
+    /// Failed attempts after that success (or in all the batch).
+    pub failures: i64,
+    pub first_failure: Option<i64>,
+    /// The receiver answered 410 Gone.
+    pub gone: bool,
+    pub min_failures: u32,
+    pub suspend_after_ms: u64,
+}
+
+/// Per webhook, in outcome order: a success resets the failure count; the
+/// failures after the last success add to it.
+pub(crate) fn failure_tallies(
+    outcomes: &[Outcome],
+) -> std::collections::HashMap<i64, FailureTally> {
+    let mut tallies: std::collections::HashMap<i64, FailureTally> =
+        std::collections::HashMap::new();
+    for o in outcomes {
+        let Some(a) = &o.attempt else { continue };
+        let t = tallies.entry(o.webhook_id).or_default();
+        t.min_failures = o.min_failures;
+        t.suspend_after_ms = o.suspend_after_ms;
+        if o.status == DeliveryStatus::Succeeded {
+            t.reset_at = Some(a.attempted_at);
+            t.failures = 0;
+            t.first_failure = None;
+        } else {
+            t.failures += 1;
+            t.first_failure.get_or_insert(a.attempted_at);
+            t.gone |= o.gone;
+        }
+    }
+    tallies
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

@@ -5,80 +5,11 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteStore;
 use crate::domain::delivery::DeliveryStatus;
+use crate::store::rows::{DELIVERY_COLUMNS, DeliveryRow, EVENT_COLUMNS, EventRow};
 use crate::store::{
     AttemptRow, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, QueueStats, StoreError,
     StoreResult,
 };
-
-const DELIVERY_COLUMNS: &str = "d.id, d.tenant_id, e.id AS event_id, d.event_type, d.webhook_id, d.status, \
-     d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at";
-
-#[derive(sqlx::FromRow)]
-pub(super) struct DeliveryRow {
-    id: i64,
-    tenant_id: String,
-    event_id: String,
-    event_type: String,
-    webhook_id: i64,
-    status: String,
-    attempts: i64,
-    next_attempt_at: Option<i64>,
-    last_status_code: Option<i64>,
-    last_error: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl DeliveryRow {
-    fn into_record(self) -> StoreResult<DeliveryRecord> {
-        Ok(DeliveryRecord {
-            status: DeliveryStatus::parse(&self.status)
-                .ok_or(StoreError::Corrupt("deliveries.status"))?,
-            id: self.id,
-            tenant_id: self.tenant_id,
-            event_id: self.event_id,
-            event_type: self.event_type,
-            webhook_id: self.webhook_id,
-            attempts: self.attempts as u32,
-            next_attempt_at: self.next_attempt_at,
-            last_status_code: self.last_status_code.map(|c| c as u16),
-            last_error: self.last_error,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    seq: i64,
-    id: String,
-    tenant_id: String,
-    event_type: String,
-    environment: String,
-    data: String,
-    idempotency_key: Option<String>,
-    delivery_count: i64,
-    created_at: i64,
-}
-
-impl From<EventRow> for EventRecord {
-    fn from(r: EventRow) -> Self {
-        Self {
-            seq: r.seq,
-            id: r.id,
-            tenant_id: r.tenant_id,
-            event_type: r.event_type,
-            environment: r.environment,
-            data: r.data,
-            idempotency_key: r.idempotency_key,
-            delivery_count: r.delivery_count as u32,
-            created_at: r.created_at,
-        }
-    }
-}
-
-const EVENT_COLUMNS: &str = "seq, id, tenant_id, event_type, environment, data, idempotency_key, delivery_count, created_at";
 
 impl SqliteStore {
     pub(super) async fn release_leases_impl(

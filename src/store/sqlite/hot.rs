@@ -536,31 +536,7 @@ fn update_failure_tracking(
     outcomes: &[Outcome],
     now: i64,
 ) -> StoreResult<Vec<i64>> {
-    #[derive(Default)]
-    struct Tally {
-        reset_at: Option<i64>,
-        failures: i64,
-        first_failure: Option<i64>,
-        gone: bool,
-        min_failures: u32,
-        suspend_after_ms: u64,
-    }
-    let mut tallies: HashMap<i64, Tally> = HashMap::new();
-    for o in outcomes {
-        let Some(a) = &o.attempt else { continue };
-        let t = tallies.entry(o.webhook_id).or_default();
-        t.min_failures = o.min_failures;
-        t.suspend_after_ms = o.suspend_after_ms;
-        if o.status == DeliveryStatus::Succeeded {
-            t.reset_at = Some(a.attempted_at);
-            t.failures = 0;
-            t.first_failure = None;
-        } else {
-            t.failures += 1;
-            t.first_failure.get_or_insert(a.attempted_at);
-            t.gone |= o.gone;
-        }
-    }
+    let tallies = crate::store::failure_tallies(outcomes);
     let mut suspended = Vec::new();
     for (webhook_id, t) in tallies {
         if let Some(at) = t.reset_at {
