@@ -1,29 +1,47 @@
 //! One conformance suite for every `Store` backend: each test takes a
 //! fresh store from `backends()`. SQLite runs always (real files in a temp
-//! dir); another backend joins by adding its constructor there.
+//! dir); PostgreSQL runs when `HOOKD_TEST_DATABASE_URL` names a server
+//! (each test in a fresh database, created and dropped), and is skipped,
+//! saying so, when the variable is unset.
 
 use std::sync::Arc;
 
 use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
-use hookd::store::{Lease, SqliteStore, Store, WebhookFilter};
+use hookd::store::{Lease, PostgresStore, SqliteStore, Store, WebhookFilter};
+
+mod common;
 
 struct Backend {
     name: &'static str,
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
+    _db: Option<common::pg::TestDatabase>,
 }
 
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let cipher = Arc::new(Cipher::from_key(&[9u8; 32]));
-    let sqlite = SqliteStore::open(dir.path(), cipher, false).await.unwrap();
-    vec![Backend {
+    let sqlite = SqliteStore::open(dir.path(), cipher.clone(), false)
+        .await
+        .unwrap();
+    let mut all = vec![Backend {
         name: "sqlite",
         store: Arc::new(sqlite),
         _dir: dir,
-    }]
+        _db: None,
+    }];
+    if let Some(db) = common::pg::TestDatabase::create().await {
+        let pg = PostgresStore::open(&db.url, cipher).await.unwrap();
+        all.push(Backend {
+            name: "postgres",
+            store: Arc::new(pg),
+            _dir: tempfile::tempdir().unwrap(),
+            _db: Some(db),
+        });
+    }
+    all
 }
 
 fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {

@@ -2,6 +2,7 @@
 //! temporary data directory and talks HTTP to it.
 #![allow(dead_code)]
 
+pub mod pg;
 pub mod receiver;
 
 use std::net::TcpListener;
