@@ -256,6 +256,9 @@ pub async fn serve(
     if let Err(e) = store.release_leases(Some(&owner), clock.now_ms()).await {
         tracing::warn!(error = %e, "could not release leases at shutdown");
     }
+    if let Err(e) = store.forget_instance(&owner).await {
+        tracing::warn!(error = %e, "could not deregister this instance");
+    }
     engine.stop().await;
     maintenance_stop.cancel();
     let _ = maintenance.await;

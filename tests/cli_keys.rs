@@ -6,16 +6,23 @@ use std::process::Command;
 
 use common::{TestServer, send};
 
-fn hookd(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hookd"))
-        .args(args)
+/// Runs `hookd args… --data-dir dir` against the store a server on `dir` uses.
+fn hookd(
+    args: &[&str],
+    dir: &std::path::Path,
+    database_url: &Option<String>,
+) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
+    cmd.args(args)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("HOOKD_ENCRYPTION_KEY")
         .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("running hookd");
+        .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    let out = cmd.output().expect("running hookd");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -27,6 +34,7 @@ fn hookd(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
 async fn keys_created_on_the_command_line_work_over_http_until_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path()).await;
+    let db = common::postgres_url_for(dir.path()).await;
 
     let (ok, out, err) = hookd(
         &[
@@ -40,6 +48,7 @@ async fn keys_created_on_the_command_line_work_over_http_until_revoked() {
             "webhooks:list,webhooks:read",
         ],
         dir.path(),
+        &db,
     );
     assert!(ok, "{err}");
     let key = out
@@ -65,7 +74,7 @@ async fn keys_created_on_the_command_line_work_over_http_until_revoked() {
     .await;
     assert_eq!(status, 403, "the key lacks webhooks:write");
 
-    let (ok, out, _) = hookd(&["keys", "list", "--tenant", "acme"], dir.path());
+    let (ok, out, _) = hookd(&["keys", "list", "--tenant", "acme"], dir.path(), &db);
     assert!(ok);
     assert!(out.contains("ci") && out.contains("webhooks:list"), "{out}");
     assert!(!out.contains(&key), "list never shows the plaintext key");
@@ -73,6 +82,7 @@ async fn keys_created_on_the_command_line_work_over_http_until_revoked() {
     let (ok, _, err) = hookd(
         &["keys", "revoke", &id.to_string(), "--tenant", "acme"],
         dir.path(),
+        &db,
     );
     assert!(ok, "{err}");
     // The server caches key lookups for at most 5 s.
@@ -90,9 +100,10 @@ async fn keys_created_on_the_command_line_work_over_http_until_revoked() {
     }
 }
 
-#[test]
-fn keys_create_rejects_unknown_permissions_and_revoke_of_unknown_key_fails() {
+#[tokio::test]
+async fn keys_create_rejects_unknown_permissions_and_revoke_of_unknown_key_fails() {
     let dir = tempfile::tempdir().unwrap();
+    let db = common::postgres_url_for(dir.path()).await;
     let (ok, _, err) = hookd(
         &[
             "keys",
@@ -103,19 +114,23 @@ fn keys_create_rejects_unknown_permissions_and_revoke_of_unknown_key_fails() {
             "webhooks:delete",
         ],
         dir.path(),
+        &db,
     );
     assert!(!ok);
     assert!(err.contains("webhooks:delete"), "{err}");
-    let (ok, _, err) = hookd(&["keys", "revoke", "999"], dir.path());
+    let (ok, _, err) = hookd(&["keys", "revoke", "999"], dir.path(), &db);
     assert!(!ok);
     assert!(err.contains("999"), "{err}");
 }
 
-#[test]
-fn migrate_creates_the_database_without_serving() {
+#[tokio::test]
+async fn migrate_creates_the_database_without_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out, err) = hookd(&["migrate"], dir.path());
+    let db = common::postgres_url_for(dir.path()).await;
+    let (ok, out, err) = hookd(&["migrate"], dir.path(), &db);
     assert!(ok, "{err}");
     assert!(out.contains("migrations applied"));
-    assert!(dir.path().join("hookd.db").exists());
+    if db.is_none() {
+        assert!(dir.path().join("hookd.db").exists());
+    }
 }

@@ -52,6 +52,10 @@ const POLL_MS: i64 = 1_000;
 /// deferred back to the store.
 const MAX_RATE_WAIT_MS: u64 = 1_000;
 const CLAIM_BATCH: usize = 500;
+/// How often an instance says it is alive (shared databases).
+const HEARTBEAT_MS: i64 = 3_000;
+/// An instance silent this long is dead: its leases are taken over.
+const DEAD_AFTER_MS: i64 = 15_000;
 
 /// Service-wide delivery defaults (changeable at run time from the admin page).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,11 +412,16 @@ fn decide(
 
 async fn scheduler_loop(inner: Arc<Inner>) {
     let mut failures = 0u32;
+    let mut last_heartbeat = 0;
     loop {
         if inner.stop.is_cancelled() {
             return;
         }
         let now = inner.clock.now_ms();
+        if now - last_heartbeat >= HEARTBEAT_MS {
+            last_heartbeat = now;
+            keep_alive(&inner, now).await;
+        }
         let room = MAX_OWNED.saturating_sub(inner.owned.load(Ordering::Relaxed));
         let want = room.min(CLAIM_BATCH);
         if want > 0 {
@@ -460,6 +469,27 @@ async fn scheduler_loop(inner: Arc<Inner>) {
             _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
             _ = inner.stop.cancelled() => return,
         }
+    }
+}
+
+/// On a shared database: says this instance is alive, and frees the leases
+/// of instances that stopped saying so (killed, or cut off).
+async fn keep_alive(inner: &Inner, now: i64) {
+    if let Err(e) = inner.store.heartbeat(&inner.owner, now).await {
+        tracing::warn!(error = %e, "heartbeat failed");
+        return;
+    }
+    match inner
+        .store
+        .release_dead_leases(now, now - DEAD_AFTER_MS)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            deliveries = n,
+            "took over the leases of an instance that stopped"
+        ),
+        Err(e) => tracing::warn!(error = %e, "releasing dead instances' leases failed"),
     }
 }
 

@@ -31,6 +31,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         "delivery",
         include_str!("../../migrations/postgres/0002_delivery.sql"),
     ),
+    (
+        3,
+        "instances",
+        include_str!("../../migrations/postgres/0003_instances.sql"),
+    ),
 ];
 
 pub(super) fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {

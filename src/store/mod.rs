@@ -339,6 +339,23 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
 
+    /// Records that instance `owner` is alive at `now` (shared databases only).
+    async fn heartbeat(&self, _owner: &str, _now: i64) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Frees the leases of instances whose heartbeat is older than
+    /// `dead_before`, making their deliveries due at `now`; forgets those
+    /// instances. Returns how many deliveries were freed.
+    async fn release_dead_leases(&self, _now: i64, _dead_before: i64) -> StoreResult<u64> {
+        Ok(0)
+    }
+
+    /// Forgets instance `owner` (it stopped cleanly).
+    async fn forget_instance(&self, _owner: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Fires when another instance announced work to claim (`None`: this
     /// backend serves one instance, whose own scheduler is woken directly).
     fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {

@@ -97,6 +97,9 @@ impl TestServer {
         for (k, v) in &cfg.env {
             cmd.env(k, v);
         }
+        if let Some(url) = postgres_url_for(&cfg.data_dir).await {
+            cmd.env("DATABASE_URL", url);
+        }
         let child = cmd.spawn().expect("spawning hookd");
         let server = TestServer {
             base: format!("http://127.0.0.1:{port}"),
@@ -232,6 +235,47 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Which store the servers of this test run use: `HOOKD_TEST_BACKEND=postgres`
+/// runs the same suite on PostgreSQL (`HOOKD_TEST_DATABASE_URL` must then
+/// name a server); anything else, SQLite.
+pub fn on_postgres() -> bool {
+    std::env::var("HOOKD_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// On PostgreSQL, the database of the server using `data_dir`: one per data
+/// directory, so a restart on the same directory finds its data again.
+/// Created on first use; `.ci/run` drops them all after the run.
+pub async fn postgres_url_for(data_dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let admin = std::env::var(pg::ENV).unwrap_or_else(|_| {
+        panic!(
+            "HOOKD_TEST_BACKEND=postgres needs {} to name a server",
+            pg::ENV
+        )
+    });
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut h);
+    let name = format!("hookd_srv_{:016x}", h.finish());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("{} is set but PostgreSQL is unreachable: {e}", pg::ENV));
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+    if exists.is_none() {
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    Some(pg::with_database(&admin, &name))
 }
 
 /// Sends a request; answers (status, JSON body or Null).

@@ -631,6 +631,48 @@ impl Store for PostgresStore {
         self.queue_stats_impl(now).await
     }
 
+    async fn heartbeat(&self, owner: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO instances (owner, heartbeat_at) VALUES ($1, $2) \
+             ON CONFLICT (owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(owner)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_dead_leases(&self, now: i64, dead_before: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 \
+             WHERE lease_owner IS NOT NULL AND status IN ('pending', 'retrying') \
+             AND lease_owner IN (SELECT owner FROM instances WHERE heartbeat_at < $2)",
+        )
+        .bind(now)
+        .bind(dead_before)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
+            .bind(dead_before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if r.rows_affected() > 0 {
+            self.work.notify_one();
+        }
+        Ok(r.rows_affected())
+    }
+
+    async fn forget_instance(&self, owner: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM instances WHERE owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     fn work_signal(&self) -> Option<Arc<Notify>> {
         Some(self.work.clone())
     }
