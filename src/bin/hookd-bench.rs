@@ -43,6 +43,14 @@ struct Args {
     /// The hookd binary (default: next to this one).
     #[arg(long)]
     hookd: Option<PathBuf>,
+    /// Run hookd on PostgreSQL instead of SQLite: a server URL; each
+    /// scenario gets a fresh database, dropped after it.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// hookd instances sharing the database (PostgreSQL only); publishers
+    /// spread over them.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
 }
 
 fn now_us() -> u64 {
@@ -101,29 +109,39 @@ impl Hookd {
         dir: &std::path::Path,
         role: &str,
         sync: &str,
+        database_url: Option<&str>,
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = Command::new(bin)
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--role",
-                role,
-                "--allow-private-targets",
-            ])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--sqlite-sync", sync])
-            .env("MANAGEMENT_API_KEY", KEY)
-            .env(
-                "RUST_LOG",
-                std::env::var("BENCH_HOOKD_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--role",
+            role,
+            "--allow-private-targets",
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--sqlite-sync", sync])
+        // Instances sharing a database share the key of its secrets.
+        .env(
+            "HOOKD_ENCRYPTION_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .env("MANAGEMENT_API_KEY", KEY)
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_HOOKD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let h = Hookd {
@@ -166,6 +184,89 @@ impl Hookd {
     }
 }
 
+/// The instances of one scenario.
+struct Cluster {
+    nodes: Vec<Hookd>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    async fn start(ctx: &Ctx, db: Option<&str>, role: &str, n: usize) -> anyhow::Result<Self> {
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for _ in 0..n {
+            let dir = tempfile::tempdir()?;
+            nodes.push(Hookd::start(&ctx.bin, dir.path(), role, &ctx.args.sqlite_sync, db).await?);
+            dirs.push(dir);
+        }
+        Ok(Self { nodes, _dirs: dirs })
+    }
+
+    fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    fn peak_rss_mb(&self) -> f64 {
+        self.nodes
+            .iter()
+            .map(Hookd::peak_rss_mb)
+            .fold(0.0, f64::max)
+    }
+
+    fn stop(self) {
+        for n in self.nodes {
+            n.stop();
+        }
+    }
+}
+
+/// A fresh PostgreSQL database for one scenario, dropped afterwards.
+struct BenchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create(admin: &str) -> anyhow::Result<Self> {
+        use sqlx::Connection;
+        let name = format!(
+            "hookd_bench_{}_{}",
+            std::process::id(),
+            now_us() % 1_000_000
+        );
+        let mut conn = sqlx::PgConnection::connect(admin).await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
+        let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            admin: admin.to_owned(),
+            name,
+        })
+    }
+
+    async fn drop_now(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
+            let _ = sqlx::raw_sql(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+async fn database(ctx: &Ctx) -> anyhow::Result<Option<BenchDatabase>> {
+    match &ctx.args.database_url {
+        Some(admin) => Ok(Some(BenchDatabase::create(admin).await?)),
+        None => Ok(None),
+    }
+}
+
 async fn create_webhook(client: &reqwest::Client, hookd: &str, url: &str) -> anyhow::Result<()> {
     let r = client
         .post(format!("{hookd}/management/webhooks"))
@@ -183,7 +284,7 @@ async fn create_webhook(client: &reqwest::Client, hookd: &str, url: &str) -> any
 /// elapsed time and the number accepted.
 async fn publish_singles(
     client: &reqwest::Client,
-    hookd: &str,
+    hookd: &[String],
     total: usize,
     publishers: usize,
 ) -> (Duration, u64) {
@@ -191,9 +292,9 @@ async fn publish_singles(
     let accepted = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..publishers {
+    for p in 0..publishers {
         let (client, next, accepted) = (client.clone(), next.clone(), accepted.clone());
-        let url = format!("{hookd}/v1/events");
+        let url = format!("{}/v1/events", hookd[p % hookd.len()]);
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
                 let body = format!(
@@ -284,16 +385,22 @@ async fn scenario_fanout(
     endpoints: usize,
     events: usize,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let db = database(ctx).await?;
     let rx = Arc::new(Receiver::default());
     let rbase = start_receiver(rx.clone()).await;
-    let h = Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync).await?;
+    let h = Cluster::start(
+        ctx,
+        db.as_ref().map(|d| d.url.as_str()),
+        "all",
+        ctx.args.instances,
+    )
+    .await?;
     for i in 0..endpoints {
-        create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/{i}")).await?;
+        create_webhook(&ctx.client, &h.bases()[0], &format!("{rbase}/r/{i}")).await?;
     }
     let start_us = now_us();
     let (elapsed, accepted) =
-        publish_singles(&ctx.client, &h.base, events, ctx.args.publishers).await;
+        publish_singles(&ctx.client, &h.bases(), events, ctx.args.publishers).await;
     let expected = accepted * endpoints as u64;
     let complete = wait_for(&rx, expected, Duration::from_secs(600)).await;
     let span_s = (rx.last_us.load(Ordering::Relaxed).saturating_sub(start_us)) as f64 / 1e6;
@@ -310,24 +417,36 @@ async fn scenario_fanout(
         h.peak_rss_mb()
     );
     h.stop();
+    if let Some(db) = db {
+        db.drop_now().await;
+    }
     Ok(())
 }
 
 async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let db = database(ctx).await?;
     let rx = Arc::new(Receiver::default());
     let rbase = start_receiver(rx.clone()).await;
-    let h = Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync).await?;
-    create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/0")).await?;
+    let h = Cluster::start(
+        ctx,
+        db.as_ref().map(|d| d.url.as_str()),
+        "all",
+        ctx.args.instances,
+    )
+    .await?;
+    create_webhook(&ctx.client, &h.bases()[0], &format!("{rbase}/r/0")).await?;
     let total = ctx.args.rate_c * ctx.args.seconds_c as usize;
     let interval = Duration::from_secs_f64(1.0 / ctx.args.rate_c as f64);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let url = format!("{}/v1/events", h.base);
+    let bases = h.bases();
     let mut tasks = Vec::with_capacity(total);
-    for _ in 0..total {
+    for n in 0..total {
         ticker.tick().await;
-        let (client, url) = (ctx.client.clone(), url.clone());
+        let (client, url) = (
+            ctx.client.clone(),
+            format!("{}/v1/events", bases[n % bases.len()]),
+        );
         tasks.push(tokio::spawn(async move {
             let body = format!(
                 r#"{{"type":"license.created","data":{{"t":{}}}}}"#,
@@ -358,14 +477,27 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
         h.peak_rss_mb()
     );
     h.stop();
+    if let Some(db) = db {
+        db.drop_now().await;
+    }
     Ok(())
 }
 
 async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let db = database(ctx).await?;
+    let db_url = db.as_ref().map(|d| d.url.clone());
     let rx = Arc::new(Receiver::default());
     let rbase = start_receiver(rx.clone()).await;
-    let h = Hookd::start(&ctx.bin, dir.path(), "api", &ctx.args.sqlite_sync).await?;
+    // On SQLite the restart must find the data: the same directory.
+    let dir = tempfile::tempdir()?;
+    let h = Hookd::start(
+        &ctx.bin,
+        dir.path(),
+        "api",
+        &ctx.args.sqlite_sync,
+        db_url.as_deref(),
+    )
+    .await?;
     create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/0")).await?;
     let total = ctx.args.events_d;
     let batch = 1_000;
@@ -406,7 +538,15 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
     let api_rss = h.peak_rss_mb();
     h.stop();
     let started = Instant::now();
-    let h = Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync).await?;
+    let h = match &db_url {
+        None => Cluster {
+            nodes: vec![
+                Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync, None).await?,
+            ],
+            _dirs: Vec::new(),
+        },
+        Some(url) => Cluster::start(ctx, Some(url), "all", ctx.args.instances).await?,
+    };
     let mut peak = 0.0f64;
     let deadline = Instant::now() + Duration::from_secs(1800);
     while rx.received.load(Ordering::Relaxed) < accepted && Instant::now() < deadline {
@@ -423,6 +563,9 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
         peak.max(h.peak_rss_mb())
     );
     h.stop();
+    if let Some(db) = db {
+        db.drop_now().await;
+    }
     Ok(())
 }
 
@@ -446,11 +589,17 @@ async fn main() -> anyhow::Result<()> {
     let rx = Arc::new(Receiver::default());
     let rbase = start_receiver(rx).await;
     let ceiling = ceiling(&client, &rbase, 100_000, args.publishers).await;
+    if args.instances > 1 && args.database_url.is_none() {
+        bail!("--instances > 1 needs --database-url (SQLite serves one instance)");
+    }
+    let store = match &args.database_url {
+        Some(_) => format!("PostgreSQL, {} instance(s)", args.instances),
+        None => format!("SQLite, sqlite-sync {}", args.sqlite_sync),
+    };
     println!(
-        "machine: {} cores; loopback ceiling (this client → this receiver, {} concurrent): {ceiling:.0} requests/s; sqlite-sync {}",
+        "machine: {} cores; loopback ceiling (this client → this receiver, {} concurrent): {ceiling:.0} requests/s; {store}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.publishers,
-        args.sqlite_sync
     );
     let ctx = Ctx {
         bin,

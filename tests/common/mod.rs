@@ -97,7 +97,10 @@ impl TestServer {
         for (k, v) in &cfg.env {
             cmd.env(k, v);
         }
-        if let Some(url) = postgres_url_for(&cfg.data_dir).await {
+        // A test that names the database (several instances sharing one) wins.
+        if !cfg.env.iter().any(|(k, _)| k == "DATABASE_URL")
+            && let Some(url) = postgres_url_for(&cfg.data_dir).await
+        {
             cmd.env("DATABASE_URL", url);
         }
         let child = cmd.spawn().expect("spawning hookd");
