@@ -155,6 +155,9 @@ impl EngineRuntime {
             .spawn(move || {
                 rt.block_on(async {
                     let _ = stopped.await;
+                    // Database connections released by the last tasks are
+                    // returned by tasks of their own: let those finish.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 });
             })
             .context("spawning the engine thread")?;
