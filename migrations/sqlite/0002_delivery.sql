@@ -60,7 +60,7 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id);
 -- Failure tracking for suspension (see failure_handling).
 ALTER TABLE webhooks ADD COLUMN failure_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE webhooks ADD COLUMN failing_since INTEGER;
-ALTER TABLE webhooks ADD COLUMN last_success_at INTEGER;
+ALTER TABLE webhooks ADD COLUMN last_success_at INTEGER; -- the success that ended the last failure streak
 
 -- Settings changed at run time (the admin page's defaults).
 CREATE TABLE settings (

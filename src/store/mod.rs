@@ -379,12 +379,14 @@ pub(crate) struct FailureTally {
 }
 
 /// Per webhook, in outcome order: a success resets the failure count; the
-/// failures after the last success add to it.
+/// failures after the last success add to it. Ordered by webhook id, so
+/// concurrent transactions (several instances) lock webhook rows in the
+/// same order and cannot deadlock on them.
 pub(crate) fn failure_tallies(
     outcomes: &[Outcome],
-) -> std::collections::HashMap<i64, FailureTally> {
-    let mut tallies: std::collections::HashMap<i64, FailureTally> =
-        std::collections::HashMap::new();
+) -> std::collections::BTreeMap<i64, FailureTally> {
+    let mut tallies: std::collections::BTreeMap<i64, FailureTally> =
+        std::collections::BTreeMap::new();
     for o in outcomes {
         let Some(a) = &o.attempt else { continue };
         let t = tallies.entry(o.webhook_id).or_default();

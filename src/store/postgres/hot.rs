@@ -423,9 +423,11 @@ async fn update_failure_tracking(
     for (webhook_id, t) in tallies {
         if let Some(at) = t.reset_at {
             sqlx::query(
+                // Only when a failure streak ends: a webhook that keeps
+                // succeeding is never written, so instances sharing it do
+                // not queue on its row.
                 "UPDATE webhooks SET failure_count = $1, failing_since = $2, last_success_at = $3 WHERE id = $4 \
-                 AND (failure_count <> $1 OR failing_since IS DISTINCT FROM $2 OR last_success_at IS NULL \
-                 OR last_success_at < $3 - 1000)",
+                 AND (failure_count <> $1 OR failing_since IS DISTINCT FROM $2)",
             )
             .bind(t.failures)
             .bind(t.first_failure)

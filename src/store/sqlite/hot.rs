@@ -540,11 +540,11 @@ fn update_failure_tracking(
     let mut suspended = Vec::new();
     for (webhook_id, t) in tallies {
         if let Some(at) = t.reset_at {
-            // Only touch the row when there is something to reset or record.
             conn.prepare_cached(
+                // Only when a failure streak ends: a webhook that keeps
+                // succeeding is never written.
                 "UPDATE webhooks SET failure_count = ?1, failing_since = ?2, last_success_at = ?3 \
-                 WHERE id = ?4 AND (failure_count != ?1 OR failing_since IS NOT ?2 OR last_success_at IS NULL \
-                 OR last_success_at < ?3 - 1000)",
+                 WHERE id = ?4 AND (failure_count != ?1 OR failing_since IS NOT ?2)",
             )?
             .execute(params![t.failures, t.first_failure, at, webhook_id])?;
         } else if t.failures > 0 {
