@@ -20,6 +20,9 @@ use crate::domain::duration::format_duration_ms;
 use crate::domain::webhook::{self as rules, FailureHandling, Headers, Webhook};
 use crate::store::{StoreError, WebhookFilter};
 
+/// Attempts of a PATCH that keeps meeting concurrent changes before 409.
+const MAX_PATCH_ROUNDS: usize = 50;
+
 /// How long a rotated-out secret keeps signing.
 const PREVIOUS_SECRET_GRACE_MS: i64 = 24 * 3_600_000;
 
@@ -487,7 +490,16 @@ pub async fn update_webhook(
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
     // Read-modify-write guarded by the row version; retry when another
     // change landed in between, so concurrent add/remove patches compose.
-    for _ in 0..5 {
+    // Each round lets at least one writer through, so the bound is only a
+    // guard against a pathological storm; a short random pause spreads
+    // the retries out.
+    for round in 0..MAX_PATCH_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(
+                rand::random::<u64>() % 5 + 1,
+            ))
+            .await;
+        }
         let current = load(&state, tenant, id).await?;
         let mut errors = ValidationErrors::new();
         let updated = apply_patch(&state, &catalogue, &current, &patch, &mut errors);
