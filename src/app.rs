@@ -93,8 +93,6 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 const PURGE_BATCH: u64 = 1_000;
 const STATS_EVERY: Duration = Duration::from_secs(5);
-/// Where the admin page's delivery defaults are kept.
-pub const POLICY_SETTING: &str = "delivery_policy";
 
 /// One process per SQLite data directory: a second would corrupt leases.
 fn lock_data_dir(args: &StoreArgs) -> anyhow::Result<Option<std::fs::File>> {
@@ -117,18 +115,6 @@ fn lock_data_dir(args: &StoreArgs) -> anyhow::Result<Option<std::fs::File>> {
         )
     })?;
     Ok(Some(file))
-}
-
-/// The delivery defaults: the configuration, unless the admin page saved others.
-async fn load_policy(store: &dyn Store, settings: &Settings) -> anyhow::Result<DeliveryPolicy> {
-    let mut policy = DeliveryPolicy::from_settings(settings);
-    if let Some(saved) = store.get_setting(POLICY_SETTING).await? {
-        match serde_json::from_str::<crate::dispatcher::StoredPolicy>(&saved) {
-            Ok(p) => policy = p.into(),
-            Err(e) => tracing::warn!(error = %e, "ignoring unreadable saved delivery defaults"),
-        }
-    }
-    Ok(policy)
 }
 
 /// The delivery engine's runtime: one thread running the commit loop, the
@@ -188,7 +174,7 @@ pub async fn serve(
     let keys = bootstrap_keys(&args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = crate::metrics::install();
-    let policy: SharedPolicy = Arc::new(RwLock::new(load_policy(store.as_ref(), &settings).await?));
+    let policy: SharedPolicy = Arc::new(RwLock::new(DeliveryPolicy::from_settings(&settings)));
     let targets = Arc::new(TargetCache::default());
     if args.store.database_url.is_none() {
         // This process alone uses the file: leases of a previous run are void.

@@ -1,9 +1,6 @@
 //! Time enters here: everything below the HTTP handlers and the
 //! dispatcher loop takes `now` as an argument.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
@@ -18,25 +15,6 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         d.as_millis() as i64
-    }
-}
-
-/// A clock tests move by hand.
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicI64>);
-
-impl ManualClock {
-    pub fn new(start_ms: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(start_ms)))
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
     }
 }
 

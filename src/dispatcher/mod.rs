@@ -77,24 +77,6 @@ impl DeliveryPolicy {
 
 pub type SharedPolicy = Arc<RwLock<DeliveryPolicy>>;
 
-/// The policy as saved in the settings table.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StoredPolicy {
-    pub retry_schedule_ms: Vec<u64>,
-    pub min_failures: u32,
-    pub suspend_after_ms: u64,
-}
-
-impl From<StoredPolicy> for DeliveryPolicy {
-    fn from(p: StoredPolicy) -> Self {
-        Self {
-            retry_schedule_ms: p.retry_schedule_ms,
-            min_failures: p.min_failures,
-            suspend_after_ms: p.suspend_after_ms,
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<Inner>,

@@ -335,10 +335,6 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_events(&self, before: i64, batch: u64) -> StoreResult<u64>;
     async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats>;
 
-    // --- settings ---------------------------------------------------------
-
-    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
-
     /// Records that instance `owner` is alive at `now` (shared databases only).
     async fn heartbeat(&self, _owner: &str, _now: i64) -> StoreResult<()> {
         Ok(())
@@ -361,7 +357,6 @@ pub trait Store: Send + Sync + 'static {
     fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }
-    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
 /// One webhook's attempts in a batch of outcomes, for failure tracking.

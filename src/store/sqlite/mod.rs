@@ -630,22 +630,4 @@ impl Store for SqliteStore {
     async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats> {
         self.queue_stats_impl(now).await
     }
-
-    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&mut *self.writer().await)
-            .await?;
-        Ok(())
-    }
 }
