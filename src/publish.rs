@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::dispatcher::Dispatcher;
 use crate::domain::delivery::{NewEvent, Outcome, PublishedEvent};
-use crate::store::{Store, StoreError};
+use crate::store::{CommitBatch, Store};
 
 /// Events per transaction, at most.
 const MAX_BATCH_EVENTS: usize = 2_000;
@@ -156,48 +156,47 @@ impl CommitLoop {
             replies.push(r.reply);
         }
         let now = self.clock.now_ms();
-        let lease = self.dispatcher.as_ref().map(|d| d.lease(now));
+        let event_count = events.len();
+        let batch = CommitBatch {
+            events,
+            lease: self.dispatcher.as_ref().map(|d| d.lease(now)),
+            outcomes: std::mem::take(&mut self.carried),
+        };
         let started = std::time::Instant::now();
-        match self
-            .store
-            .commit_batch(&events, lease.as_ref(), &self.carried, now)
-            .await
-        {
-            Ok((batch, suspended)) => {
+        match self.store.commit_batch(batch, now).await {
+            Ok(committed) => {
                 tracing::debug!(
-                    events = events.len(),
-                    outcomes = self.carried.len(),
+                    events = event_count,
+                    outcomes = committed.outcomes.len(),
                     duration_ms = started.elapsed().as_secs_f64() * 1000.0,
                     "batch committed"
                 );
-                crate::metrics::events_published(events.len());
-                let outcomes = std::mem::take(&mut self.carried);
+                crate::metrics::events_published(event_count);
+                let published = committed.published;
                 if let Some(d) = &self.dispatcher {
-                    d.outcomes_recorded(&outcomes, &suspended);
-                    d.submit(batch.jobs);
-                    if batch.unleased > 0 {
+                    d.outcomes_recorded(&committed.outcomes, &committed.suspended);
+                    d.submit(published.jobs);
+                    if published.unleased > 0 {
                         d.note_backlog();
                     }
                 }
-                let mut results = batch.results.into_iter();
+                let mut results = published.results.into_iter();
                 for (reply, n) in replies.into_iter().zip(sizes) {
                     let _ = reply.send(Ok(results.by_ref().take(n).collect()));
                 }
             }
-            Err(e) => {
+            Err(failed) => {
                 tracing::error!(
-                    error = %e,
-                    events = events.len(),
-                    outcomes = self.carried.len(),
+                    error = %failed.error,
+                    events = event_count,
+                    outcomes = failed.outcomes.len(),
                     "committing a batch failed; publishes are refused, outcomes kept for the next one"
                 );
-                let message = match &e {
-                    StoreError::Database(db) => db.to_string(),
-                    other => other.to_string(),
-                };
+                let message = failed.error.to_string();
                 for reply in replies {
                     let _ = reply.send(Err(PublishError::Unavailable(message.clone())));
                 }
+                self.carried = failed.outcomes;
                 if !self.carried.is_empty() {
                     // Do not spin on a database that is down.
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

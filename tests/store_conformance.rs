@@ -9,7 +9,9 @@ use std::sync::Arc;
 use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
-use hookd::store::{Lease, PostgresStore, SqliteStore, Store, WebhookFilter};
+use hookd::store::{
+    CommitBatch, Lease, PostgresStore, PublishBatch, SqliteStore, Store, WebhookFilter,
+};
 
 mod common;
 
@@ -86,6 +88,38 @@ fn lease(max: usize, until: i64) -> Lease {
         until,
         max,
     }
+}
+
+/// Publishes through the group commit, with no outcomes.
+async fn publish(
+    s: &Arc<dyn Store>,
+    events: Vec<NewEvent>,
+    lease: Option<Lease>,
+    now: i64,
+) -> PublishBatch {
+    let batch = CommitBatch {
+        events,
+        lease,
+        outcomes: Vec::new(),
+    };
+    s.commit_batch(batch, now)
+        .await
+        .map_err(|f| f.error)
+        .unwrap()
+        .published
+}
+
+/// Records outcomes through the group commit; the webhooks it suspended.
+async fn record(s: &Arc<dyn Store>, outcomes: Vec<Outcome>, now: i64) -> Vec<i64> {
+    let batch = CommitBatch {
+        outcomes,
+        ..CommitBatch::default()
+    };
+    s.commit_batch(batch, now)
+        .await
+        .map_err(|f| f.error)
+        .unwrap()
+        .suspended
 }
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -180,17 +214,16 @@ async fn publishing_fans_out_and_replays_idempotency_keys() {
         s.create_webhook(&webhook("b", "https://x.test/3", &["license.*"]), SECRET, 1)
             .await
             .unwrap();
-        let batch = s
-            .publish_events(
-                &[
-                    event("a", "evt_1", "license.created", Some("k1"), 10),
-                    event("a", "evt_2", "license.revoked", None, 10),
-                ],
-                Some(&lease(10, 1_000)),
-                10,
-            )
-            .await
-            .unwrap();
+        let batch = publish(
+            s,
+            vec![
+                event("a", "evt_1", "license.created", Some("k1"), 10),
+                event("a", "evt_2", "license.revoked", None, 10),
+            ],
+            Some(lease(10, 1_000)),
+            10,
+        )
+        .await;
         assert_eq!(batch.results[0].deliveries, 1, "{}", b.name);
         assert_eq!(batch.results[1].deliveries, 2, "{}", b.name);
         assert_eq!(batch.jobs.len(), 3);
@@ -203,14 +236,13 @@ async fn publishing_fans_out_and_replays_idempotency_keys() {
         let body: serde_json::Value = serde_json::from_slice(&batch.jobs[0].body).unwrap();
         assert_eq!(body["data"]["n"], 1);
 
-        let again = s
-            .publish_events(
-                &[event("a", "evt_3", "license.created", Some("k1"), 20)],
-                None,
-                20,
-            )
-            .await
-            .unwrap();
+        let again = publish(
+            s,
+            vec![event("a", "evt_3", "license.created", Some("k1"), 20)],
+            None,
+            20,
+        )
+        .await;
         assert_eq!(
             again.results[0].id, "evt_1",
             "{}: a repeated key answers the first event",
@@ -219,14 +251,13 @@ async fn publishing_fans_out_and_replays_idempotency_keys() {
         assert!(again.jobs.is_empty() && again.unleased == 0);
         // Past the 24 h window the key is new again.
         let later = 20 + 24 * 3_600_000 + 1;
-        let fresh = s
-            .publish_events(
-                &[event("a", "evt_4", "license.created", Some("k1"), later)],
-                None,
-                later,
-            )
-            .await
-            .unwrap();
+        let fresh = publish(
+            s,
+            vec![event("a", "evt_4", "license.created", Some("k1"), later)],
+            None,
+            later,
+        )
+        .await;
         assert_eq!(fresh.results[0].id, "evt_4", "{}", b.name);
     }
 }
@@ -242,14 +273,13 @@ async fn leases_hide_deliveries_until_they_expire() {
         )
         .await
         .unwrap();
-        let batch = s
-            .publish_events(
-                &[event("a", "evt_1", "license.created", None, 10)],
-                Some(&lease(10, 1_000)),
-                10,
-            )
-            .await
-            .unwrap();
+        let batch = publish(
+            s,
+            vec![event("a", "evt_1", "license.created", None, 10)],
+            Some(lease(10, 1_000)),
+            10,
+        )
+        .await;
         assert_eq!(batch.jobs.len(), 1);
         assert!(
             s.claim_due_deliveries("other", 500, 60_000, 10)
@@ -311,17 +341,16 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks() {
             )
             .await
             .unwrap();
-        let batch = s
-            .publish_events(
-                &[
-                    event("a", "evt_1", "license.created", None, 10),
-                    event("a", "evt_2", "license.created", None, 10),
-                ],
-                Some(&lease(10, 100_000)),
-                10,
-            )
-            .await
-            .unwrap();
+        let batch = publish(
+            s,
+            vec![
+                event("a", "evt_1", "license.created", None, 10),
+                event("a", "evt_2", "license.created", None, 10),
+            ],
+            Some(lease(10, 100_000)),
+            10,
+        )
+        .await;
         let outcome = |id: i64, status: DeliveryStatus, next: Option<i64>| Outcome {
             delivery_id: id,
             tenant_id: "a".into(),
@@ -333,20 +362,19 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks() {
             suspend_after_ms: 0,
             gone: false,
         };
-        let suspended = s
-            .record_outcomes(
-                &[
-                    outcome(
-                        batch.jobs[0].delivery_id,
-                        DeliveryStatus::Retrying,
-                        Some(50),
-                    ),
-                    outcome(batch.jobs[1].delivery_id, DeliveryStatus::Failed, None),
-                ],
-                30,
-            )
-            .await
-            .unwrap();
+        let suspended = record(
+            s,
+            vec![
+                outcome(
+                    batch.jobs[0].delivery_id,
+                    DeliveryStatus::Retrying,
+                    Some(50),
+                ),
+                outcome(batch.jobs[1].delivery_id, DeliveryStatus::Failed, None),
+            ],
+            30,
+        )
+        .await;
         assert_eq!(
             suspended,
             vec![w.id],
@@ -396,20 +424,20 @@ async fn purge_keeps_unfinished_deliveries() {
         )
         .await
         .unwrap();
-        s.publish_events(
-            &[event("a", "evt_1", "license.created", None, 10)],
+        publish(
+            s,
+            vec![event("a", "evt_1", "license.created", None, 10)],
             None,
             10,
         )
-        .await
-        .unwrap();
-        s.publish_events(
-            &[event("a", "evt_2", "license.revoked", None, 10)],
+        .await;
+        publish(
+            s,
+            vec![event("a", "evt_2", "license.revoked", None, 10)],
             None,
             10,
         )
-        .await
-        .unwrap();
+        .await;
         // evt_1 has a pending delivery, evt_2 none.
         assert_eq!(s.purge_events(1_000, 100).await.unwrap(), 1, "{}", b.name);
         assert!(s.get_event("a", "evt_1").await.unwrap().is_some());

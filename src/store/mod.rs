@@ -95,6 +95,32 @@ pub struct Lease {
     pub max: usize,
 }
 
+/// What one group commit writes.
+#[derive(Debug, Default)]
+pub struct CommitBatch {
+    pub events: Vec<NewEvent>,
+    pub lease: Option<Lease>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// A committed batch.
+#[derive(Debug)]
+pub struct Committed {
+    pub published: PublishBatch,
+    /// Webhooks suspended by the recorded outcomes.
+    pub suspended: Vec<i64>,
+    /// The outcomes recorded, handed back.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// A batch that was not committed: nothing of it is stored.
+#[derive(Debug)]
+pub struct CommitFailed {
+    pub error: StoreError,
+    /// Its outcomes, to be recorded by a later batch.
+    pub outcomes: Vec<Outcome>,
+}
+
 /// What a publish batch produced.
 #[derive(Debug, Default)]
 pub struct PublishBatch {
@@ -257,24 +283,14 @@ pub trait Store: Send + Sync + 'static {
 
     // --- publishing and delivery -----------------------------------------
 
-    /// Stores events and their deliveries in one transaction: idempotency
-    /// replays, fan-out to enabled subscribed webhooks (suspended ones get
-    /// `diverted` deliveries), and leases on up to `lease.max` new ones.
-    async fn publish_events(
-        &self,
-        events: &[NewEvent],
-        lease: Option<&Lease>,
-        now: i64,
-    ) -> StoreResult<PublishBatch>;
-    /// `record_outcomes` and `publish_events` in one transaction: the hot
-    /// path's group commit.
-    async fn commit_batch(
-        &self,
-        events: &[NewEvent],
-        lease: Option<&Lease>,
-        outcomes: &[Outcome],
-        now: i64,
-    ) -> StoreResult<(PublishBatch, Vec<i64>)>;
+    /// The hot path's group commit, in one transaction. Outcomes first:
+    /// attempts, delivery states, failure tracking, suspension by failure
+    /// handling. Then events and their deliveries: idempotency replays,
+    /// fan-out to enabled subscribed webhooks (suspended ones get `diverted`
+    /// deliveries), leases on up to `lease.max` new ones. The batch is moved
+    /// in (no copy on the way to a writer thread) and its outcomes handed
+    /// back, recorded or not.
+    async fn commit_batch(&self, batch: CommitBatch, now: i64) -> Result<Committed, CommitFailed>;
     /// Leases up to `limit` due deliveries whose lease is free or expired.
     async fn claim_due_deliveries(
         &self,
@@ -283,10 +299,6 @@ pub trait Store: Send + Sync + 'static {
         lease_until: i64,
         limit: usize,
     ) -> StoreResult<Vec<DeliveryJob>>;
-    /// Records attempts and their deliveries' new state, updates failure
-    /// tracking and suspends webhooks as their failure handling says.
-    /// Returns the webhooks it suspended.
-    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>>;
     /// Frees leases (those of `owner`, or every lease when `None`), making
     /// their deliveries due at `now`.
     async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64>;

@@ -11,7 +11,10 @@ use crate::domain::delivery::{
     DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent, delivery_body,
 };
 use crate::domain::event_type::subscribes_to;
-use crate::store::{IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch, StoreError, StoreResult};
+use crate::store::{
+    CommitBatch, CommitFailed, Committed, IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch, StoreError,
+    StoreResult,
+};
 
 /// Rows per multi-row statement (bound parameters stay far under 65,535).
 const CHUNK: usize = 500;
@@ -36,6 +39,29 @@ struct PendingDelivery<'a> {
 
 impl PostgresStore {
     pub(super) async fn commit_hot(
+        &self,
+        batch: CommitBatch,
+        now: i64,
+    ) -> Result<Committed, CommitFailed> {
+        let CommitBatch {
+            events,
+            lease,
+            outcomes,
+        } = batch;
+        match self
+            .commit_in_tx(&events, lease.as_ref(), &outcomes, now)
+            .await
+        {
+            Ok((published, suspended)) => Ok(Committed {
+                published,
+                suspended,
+                outcomes,
+            }),
+            Err(error) => Err(CommitFailed { error, outcomes }),
+        }
+    }
+
+    async fn commit_in_tx(
         &self,
         events: &[NewEvent],
         lease: Option<&Lease>,

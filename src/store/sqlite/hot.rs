@@ -15,17 +15,18 @@ use crate::domain::delivery::{
     DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent, delivery_body,
 };
 use crate::domain::event_type::subscribes_to;
-use crate::store::{IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch, StoreError, StoreResult};
+use crate::store::{
+    CommitBatch, CommitFailed, Committed, IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch, StoreError,
+    StoreResult,
+};
 
 type Reply<T> = oneshot::Sender<StoreResult<T>>;
 
 enum Job {
     Commit {
-        events: Vec<NewEvent>,
-        lease: Option<Lease>,
-        outcomes: Vec<Outcome>,
+        batch: CommitBatch,
         now: i64,
-        reply: Reply<(PublishBatch, Vec<i64>)>,
+        reply: oneshot::Sender<Result<Committed, CommitFailed>>,
     },
     Claim {
         owner: String,
@@ -61,20 +62,22 @@ impl HotWriter {
                 let mut conn = conn;
                 while let Some(job) = rx.blocking_recv() {
                     match job {
-                        Job::Commit {
-                            events,
-                            lease,
-                            outcomes,
-                            now,
-                            reply,
-                        } => {
-                            let _ = reply.send(commit(
-                                &mut conn,
-                                &events,
-                                lease.as_ref(),
-                                &outcomes,
-                                now,
-                            ));
+                        Job::Commit { batch, now, reply } => {
+                            let CommitBatch {
+                                events,
+                                lease,
+                                outcomes,
+                            } = batch;
+                            let result =
+                                match commit(&mut conn, &events, lease.as_ref(), &outcomes, now) {
+                                    Ok((published, suspended)) => Ok(Committed {
+                                        published,
+                                        suspended,
+                                        outcomes,
+                                    }),
+                                    Err(error) => Err(CommitFailed { error, outcomes }),
+                                };
+                            let _ = reply.send(result);
                         }
                         Job::Claim {
                             owner,
@@ -102,22 +105,25 @@ impl HotWriter {
             .map_err(|_| StoreError::Corrupt("the SQLite writer thread has stopped"))?
     }
 
-    pub async fn commit(
-        &self,
-        events: &[NewEvent],
-        lease: Option<&Lease>,
-        outcomes: &[Outcome],
-        now: i64,
-    ) -> StoreResult<(PublishBatch, Vec<i64>)> {
-        let (events, lease, outcomes) = (events.to_vec(), lease.cloned(), outcomes.to_vec());
-        self.ask(|reply| Job::Commit {
-            events,
-            lease,
-            outcomes,
-            now,
-            reply,
+    pub async fn commit(&self, batch: CommitBatch, now: i64) -> Result<Committed, CommitFailed> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Corrupt("the SQLite writer thread has stopped");
+        if let Err(mpsc::error::SendError(Job::Commit { batch, .. })) =
+            self.jobs.send(Job::Commit { batch, now, reply })
+        {
+            return Err(CommitFailed {
+                error: stopped(),
+                outcomes: batch.outcomes,
+            });
+        }
+        // A thread that died mid-batch took the outcomes with it; their
+        // leases bring the deliveries back.
+        answer.await.unwrap_or_else(|_| {
+            Err(CommitFailed {
+                error: stopped(),
+                outcomes: Vec::new(),
+            })
         })
-        .await
     }
 
     pub async fn claim(

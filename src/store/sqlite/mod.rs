@@ -18,11 +18,11 @@ use super::rows::{
     seal_secret,
 };
 use super::{
-    ApiKeyRecord, AttemptRow, DeliveryFilter, DeliveryRecord, EventFilter, EventRecord,
-    EventTypeRecord, Lease, Page, PublishBatch, QueueStats, Store, StoreError, StoreResult,
+    ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed, DeliveryFilter, DeliveryRecord,
+    EventFilter, EventRecord, EventTypeRecord, Page, QueueStats, Store, StoreError, StoreResult,
     WebhookFilter, like_escape, migrations,
 };
-use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome};
+use crate::domain::delivery::DeliveryJob;
 
 mod delivery;
 mod hot;
@@ -529,23 +529,8 @@ impl Store for SqliteStore {
         row.map(ApiKeyRow::into_record).transpose()
     }
 
-    async fn publish_events(
-        &self,
-        events: &[NewEvent],
-        lease: Option<&Lease>,
-        now: i64,
-    ) -> StoreResult<PublishBatch> {
-        Ok(self.hot.commit(events, lease, &[], now).await?.0)
-    }
-
-    async fn commit_batch(
-        &self,
-        events: &[NewEvent],
-        lease: Option<&Lease>,
-        outcomes: &[Outcome],
-        now: i64,
-    ) -> StoreResult<(PublishBatch, Vec<i64>)> {
-        self.hot.commit(events, lease, outcomes, now).await
+    async fn commit_batch(&self, batch: CommitBatch, now: i64) -> Result<Committed, CommitFailed> {
+        self.hot.commit(batch, now).await
     }
 
     async fn claim_due_deliveries(
@@ -556,10 +541,6 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<DeliveryJob>> {
         self.hot.claim(owner, now, lease_until, limit).await
-    }
-
-    async fn record_outcomes(&self, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
-        Ok(self.hot.commit(&[], None, outcomes, now).await?.1)
     }
 
     async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64> {
