@@ -10,7 +10,8 @@ use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
 use hookd::store::{
-    CommitBatch, Lease, PostgresStore, PublishBatch, SqliteStore, Store, WebhookFilter,
+    AdminSessionRecord, CommitBatch, HistogramRow, Lease, PostgresStore, PublishBatch, SqliteStore,
+    Store, WebhookFilter,
 };
 
 mod common;
@@ -490,5 +491,94 @@ async fn secrets_rotate_and_api_keys_revoke() {
         assert!(!s.revoke_api_key("b", k.id, 2).await.unwrap(), "{}", b.name);
         assert!(s.revoke_api_key("a", k.id, 2).await.unwrap());
         assert!(s.find_api_key(b"hash").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn admin_sessions_expire_and_settings_persist() {
+    for b in backends().await {
+        let s = &b.store;
+        let session = |id: u8, expires_at: i64| AdminSessionRecord {
+            id_hash: vec![id; 32],
+            key_hash: vec![7; 32],
+            tenant_id: "a".into(),
+            csrf_token: format!("csrf-{id}"),
+            created_at: 100,
+            expires_at,
+        };
+        s.create_admin_session(&session(1, 1_000)).await.unwrap();
+        let found = s.find_admin_session(&[1; 32], 500).await.unwrap();
+        assert_eq!(found, Some(session(1, 1_000)), "{}", b.name);
+        assert_eq!(
+            s.find_admin_session(&[1; 32], 1_000).await.unwrap(),
+            None,
+            "{}: an expired session is gone",
+            b.name
+        );
+        assert_eq!(s.find_admin_session(&[2; 32], 500).await.unwrap(), None);
+        s.create_admin_session(&session(2, 5_000)).await.unwrap();
+        s.delete_admin_session(&[2; 32]).await.unwrap();
+        assert_eq!(
+            s.find_admin_session(&[2; 32], 500).await.unwrap(),
+            None,
+            "{}: signed out",
+            b.name
+        );
+
+        assert_eq!(s.get_setting("policy").await.unwrap(), None);
+        s.put_setting("policy", r#"{"a":1}"#).await.unwrap();
+        s.put_setting("policy", r#"{"a":2}"#).await.unwrap();
+        assert_eq!(
+            s.get_setting("policy").await.unwrap().as_deref(),
+            Some(r#"{"a":2}"#),
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_delivery_histogram_counts_the_window_by_status() {
+    for b in backends().await {
+        let s = &b.store;
+        s.create_webhook(&webhook("a", "https://x.test/1", &["license.*"]), SECRET, 1)
+            .await
+            .unwrap();
+        s.create_webhook(&webhook("b", "https://x.test/2", &["license.*"]), SECRET, 1)
+            .await
+            .unwrap();
+        for (i, at) in [(1, 500), (2, 1_000), (3, 1_500), (4, 2_600)] {
+            publish(
+                s,
+                vec![
+                    event("a", &format!("evt_a{i}"), "license.created", None, at),
+                    event("b", &format!("evt_b{i}"), "license.created", None, at),
+                ],
+                None,
+                at,
+            )
+            .await;
+        }
+        // Window from 1,000 in buckets of 1,000: [1000, 2000) and [2000, 3000).
+        let mut rows = s.delivery_histogram("a", 1_000, 1_000).await.unwrap();
+        rows.sort_by_key(|r| r.bucket);
+        assert_eq!(
+            rows,
+            vec![
+                HistogramRow {
+                    bucket: 0,
+                    status: DeliveryStatus::Pending,
+                    count: 2
+                },
+                HistogramRow {
+                    bucket: 1,
+                    status: DeliveryStatus::Pending,
+                    count: 1
+                },
+            ],
+            "{}: the event before the window and tenant b's are not counted",
+            b.name
+        );
+        assert!(s.delivery_histogram("c", 0, 1_000).await.unwrap().is_empty());
     }
 }

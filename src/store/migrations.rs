@@ -17,6 +17,11 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
         "delivery",
         include_str!("../../migrations/sqlite/0002_delivery.sql"),
     ),
+    (
+        3,
+        "admin",
+        include_str!("../../migrations/sqlite/0003_admin.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -35,6 +40,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "instances",
         include_str!("../../migrations/postgres/0003_instances.sql"),
+    ),
+    (
+        4,
+        "admin",
+        include_str!("../../migrations/postgres/0004_admin.sql"),
     ),
 ];
 

@@ -13,6 +13,7 @@ use crate::domain::api_key::Permission;
 use crate::domain::delivery::{DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent};
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 
+mod admin_sql;
 mod migrations;
 pub mod postgres;
 mod rows;
@@ -205,6 +206,29 @@ pub struct QueueStats {
     pub oldest_due_at: Option<i64>,
 }
 
+/// A signed-in admin page session. The browser holds the token; the store
+/// keeps its SHA-256 (`id_hash`), so a database read does not yield
+/// usable sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSessionRecord {
+    pub id_hash: Vec<u8>,
+    /// SHA-256 of the API key that signed in, re-checked on every request.
+    pub key_hash: Vec<u8>,
+    pub tenant_id: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Deliveries created in one time bucket with one (current) status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramRow {
+    /// Index of the bucket from `since` (0 is the oldest).
+    pub bucket: i64,
+    pub status: DeliveryStatus,
+    pub count: u64,
+}
+
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 
@@ -346,6 +370,29 @@ pub trait Store: Send + Sync + 'static {
     /// all finished, with their deliveries and attempts. Returns how many.
     async fn purge_events(&self, before: i64, batch: u64) -> StoreResult<u64>;
     async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats>;
+
+    // --- admin page ------------------------------------------------------
+
+    /// Stores a new session (and drops expired ones).
+    async fn create_admin_session(&self, session: &AdminSessionRecord) -> StoreResult<()>;
+    /// The unexpired session with this token hash.
+    async fn find_admin_session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<AdminSessionRecord>>;
+    async fn delete_admin_session(&self, id_hash: &[u8]) -> StoreResult<()>;
+    /// A service-wide setting (JSON text), e.g. the default delivery policy.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// The tenant's deliveries created since `since`, counted per
+    /// `bucket_ms`-wide bucket and current status (the admin page's chart).
+    async fn delivery_histogram(
+        &self,
+        tenant: &str,
+        since: i64,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<HistogramRow>>;
 
     /// Records that instance `owner` is alive at `now` (shared databases only).
     async fn heartbeat(&self, _owner: &str, _now: i64) -> StoreResult<()> {

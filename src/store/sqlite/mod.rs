@@ -18,6 +18,7 @@ use super::rows::{
     seal_secret,
 };
 use super::{
+    AdminSessionRecord, HistogramRow, admin_sql,
     ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed, DeliveryFilter, DeliveryRecord,
     EventFilter, EventRecord, EventTypeRecord, Page, QueueStats, Store, StoreError, StoreResult,
     WebhookFilter, like_escape, migrations,
@@ -610,5 +611,75 @@ impl Store for SqliteStore {
 
     async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats> {
         self.queue_stats_impl(now).await
+    }
+
+    async fn create_admin_session(&self, session: &AdminSessionRecord) -> StoreResult<()> {
+        let mut conn = self.writer().await;
+        sqlx::query(admin_sql::DELETE_EXPIRED_SESSIONS)
+            .bind(session.created_at)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(admin_sql::INSERT_SESSION)
+            .bind(&session.id_hash)
+            .bind(&session.key_hash)
+            .bind(&session.tenant_id)
+            .bind(&session.csrf_token)
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn find_admin_session(
+        &self,
+        id_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<AdminSessionRecord>> {
+        let row: Option<admin_sql::SessionRow> = sqlx::query_as(admin_sql::FIND_SESSION)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn delete_admin_session(&self, id_hash: &[u8]) -> StoreResult<()> {
+        sqlx::query(admin_sql::DELETE_SESSION)
+            .bind(id_hash)
+            .execute(&mut *self.writer().await)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(admin_sql::GET_SETTING)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(admin_sql::PUT_SETTING)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.writer().await)
+            .await?;
+        Ok(())
+    }
+
+    async fn delivery_histogram(
+        &self,
+        tenant: &str,
+        since: i64,
+        bucket_ms: i64,
+    ) -> StoreResult<Vec<HistogramRow>> {
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(admin_sql::DELIVERY_HISTOGRAM)
+            .bind(since)
+            .bind(bucket_ms.max(1))
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        admin_sql::histogram_rows(rows)
     }
 }

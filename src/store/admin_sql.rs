@@ -1,0 +1,68 @@
+//! SQL of the admin page's queries, shared by both backends: written with
+//! `$N` placeholders in order of first use, which SQLite binds by position
+//! just as PostgreSQL does.
+
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO admin_sessions \
+     (id_hash, key_hash, tenant_id, csrf_token, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const DELETE_EXPIRED_SESSIONS: &str =
+    "DELETE FROM admin_sessions WHERE expires_at <= $1";
+
+pub(crate) const FIND_SESSION: &str = "SELECT id_hash, key_hash, tenant_id, csrf_token, \
+     created_at, expires_at FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2";
+
+pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE id_hash = $1";
+
+pub(crate) const GET_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
+
+pub(crate) const PUT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// Ids grow with creation time, so the window starts after the newest
+/// delivery created before it: found by walking the (tenant, id) index
+/// backwards, the count reads only the window's rows.
+pub(crate) const DELIVERY_HISTOGRAM: &str = "SELECT (created_at - $1) / $2 AS bucket, status, \
+     COUNT(*) AS n FROM deliveries \
+     WHERE tenant_id = $3 AND created_at >= $1 AND id > COALESCE((SELECT id FROM deliveries \
+     WHERE tenant_id = $3 AND created_at < $1 ORDER BY id DESC LIMIT 1), 0) \
+     GROUP BY bucket, status";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub id_hash: Vec<u8>,
+    pub key_hash: Vec<u8>,
+    pub tenant_id: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<SessionRow> for super::AdminSessionRecord {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id_hash: r.id_hash,
+            key_hash: r.key_hash,
+            tenant_id: r.tenant_id,
+            csrf_token: r.csrf_token,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// (bucket, status, count) rows into histogram rows.
+pub(crate) fn histogram_rows(
+    rows: Vec<(i64, String, i64)>,
+) -> super::StoreResult<Vec<super::HistogramRow>> {
+    rows.into_iter()
+        .map(|(bucket, status, n)| {
+            Ok(super::HistogramRow {
+                bucket,
+                status: crate::domain::delivery::DeliveryStatus::parse(&status)
+                    .ok_or(super::StoreError::Corrupt("deliveries.status"))?,
+                count: n as u64,
+            })
+        })
+        .collect()
+}
