@@ -26,12 +26,21 @@ const KEY_FILE: &str = "management_api_key";
 
 /// Opens the configured store, creating the data directory when needed.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let cipher = load_cipher(args)?;
+    open_store_with(args, cipher).await
+}
+
+/// The encryption key: configured, or kept in the data directory.
+pub fn load_cipher(args: &StoreArgs) -> anyhow::Result<Arc<Cipher>> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let cipher = Arc::new(
+    Ok(Arc::new(
         Cipher::load_or_create(args.encryption_key.as_deref(), &args.data_dir)
             .context("loading the encryption key")?,
-    );
+    ))
+}
+
+async fn open_store_with(args: &StoreArgs, cipher: Arc<Cipher>) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(url) = &args.database_url {
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             anyhow::bail!(
@@ -170,11 +179,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let settings = Arc::new(Settings::from_args(&args)?);
     let _lock = lock_data_dir(&args.store)?;
-    let store = open_store(&args.store).await?;
+    let cipher = load_cipher(&args.store)?;
+    let store = open_store_with(&args.store, cipher.clone()).await?;
     let keys = bootstrap_keys(&args)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = crate::metrics::install();
     let policy: SharedPolicy = Arc::new(RwLock::new(DeliveryPolicy::from_settings(&settings)));
+    crate::dispatcher::policy::refresh(store.as_ref(), &policy).await?;
     let targets = Arc::new(TargetCache::default());
     if args.store.database_url.is_none() {
         // This process alone uses the file: leases of a previous run are void.
@@ -225,6 +236,7 @@ pub async fn serve(
     let maintenance = tokio::spawn(maintenance_loop(
         store.clone(),
         settings.clone(),
+        state.policy.clone(),
         clock.clone(),
         maintenance_stop.clone(),
     ));
@@ -255,10 +267,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Metrics of the backlog, and the retention purge.
+/// Metrics of the backlog, settings saved by another instance, and the
+/// retention purge.
 async fn maintenance_loop(
     store: Arc<dyn Store>,
     settings: Arc<Settings>,
+    policy: SharedPolicy,
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
 ) {
@@ -272,6 +286,9 @@ async fn maintenance_loop(
                 if let Ok(q) = store.queue_stats(now).await {
                     let age = q.oldest_due_at.map_or(0.0, |t| ((now - t).max(0) as f64) / 1000.0);
                     crate::metrics::queue(q.depth, age);
+                }
+                if let Err(e) = crate::dispatcher::policy::refresh(store.as_ref(), &policy).await {
+                    tracing::warn!(error = %e, "could not reload the delivery policy");
                 }
             }
             _ = purge.tick() => {

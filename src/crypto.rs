@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -79,6 +80,9 @@ pub enum CipherError {
 #[derive(Clone)]
 pub struct Cipher {
     aead: XChaCha20Poly1305,
+    /// For MACs (signed cookies), derived from the same key so that every
+    /// instance sharing the key verifies what another signed.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Cipher {
@@ -89,9 +93,31 @@ impl std::fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn from_key(key: &[u8; 32]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
+        mac.update(b"hookd/mac-key/v1");
         Self {
             aead: XChaCha20Poly1305::new(key.into()),
+            mac_key: mac.finalize().into_bytes().into(),
         }
+    }
+
+    /// HMAC-SHA256 of `data` for `purpose` (a MAC for one purpose does not
+    /// verify for another).
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key).expect("HMAC takes any key size");
+        mac.update(purpose.as_bytes());
+        mac.update(&[0]);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks a MAC made by [`Cipher::mac`], in constant time.
+    pub fn verify_mac(&self, purpose: &str, data: &[u8], tag: &[u8]) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            &self.mac(purpose, data)[..],
+            tag,
+        ))
     }
 
     /// Parses a key given as base64 (standard or URL-safe) or 64 hex digits.
@@ -189,6 +215,19 @@ pub fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_verify_only_for_their_key_purpose_and_data() {
+        let a = Cipher::from_key(&[1; 32]);
+        let b = Cipher::from_key(&[2; 32]);
+        let tag = a.mac("session", b"token");
+        assert!(a.verify_mac("session", b"token", &tag));
+        assert!(Cipher::from_key(&[1; 32]).verify_mac("session", b"token", &tag));
+        assert!(!b.verify_mac("session", b"token", &tag));
+        assert!(!a.verify_mac("csrf", b"token", &tag));
+        assert!(!a.verify_mac("session", b"tokeN", &tag));
+        assert!(!a.verify_mac("session", b"token", &tag[..31]));
+    }
 
     #[test]
     fn sealed_values_open_only_with_same_key_and_context() {

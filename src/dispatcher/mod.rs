@@ -14,7 +14,7 @@
 //! publisher that is not committed, so losing this memory loses nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -30,11 +30,13 @@ use crate::store::{Lease, Store};
 
 pub mod attempt;
 pub mod outbound;
+pub mod policy;
 pub mod rate_limit;
 pub mod signing;
 pub mod targets;
 
 use attempt::{AttemptResult, attempt};
+pub use policy::{DeliveryPolicy, SharedPolicy};
 use outbound::{AddressPolicy, SafeResolver};
 use rate_limit::RateLimiter;
 use targets::{Target, TargetCache};
@@ -57,25 +59,6 @@ const HEARTBEAT_MS: i64 = 3_000;
 /// An instance silent this long is dead: its leases are taken over.
 const DEAD_AFTER_MS: i64 = 15_000;
 
-/// Service-wide delivery defaults (changeable at run time from the admin page).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryPolicy {
-    pub retry_schedule_ms: Vec<u64>,
-    pub min_failures: u32,
-    pub suspend_after_ms: u64,
-}
-
-impl DeliveryPolicy {
-    pub fn from_settings(s: &Settings) -> Self {
-        Self {
-            retry_schedule_ms: s.default_retry_schedule_ms.clone(),
-            min_failures: s.suspend_min_failures,
-            suspend_after_ms: s.suspend_after_ms,
-        }
-    }
-}
-
-pub type SharedPolicy = Arc<RwLock<DeliveryPolicy>>;
 
 #[derive(Clone)]
 pub struct Dispatcher {

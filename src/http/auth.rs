@@ -51,29 +51,40 @@ impl Authenticator {
             .filter(|k| !k.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
 
+        self.principal_for_hash(&hash_api_key(key), tenant_header, now)
+            .await?
+            .ok_or_else(ApiError::unauthorized)
+    }
+
+    /// The principal of the key with this SHA-256 hash (`None`: no such
+    /// live key). `tenant` applies to bootstrap keys only. The admin page
+    /// re-checks its session's key this way on every request.
+    pub async fn principal_for_hash(
+        &self,
+        given: &[u8],
+        tenant: Option<&str>,
+        now: i64,
+    ) -> Result<Option<Principal>, ApiError> {
         // Compare against every bootstrap key, so timing does not tell which matched.
-        let given = hash_api_key(key);
         let is_bootstrap = self
             .bootstrap_hashes
             .iter()
             .fold(false, |found, k| bool::from(given.ct_eq(k)) | found);
         if is_bootstrap {
-            let tenant = tenant_header.unwrap_or(DEFAULT_TENANT).trim();
+            let tenant = tenant.unwrap_or(DEFAULT_TENANT).trim();
             validate_tenant_id(tenant).map_err(|m| ApiError::field("X-Tenant-Id", m))?;
-            return Ok(Principal::Bootstrap {
+            return Ok(Some(Principal::Bootstrap {
                 tenant: tenant.to_owned(),
-            });
+            }));
         }
-
-        let record = self
-            .lookup(given, now)
+        Ok(self
+            .lookup(given.to_vec(), now)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Principal::ApiKey {
-            id: record.id,
-            tenant: record.tenant_id,
-            permissions: record.permissions,
-        })
+            .map(|record| Principal::ApiKey {
+                id: record.id,
+                tenant: record.tenant_id,
+                permissions: record.permissions,
+            }))
     }
 
     async fn lookup(&self, hash: Vec<u8>, now: i64) -> Result<Option<ApiKeyRecord>, ApiError> {

@@ -227,6 +227,12 @@ pub async fn retry_delivery(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<DeliveryOut>)> {
     let tenant = auth.require(Permission::DeliveriesWrite)?;
+    let d = retry(&state, tenant, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(d.into())))
+}
+
+/// Re-queues a delivery for an attempt now.
+pub(crate) async fn retry(state: &AppState, tenant: &str, id: i64) -> ApiResult<DeliveryRecord> {
     let d = state
         .store
         .retry_delivery(tenant, id, state.clock.now_ms())
@@ -234,5 +240,5 @@ pub async fn retry_delivery(
         .ok_or_else(|| ApiError::not_found("delivery"))?;
     state.wake_dispatcher();
     tracing::info!(delivery.id = id, tenant = %tenant, "delivery re-queued by request");
-    Ok((StatusCode::ACCEPTED, Json(d.into())))
+    Ok(d)
 }

@@ -253,6 +253,24 @@ pub async fn create_webhook(
     ApiJson(input): ApiJson<WebhookIn>,
 ) -> ApiResult<Response> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    let (created, secret) = create(&state, tenant, input).await?;
+    let location = format!("/management/webhooks/{}", created.id);
+    let mut out = WebhookOut::from(created);
+    out.secret = Some(secret);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(out),
+    )
+        .into_response())
+}
+
+/// Validates and stores a new webhook; answers it with its secret.
+pub(crate) async fn create(
+    state: &AppState,
+    tenant: &str,
+    input: WebhookIn,
+) -> ApiResult<(Webhook, String)> {
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
     let mut errors = ValidationErrors::new();
     let secret = validate_secret(&mut errors, &input.secret);
@@ -291,7 +309,7 @@ pub async fn create_webhook(
         failure_handling: input.failure_handling.map(Some),
         ..WebhookPatch::default()
     };
-    let draft = apply_patch(&state, &catalogue, &blank, &patch, &mut errors);
+    let draft = apply_patch(state, &catalogue, &blank, &patch, &mut errors);
     errors.into_result()?;
     let secret = secret.expect("a secret error was reported above");
     let created = state
@@ -300,15 +318,7 @@ pub async fn create_webhook(
         .await
         .map_err(url_conflict)?;
     tracing::info!(webhook.id = created.id, tenant = %tenant, "webhook created");
-    let location = format!("/management/webhooks/{}", created.id);
-    let mut out = WebhookOut::from(created);
-    out.secret = Some(secret);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(out),
-    )
-        .into_response())
+    Ok((created, secret))
 }
 
 #[utoipa::path(
@@ -365,7 +375,7 @@ pub async fn list_webhooks(
     }))
 }
 
-async fn load(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
+pub(crate) async fn load(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
     state
         .store
         .get_webhook(tenant, id)
@@ -487,6 +497,16 @@ pub async fn update_webhook(
     ApiJson(patch): ApiJson<WebhookPatch>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    Ok(Json(update(&state, tenant, id, &patch).await?.into()))
+}
+
+/// Applies a validated patch to a stored webhook.
+pub(crate) async fn update(
+    state: &AppState,
+    tenant: &str,
+    id: i64,
+    patch: &WebhookPatch,
+) -> ApiResult<Webhook> {
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
     // Read-modify-write guarded by the row version; retry when another
     // change landed in between, so concurrent add/remove patches compose.
@@ -500,12 +520,12 @@ pub async fn update_webhook(
             ))
             .await;
         }
-        let current = load(&state, tenant, id).await?;
+        let current = load(state, tenant, id).await?;
         let mut errors = ValidationErrors::new();
-        let updated = apply_patch(&state, &catalogue, &current, &patch, &mut errors);
+        let updated = apply_patch(state, &catalogue, &current, patch, &mut errors);
         errors.into_result()?;
         if updated == current {
-            return Ok(Json(current.into()));
+            return Ok(current);
         }
         match state
             .store
@@ -515,7 +535,7 @@ pub async fn update_webhook(
             Ok(Some(w)) => {
                 state.webhook_changed(id);
                 tracing::info!(webhook.id = id, tenant = %tenant, "webhook updated");
-                return Ok(Json(w.into()));
+                return Ok(w);
             }
             Ok(None) => return Err(ApiError::not_found("webhook")),
             Err(StoreError::Stale) => continue,
@@ -537,10 +557,15 @@ pub async fn delete_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    delete(&state, tenant, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn delete(state: &AppState, tenant: &str, id: i64) -> ApiResult<()> {
     if state.store.delete_webhook(tenant, id).await? {
         state.webhook_changed(id);
         tracing::info!(webhook.id = id, tenant = %tenant, "webhook deleted");
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     } else {
         Err(ApiError::not_found("webhook"))
     }
@@ -559,19 +584,24 @@ pub async fn get_webhook_secret(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SecretOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    Ok(Json(secret(&state, tenant, id).await?))
+}
+
+/// The current secret, and until when the previous one signs.
+pub(crate) async fn secret(state: &AppState, tenant: &str, id: i64) -> ApiResult<SecretOut> {
     let secrets = state
         .store
         .get_webhook_secrets(tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     let now = state.clock.now_ms();
-    Ok(Json(SecretOut {
+    Ok(SecretOut {
         secret: secrets.current,
         previous_secret_expires_at: secrets
             .previous
             .filter(|(_, until)| *until > now)
             .map(|(_, until)| format_rfc3339(until)),
-    }))
+    })
 }
 
 #[utoipa::path(
@@ -589,8 +619,19 @@ pub async fn rotate_webhook_secret(
     MaybeJson(input): MaybeJson<RotateSecretIn>,
 ) -> ApiResult<Json<SecretOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    Ok(Json(rotate_secret(&state, tenant, id, input.secret).await?))
+}
+
+/// Replaces the secret (a generated one unless `given`); the old one
+/// keeps signing for the grace period.
+pub(crate) async fn rotate_secret(
+    state: &AppState,
+    tenant: &str,
+    id: i64,
+    given: Option<String>,
+) -> ApiResult<SecretOut> {
     let mut errors = ValidationErrors::new();
-    let secret = validate_secret(&mut errors, &input.secret);
+    let secret = validate_secret(&mut errors, &given);
     errors.into_result()?;
     let secret = secret.expect("validated above");
     let now = state.clock.now_ms();
@@ -604,10 +645,10 @@ pub async fn rotate_webhook_secret(
     }
     state.webhook_changed(id);
     tracing::info!(webhook.id = id, tenant = %tenant, "webhook secret rotated");
-    Ok(Json(SecretOut {
+    Ok(SecretOut {
         secret,
         previous_secret_expires_at: Some(format_rfc3339(until)),
-    }))
+    })
 }
 
 #[utoipa::path(
@@ -622,6 +663,10 @@ pub async fn unsuspend_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    Ok(Json(unsuspend(&state, tenant, id).await?.into()))
+}
+
+pub(crate) async fn unsuspend(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
     let w = state
         .store
         .set_webhook_suspended(tenant, id, false, state.clock.now_ms())
@@ -629,5 +674,5 @@ pub async fn unsuspend_webhook(
         .ok_or_else(|| ApiError::not_found("webhook"))?;
     state.webhook_changed(id);
     tracing::info!(webhook.id = id, tenant = %tenant, "webhook unsuspended");
-    Ok(Json(w.into()))
+    Ok(w)
 }
