@@ -231,6 +231,7 @@ pub async fn serve(
         targets,
         policy,
         metrics,
+        cipher,
     };
     let maintenance_stop = CancellationToken::new();
     let maintenance = tokio::spawn(maintenance_loop(

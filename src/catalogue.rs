@@ -83,6 +83,17 @@ impl Catalogue {
             .any(|e| e.category == category && e.archived_at.is_none())
     }
 
+    /// How many live types the subscriptions receive (wildcards expanded).
+    pub fn count_subscribed(&self, subscriptions: &[String]) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.archived_at.is_none())
+            .filter(|e| {
+                crate::domain::event_type::subscribes_to(subscriptions, &e.name, Some(&e.category))
+            })
+            .count()
+    }
+
     /// The subscriptions in `events` that name no live type or category.
     pub fn unknown<'a>(&self, events: impl IntoIterator<Item = &'a String>) -> Vec<String> {
         events

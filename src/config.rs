@@ -207,6 +207,10 @@ pub struct ServeArgs {
     /// How often the retention purge runs.
     #[arg(long, env = "HOOKD_PURGE_INTERVAL", default_value = "1m")]
     pub purge_interval: String,
+    /// Mark the admin page's session cookie `Secure` (set this when users
+    /// reach hookd over HTTPS, e.g. behind a TLS-terminating proxy).
+    #[arg(long, env = "HOOKD_ADMIN_SECURE_COOKIES")]
+    pub admin_secure_cookies: bool,
 }
 
 /// Validated service settings derived from `ServeArgs`.
@@ -224,6 +228,7 @@ pub struct Settings {
     pub allowed_target_cidrs: Vec<ipnet::IpNet>,
     pub retention_ms: u64,
     pub purge_interval_ms: u64,
+    pub admin_secure_cookies: bool,
 }
 
 impl Settings {
@@ -264,6 +269,7 @@ impl Settings {
             allowed_target_cidrs: args.allowed_target_cidrs.clone(),
             retention_ms: parse("--retention", &args.retention)?,
             purge_interval_ms: parse("--purge-interval", &args.purge_interval)?.max(10),
+            admin_secure_cookies: args.admin_secure_cookies,
         })
     }
 

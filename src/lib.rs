@@ -1,5 +1,6 @@
 //! hookd: a self-hosted webhook service. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod app;
 pub mod catalogue;
 pub mod cli;

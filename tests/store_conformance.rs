@@ -579,6 +579,11 @@ async fn the_delivery_histogram_counts_the_window_by_status() {
             "{}: the event before the window and tenant b's are not counted",
             b.name
         );
-        assert!(s.delivery_histogram("c", 0, 1_000).await.unwrap().is_empty());
+        assert!(
+            s.delivery_histogram("c", 0, 1_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

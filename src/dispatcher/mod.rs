@@ -13,8 +13,8 @@
 //! ÷ in-flight permits × the longest timeout); nothing is acknowledged to a
 //! publisher that is not committed, so losing this memory loses nothing.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -36,8 +36,8 @@ pub mod signing;
 pub mod targets;
 
 use attempt::{AttemptResult, attempt};
-pub use policy::{DeliveryPolicy, SharedPolicy};
 use outbound::{AddressPolicy, SafeResolver};
+pub use policy::{DeliveryPolicy, SharedPolicy};
 use rate_limit::RateLimiter;
 use targets::{Target, TargetCache};
 
@@ -58,7 +58,6 @@ const CLAIM_BATCH: usize = 500;
 const HEARTBEAT_MS: i64 = 3_000;
 /// An instance silent this long is dead: its leases are taken over.
 const DEAD_AFTER_MS: i64 = 15_000;
-
 
 #[derive(Clone)]
 pub struct Dispatcher {

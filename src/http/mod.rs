@@ -48,6 +48,8 @@ pub struct AppState {
     pub targets: Arc<TargetCache>,
     pub policy: SharedPolicy,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Signs the admin page's session cookies.
+    pub cipher: Arc<crate::crypto::Cipher>,
 }
 
 impl AppState {
@@ -153,6 +155,11 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
             .routes(routes!(readyz))
             .routes(routes!(metrics))
             .split_for_parts()
+    };
+    let router = if serve_api {
+        router.nest("/admin", crate::admin::routes())
+    } else {
+        router
     };
     let doc = Arc::new(openapi());
     let max_body = state.settings.max_body_bytes;

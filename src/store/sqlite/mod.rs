@@ -18,10 +18,9 @@ use super::rows::{
     seal_secret,
 };
 use super::{
-    AdminSessionRecord, HistogramRow, admin_sql,
-    ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed, DeliveryFilter, DeliveryRecord,
-    EventFilter, EventRecord, EventTypeRecord, Page, QueueStats, Store, StoreError, StoreResult,
-    WebhookFilter, like_escape, migrations,
+    AdminSessionRecord, ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed,
+    DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, EventTypeRecord, HistogramRow, Page,
+    QueueStats, Store, StoreError, StoreResult, WebhookFilter, admin_sql, like_escape, migrations,
 };
 use crate::domain::delivery::DeliveryJob;
 

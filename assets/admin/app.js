@@ -1,0 +1,68 @@
+// hookd admin: progressive enhancements only; every form works without it.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Reveal / hide a secret.
+  for (const button of document.querySelectorAll("[data-reveal]")) {
+    const input = document.getElementById(button.dataset.reveal);
+    button.addEventListener("click", () => {
+      const show = input.type === "password";
+      input.type = show ? "text" : "password";
+      button.textContent = show ? "Hide" : "Reveal";
+      button.setAttribute("aria-pressed", String(show));
+    });
+  }
+
+  // Copy a secret to the clipboard.
+  for (const button of document.querySelectorAll("[data-copy]")) {
+    const input = document.getElementById(button.dataset.copy);
+    const status = button.closest(".field")?.querySelector(".copy-status");
+    button.addEventListener("click", async () => {
+      let copied = false;
+      try {
+        await navigator.clipboard.writeText(input.value);
+        copied = true;
+      } catch {
+        const type = input.type;
+        input.type = "text";
+        input.select();
+        copied = document.execCommand("copy");
+        input.type = type;
+      }
+      if (status) status.textContent = copied ? "Secret copied to the clipboard." : "Copy failed: reveal the secret and copy it by hand.";
+    });
+  }
+
+  // A new random secret on the create form (the server checks it).
+  for (const button of document.querySelectorAll("[data-generate]")) {
+    const input = document.getElementById(button.dataset.generate);
+    button.addEventListener("click", () => {
+      const bytes = crypto.getRandomValues(new Uint8Array(32));
+      input.value = "whsec_" + btoa(String.fromCharCode(...bytes));
+      const status = button.closest(".field")?.querySelector(".copy-status");
+      if (status) status.textContent = "New secret generated; it is saved with the webhook.";
+    });
+  }
+
+  // "Select all" per event category.
+  for (const box of document.querySelectorAll(".select-all-box")) {
+    const fieldset = box.closest("fieldset");
+    const events = [...fieldset.querySelectorAll(".event-box")];
+    const sync = () => {
+      const ticked = events.filter((e) => e.checked).length;
+      box.checked = ticked === events.length && events.length > 0;
+      box.indeterminate = ticked > 0 && ticked < events.length;
+    };
+    box.addEventListener("change", () => {
+      for (const e of events) e.checked = box.checked;
+      sync();
+    });
+    for (const e of events) e.addEventListener("change", sync);
+    box.closest("label").hidden = false;
+    sync();
+  }
+
+  // Take the keyboard to the first invalid field after a failed submit.
+  const invalid = document.querySelector("[aria-invalid='true']");
+  if (invalid) invalid.focus();
+});

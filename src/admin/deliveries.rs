@@ -1,0 +1,287 @@
+//! `/admin/deliveries`: the delivery log with its chart and filters, one
+//! delivery with every attempt, and Retry.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::chart::{self, Chart, RANGES, Range};
+use super::error::{PageError, render};
+use super::forms::Form;
+use super::session::{AdminSession, Submitted};
+use super::view::{Chrome, display_time};
+use crate::domain::delivery::DeliveryStatus;
+use crate::http::AppState;
+use crate::store::{AttemptRow, DeliveryFilter, DeliveryRecord, WebhookFilter};
+
+const PAGE_SIZE: u64 = 25;
+/// Webhooks offered in the filter (and named in the log).
+const WEBHOOKS_LISTED: u64 = 500;
+
+pub struct Row {
+    pub id: i64,
+    pub time: String,
+    pub webhook_id: i64,
+    pub webhook: String,
+    pub event_type: String,
+    pub status: &'static str,
+    pub response_status: String,
+    pub attempts: u32,
+}
+
+fn status_label(s: DeliveryStatus) -> &'static str {
+    s.as_str()
+}
+
+#[derive(Template)]
+#[template(path = "admin/deliveries.html")]
+struct ListPage {
+    chrome: Chrome,
+    chart: Chart,
+    ranges: &'static [Range],
+    range: &'static str,
+    range_label: &'static str,
+    rows: Vec<Row>,
+    webhooks: Vec<(i64, String)>,
+    webhook_id: Option<i64>,
+    status: String,
+    statuses: [&'static str; 5],
+    next_link: Option<String>,
+    first_link: Option<String>,
+}
+
+impl ListPage {
+    fn webhook_selected(&self, id: &i64) -> bool {
+        self.webhook_id == Some(*id)
+    }
+
+    fn range_link(&self, key: &str) -> String {
+        link(self.webhook_id, &self.status, key, None)
+    }
+}
+
+fn link(webhook_id: Option<i64>, status: &str, range: &str, cursor: Option<&str>) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(id) = webhook_id {
+        s.append_pair("webhook_id", &id.to_string());
+    }
+    if !status.is_empty() {
+        s.append_pair("status", status);
+    }
+    s.append_pair("range", range);
+    if let Some(c) = cursor {
+        s.append_pair("cursor", c);
+    }
+    format!("/admin/deliveries?{}", s.finish())
+}
+
+async fn webhook_names(state: &AppState, tenant: &str) -> Result<HashMap<i64, String>, PageError> {
+    let page = state
+        .store
+        .list_webhooks(tenant, &WebhookFilter::default(), 0, WEBHOOKS_LISTED)
+        .await?;
+    Ok(page.items.into_iter().map(|w| (w.id, w.name)).collect())
+}
+
+fn row(d: DeliveryRecord, names: &HashMap<i64, String>) -> Row {
+    Row {
+        id: d.id,
+        time: display_time(d.created_at),
+        webhook_id: d.webhook_id,
+        webhook: names
+            .get(&d.webhook_id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{} (deleted)", d.webhook_id)),
+        event_type: d.event_type,
+        status: status_label(d.status),
+        response_status: d
+            .last_status_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "—".into()),
+        attempts: d.attempts,
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: AdminSession,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let query = Form::parse(query.unwrap_or_default().as_bytes());
+    let range = Range::find(&query.text("range"));
+    let webhook_id = query
+        .text("webhook_id")
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0);
+    let status_text = query.text("status");
+    let status = DeliveryStatus::parse(&status_text);
+    let status_text = if status.is_some() {
+        status_text
+    } else {
+        String::new()
+    };
+    let cursor = query.text("cursor").parse::<i64>().ok().filter(|c| *c > 0);
+
+    let now = state.clock.now_ms();
+    let since = range.since(now);
+    let histogram = state
+        .store
+        .delivery_histogram(&session.tenant, since, range.bucket_ms)
+        .await?;
+    let filter = DeliveryFilter {
+        webhook_id,
+        status,
+        ..DeliveryFilter::default()
+    };
+    let mut found = state
+        .store
+        .list_deliveries(&session.tenant, &filter, cursor, PAGE_SIZE + 1)
+        .await?;
+    let next_cursor = (found.len() as u64 > PAGE_SIZE).then(|| {
+        found.truncate(PAGE_SIZE as usize);
+        found.last().map(|d| d.id.to_string()).unwrap_or_default()
+    });
+    let names = webhook_names(&state, &session.tenant).await?;
+    let mut webhooks: Vec<(i64, String)> = names.iter().map(|(k, v)| (*k, v.clone())).collect();
+    webhooks.sort_by_key(|w| w.1.to_lowercase());
+    let page = ListPage {
+        chrome: Chrome::new(&session, "deliveries", query.raw("done")),
+        chart: chart::build(range, since, &histogram),
+        ranges: &RANGES,
+        range: range.key,
+        range_label: range.label,
+        rows: found.into_iter().map(|d| row(d, &names)).collect(),
+        webhooks,
+        webhook_id,
+        next_link: next_cursor
+            .as_deref()
+            .map(|c| link(webhook_id, &status_text, range.key, Some(c))),
+        first_link: cursor.map(|_| link(webhook_id, &status_text, range.key, None)),
+        status: status_text,
+        statuses: ["pending", "retrying", "succeeded", "failed", "diverted"],
+    };
+    Ok(render(&page))
+}
+
+pub struct AttemptView {
+    pub number: usize,
+    pub time: String,
+    pub duration_ms: i64,
+    pub url: String,
+    pub response_status: String,
+    pub error_kind: String,
+    pub error: String,
+    pub request_headers: String,
+    pub response_headers: String,
+    pub response_body: String,
+}
+
+fn pretty_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_owned())
+}
+
+impl AttemptView {
+    fn new(number: usize, a: AttemptRow) -> Self {
+        Self {
+            number,
+            time: display_time(a.attempted_at),
+            duration_ms: a.duration_ms,
+            url: a.url,
+            response_status: a
+                .response_status
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "—".into()),
+            error_kind: a.error_kind.unwrap_or_default(),
+            error: a.error.unwrap_or_default(),
+            request_headers: pretty_json(&a.request_headers),
+            response_headers: a
+                .response_headers
+                .as_deref()
+                .map(pretty_json)
+                .unwrap_or_default(),
+            response_body: a.response_body.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/delivery.html")]
+struct DetailPage {
+    chrome: Chrome,
+    row: Row,
+    event_id: String,
+    payload: String,
+    next_attempt: Option<String>,
+    last_error: String,
+    webhook_exists: bool,
+    webhook_suspended: bool,
+    attempts: Vec<AttemptView>,
+    here: String,
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let query = Form::parse(query.unwrap_or_default().as_bytes());
+    let (delivery, attempts) = state
+        .store
+        .get_delivery(&session.tenant, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("delivery"))?;
+    let webhook = state
+        .store
+        .get_webhook(&session.tenant, delivery.webhook_id)
+        .await?;
+    let event = state
+        .store
+        .get_event(&session.tenant, &delivery.event_id)
+        .await?;
+    let names: HashMap<i64, String> = webhook.iter().map(|w| (w.id, w.name.clone())).collect();
+    let page = DetailPage {
+        chrome: Chrome::new(&session, "deliveries", query.raw("done")),
+        event_id: delivery.event_id.clone(),
+        payload: event.map(|e| pretty_json(&e.data)).unwrap_or_default(),
+        next_attempt: (!delivery.status.is_terminal())
+            .then_some(delivery.next_attempt_at)
+            .flatten()
+            .map(display_time),
+        last_error: delivery.last_error.clone().unwrap_or_default(),
+        webhook_exists: webhook.is_some(),
+        webhook_suspended: webhook.as_ref().is_some_and(|w| w.suspended),
+        attempts: attempts
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| AttemptView::new(i + 1, a))
+            .collect(),
+        here: format!("/admin/deliveries/{id}"),
+        row: row(delivery, &names),
+    };
+    Ok(render(&page))
+}
+
+fn parse_id(raw: &str) -> Result<i64, PageError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| PageError::not_found("delivery"))
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Submitted { session, .. }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    crate::http::deliveries::retry(&state, &session.tenant, id).await?;
+    Ok(Redirect::to(&format!("/admin/deliveries/{id}?done=retried")).into_response())
+}

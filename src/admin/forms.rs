@@ -1,0 +1,123 @@
+//! Submitted HTML forms: `application/x-www-form-urlencoded` bodies, where
+//! a name may repeat (one `events` pair per ticked box).
+
+use std::collections::HashMap;
+
+use crate::domain::FieldError;
+
+#[derive(Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of `name`, as sent.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, trimmed; empty when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.raw(name).unwrap_or_default().trim().to_owned()
+    }
+
+    /// Every non-empty value of `name`, in order, without repeats.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (k, v) in &self.0 {
+            let v = v.trim();
+            if k == name && !v.is_empty() && !out.iter().any(|o| o == v) {
+                out.push(v.to_owned());
+            }
+        }
+        out
+    }
+
+    /// A checkbox: present means ticked.
+    pub fn checked(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+}
+
+/// Field errors by field name, for showing each next to its input.
+#[derive(Debug, Default)]
+pub struct FieldErrors(HashMap<String, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        // Nested names (`failure_handling.min_failures`) belong to their root input.
+        let root = field.split(['.', '[']).next().unwrap_or(field).to_owned();
+        let message = message.into();
+        self.0
+            .entry(root)
+            .and_modify(|m| {
+                m.push_str("; ");
+                m.push_str(&message);
+            })
+            .or_insert(message);
+    }
+
+    pub fn extend(&mut self, errors: Vec<FieldError>) {
+        for e in errors {
+            self.add(&e.field, e.message);
+        }
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Only paths of this page may be returned to (no open redirect).
+pub fn safe_return_path(path: &str) -> Option<&str> {
+    (path.starts_with("/admin/") && !path.starts_with("//") && !path.contains(['\\', '\r', '\n']))
+        .then_some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_keep_every_value_once() {
+        let f = Form::parse(b"events=a.b&name=+x+&events=c.d&events=a.b&events=&flag=on");
+        assert_eq!(f.all("events"), vec!["a.b", "c.d"]);
+        assert_eq!(f.text("name"), "x");
+        assert!(f.checked("flag"));
+        assert!(!f.checked("other"));
+        assert_eq!(f.text("missing"), "");
+    }
+
+    #[test]
+    fn nested_field_errors_attach_to_their_input() {
+        let mut e = FieldErrors::default();
+        e.add("failure_handling.min_failures", "too small");
+        e.add("failure_handling", "bad");
+        assert_eq!(e.get("failure_handling"), Some("too small; bad"));
+    }
+
+    #[test]
+    fn only_admin_paths_are_return_targets() {
+        assert_eq!(
+            safe_return_path("/admin/webhooks?q=1"),
+            Some("/admin/webhooks?q=1")
+        );
+        assert_eq!(safe_return_path("//evil.test/admin/"), None);
+        assert_eq!(safe_return_path("https://evil.test/admin/"), None);
+        assert_eq!(safe_return_path("/admin/\\evil"), None);
+        assert_eq!(safe_return_path("/other"), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! Sign-in, sign-out, and the session every other admin page requires.
+//!
+//! The session cookie holds a random token and its MAC (key derived from
+//! the encryption key, so every instance sharing the database accepts it);
+//! the store keeps the token's SHA-256 with the hash of the key that signed
+//! in, which is checked again on every request: revoking the key, or
+//! removing a management key from the configuration, ends its sessions.
+//! Sign-out deletes the row, so a copied cookie dies with it.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::{PageError, render_with};
+use super::forms::{Form, safe_return_path};
+use crate::crypto::hash_api_key;
+use crate::domain::api_key::Permission;
+use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
+use crate::http::AppState;
+use crate::store::AdminSessionRecord;
+
+pub const SESSION_COOKIE: &str = "hookd_session";
+/// Double-submit token of the sign-in form (there is no session yet).
+const LOGIN_COOKIE: &str = "hookd_login";
+const SESSION_TTL_MS: i64 = 12 * 3_600_000;
+const MAC_PURPOSE: &str = "admin-session";
+/// Slows down key guessing through the form.
+const FAILED_SIGN_IN_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A signed-in admin: a management key (any tenant, chosen at sign-in) or
+/// a provisioned key with the `admin` permission (its own tenant).
+pub struct AdminSession {
+    pub tenant: String,
+    pub csrf: String,
+    /// Management keys may change service-wide settings.
+    pub bootstrap: bool,
+    id_hash: Vec<u8>,
+}
+
+fn random_token() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    b
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
+    ))
+    .expect("cookie text is ASCII")
+}
+
+/// `base64(token).base64(mac)`.
+fn sign(state: &AppState, token: &[u8]) -> String {
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(token),
+        URL_SAFE_NO_PAD.encode(state.cipher.mac(MAC_PURPOSE, token))
+    )
+}
+
+fn verify(state: &AppState, value: &str) -> Option<Vec<u8>> {
+    let (token, tag) = value.split_once('.')?;
+    let token = URL_SAFE_NO_PAD.decode(token).ok()?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    state
+        .cipher
+        .verify_mac(MAC_PURPOSE, &token, &tag)
+        .then_some(token)
+}
+
+/// A form posted from another site is refused, whatever it carries: the
+/// browser says where it comes from (`Origin`, `Sec-Fetch-Site`).
+fn same_origin(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true; // not a browser, or an old one: the CSRF token still guards
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    origin_host.is_some() && origin_host == host
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        // Nested under /admin, `parts.uri` lacks the prefix: the original has it.
+        let original = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map_or(&parts.uri, |o| &o.0);
+        let next = if parts.method == Method::GET {
+            original
+                .path_and_query()
+                .map_or("/admin/webhooks", |p| p.as_str())
+        } else {
+            "/admin/webhooks"
+        };
+        let sign_in = || PageError::SignIn {
+            next: next.to_owned(),
+        };
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .and_then(|v| verify(state, v))
+            .ok_or_else(sign_in)?;
+        let id_hash = Sha256::digest(&token).to_vec();
+        let now = state.clock.now_ms();
+        let record = state
+            .store
+            .find_admin_session(&id_hash, now)
+            .await?
+            .ok_or_else(sign_in)?;
+        let principal = state
+            .authenticator
+            .principal_for_hash(&record.key_hash, Some(&record.tenant_id), now)
+            .await?;
+        match principal {
+            Some(p) if p.has(Permission::Admin) => Ok(AdminSession {
+                tenant: p.tenant().to_owned(),
+                csrf: record.csrf_token,
+                bootstrap: p.is_bootstrap(),
+                id_hash,
+            }),
+            _ => {
+                state.store.delete_admin_session(&id_hash).await?;
+                Err(sign_in())
+            }
+        }
+    }
+}
+
+/// A form posted by a signed-in admin, from this site, with the session's
+/// CSRF token. Every state-changing admin route takes one.
+pub struct Submitted {
+    pub session: AdminSession,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for Submitted {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = req.into_parts();
+        if !same_origin(&parts.headers) {
+            return Err(PageError::forbidden(
+                "This form was sent from another site and has been refused.",
+            ));
+        }
+        let session = AdminSession::from_request_parts(&mut parts, state).await?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| PageError::bad_request(format!("The form could not be read: {e}")))?;
+        let form = Form::parse(&bytes);
+        let given = form.raw("csrf_token").unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(session.csrf.as_bytes())) {
+            return Err(PageError::forbidden(
+                "This form has expired or did not come from this page. Go back, reload the page and try again.",
+            ));
+        }
+        Ok(Self { session, form })
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    tenant: String,
+    error: Option<String>,
+    signed_out: bool,
+    asset_version: &'static str,
+}
+
+fn login_response(
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    tenant: &str,
+    error: Option<String>,
+    signed_out: bool,
+) -> Response {
+    let csrf = URL_SAFE_NO_PAD.encode(random_token());
+    let page = LoginPage {
+        csrf: csrf.clone(),
+        next: safe_return_path(next).unwrap_or("").to_owned(),
+        tenant: tenant.to_owned(),
+        error,
+        signed_out,
+        asset_version: super::ASSET_VERSION,
+    };
+    let mut resp = render_with(status, &page);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            LOGIN_COOKIE,
+            &csrf,
+            3_600,
+            state.settings.admin_secure_cookies,
+        ),
+    );
+    resp
+}
+
+pub async fn login_page(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let q = Form::parse(query.unwrap_or_default().as_bytes());
+    login_response(
+        &state,
+        StatusCode::OK,
+        &q.text("next"),
+        "",
+        None,
+        q.checked("signed_out"),
+    )
+}
+
+pub async fn login_submit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let form = Form::parse(&body);
+    let next = form.text("next");
+    let tenant_given = form.text("tenant");
+    let fail = |status, message: &str| {
+        Ok(login_response(
+            &state,
+            status,
+            &next,
+            &tenant_given,
+            Some(message.to_owned()),
+            false,
+        ))
+    };
+    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let given = form.raw("csrf_token").unwrap_or_default();
+    if !same_origin(&headers)
+        || expected.is_empty()
+        || !bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "The sign-in form expired or came from another site. Please sign in again.",
+        );
+    }
+    let key = form.text("api_key");
+    if key.is_empty() {
+        return fail(StatusCode::BAD_REQUEST, "Enter an API key.");
+    }
+    let tenant = if tenant_given.is_empty() {
+        DEFAULT_TENANT.to_owned()
+    } else {
+        tenant_given.clone()
+    };
+    if let Err(m) = validate_tenant_id(&tenant) {
+        return fail(StatusCode::BAD_REQUEST, &format!("Tenant: {m}"));
+    }
+    let key_hash = hash_api_key(&key);
+    let now = state.clock.now_ms();
+    let principal = state
+        .authenticator
+        .principal_for_hash(&key_hash, Some(&tenant), now)
+        .await?;
+    let Some(principal) = principal else {
+        tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
+        return fail(StatusCode::UNAUTHORIZED, "This API key is not valid.");
+    };
+    if !principal.has(Permission::Admin) {
+        tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
+        return fail(
+            StatusCode::FORBIDDEN,
+            "This API key lacks the admin permission the admin page needs.",
+        );
+    }
+    let token = random_token();
+    let record = AdminSessionRecord {
+        id_hash: Sha256::digest(token).to_vec(),
+        key_hash,
+        tenant_id: principal.tenant().to_owned(),
+        csrf_token: URL_SAFE_NO_PAD.encode(random_token()),
+        created_at: now,
+        expires_at: now + SESSION_TTL_MS,
+    };
+    state.store.create_admin_session(&record).await?;
+    tracing::info!(tenant = %record.tenant_id, "admin signed in");
+    let target = safe_return_path(&next).unwrap_or("/admin/webhooks");
+    let mut resp = Redirect::to(target).into_response();
+    let secure = state.settings.admin_secure_cookies;
+    let h = resp.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            &sign(&state, &token),
+            SESSION_TTL_MS / 1000,
+            secure,
+        ),
+    );
+    h.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0, secure));
+    Ok(resp)
+}
+
+pub async fn logout(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    submitted: Submitted,
+) -> Result<Response, PageError> {
+    state
+        .store
+        .delete_admin_session(&submitted.session.id_hash)
+        .await?;
+    let mut resp = Redirect::to("/admin/login?signed_out=1").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", 0, state.settings.admin_secure_cookies),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let h = headers(&[("cookie", "a=1; hookd_session=x.y"), ("cookie", "b=2")]);
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("x.y"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "hookd"), None);
+    }
+
+    #[test]
+    fn cross_site_forms_are_refused() {
+        let host = ("host", "127.0.0.1:8080");
+        assert!(same_origin(&headers(&[host])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "http://127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "http://evil.test")
+        ])));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "cross-site")
+        ])));
+    }
+}

@@ -1,0 +1,53 @@
+//! What every signed-in page shows around its content, and small display
+//! helpers shared by the pages.
+
+use super::session::AdminSession;
+
+/// The frame of a signed-in page: navigation, tenant, sign-out form.
+pub struct Chrome {
+    pub tenant: String,
+    pub csrf: String,
+    /// The navigation entry to mark current: webhooks, deliveries, settings.
+    pub section: &'static str,
+    /// A confirmation to show once (from a `done` code in the query).
+    pub notice: Option<&'static str>,
+    pub asset_version: &'static str,
+}
+
+impl Chrome {
+    pub fn new(session: &AdminSession, section: &'static str, done: Option<&str>) -> Self {
+        Self {
+            tenant: session.tenant.clone(),
+            csrf: session.csrf.clone(),
+            section,
+            notice: done.and_then(notice),
+            asset_version: super::ASSET_VERSION,
+        }
+    }
+}
+
+/// Confirmations by code: redirects carry a code, never text, so a link
+/// cannot make the page say something it did not.
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "created" => "Webhook created. Its signing secret is on its page (Edit).",
+        "saved" => "Webhook saved.",
+        "deleted" => "Webhook deleted.",
+        "enabled" => "Webhook activated: it receives events again.",
+        "disabled" => "Webhook deactivated: it receives no events until activated.",
+        "rotated" => {
+            "New secret generated. The previous one keeps signing alongside it for 24 hours."
+        }
+        "unsuspended" => "Webhook unsuspended: deliveries resume.",
+        "retried" => "Delivery queued for another attempt now.",
+        "settings" => "Settings saved. They apply to every delivery attempted from now on.",
+        _ => return None,
+    })
+}
+
+/// `2026-11-24 07:40:12 UTC`.
+pub fn display_time(ms: i64) -> String {
+    crate::clock::format_rfc3339(ms)
+        .replacen('T', " ", 1)
+        .replace('Z', " UTC")
+}

@@ -1,0 +1,628 @@
+//! `/admin/webhooks`: the list (search, filters, pages), the create and
+//! edit form, activate/deactivate, delete, new secret, unsuspend. Every
+//! change goes through the same operations as the management API.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::{PageError, render, render_with};
+use super::forms::{FieldErrors, Form, safe_return_path};
+use super::session::{AdminSession, Submitted};
+use super::view::{Chrome, display_time};
+use crate::catalogue::Catalogue;
+use crate::crypto::generate_webhook_secret;
+use crate::domain::duration::format_duration_ms;
+use crate::domain::webhook::{Headers, Webhook};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::webhooks::{self as api, WebhookIn, WebhookPatch};
+use crate::store::WebhookFilter;
+
+const PAGE_SIZE: u64 = 20;
+
+pub struct Row {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub environment: String,
+    pub events: usize,
+    pub status: &'static str,
+    pub enabled: bool,
+}
+
+impl Row {
+    fn new(w: Webhook, catalogue: &Catalogue) -> Self {
+        Self {
+            status: status_of(&w),
+            events: catalogue.count_subscribed(&w.events),
+            id: w.id,
+            name: w.name,
+            url: w.url,
+            environment: w.environment,
+            enabled: w.enabled,
+        }
+    }
+}
+
+fn status_of(w: &Webhook) -> &'static str {
+    if w.suspended {
+        "Suspended"
+    } else if w.enabled {
+        "Active"
+    } else {
+        "Inactive"
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhooks.html")]
+struct ListPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    q: String,
+    environment: String,
+    status: String,
+    environments: Vec<String>,
+    total: u64,
+    first: u64,
+    last: u64,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+    /// This page's own address, for the toggle forms to come back to.
+    here: String,
+}
+
+fn list_link(q: &str, environment: &str, status: &str, page: u64) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [("q", q), ("environment", environment), ("status", status)] {
+        if !v.is_empty() {
+            s.append_pair(k, v);
+        }
+    }
+    if page > 1 {
+        s.append_pair("page", &page.to_string());
+    }
+    let query = s.finish();
+    if query.is_empty() {
+        "/admin/webhooks".into()
+    } else {
+        format!("/admin/webhooks?{query}")
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: AdminSession,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let query = Form::parse(query.unwrap_or_default().as_bytes());
+    let q = query.text("q");
+    let environment = query.text("environment");
+    let status = query.text("status");
+    let page = query.text("page").parse::<u64>().unwrap_or(1).max(1);
+    let (enabled, suspended) = match status.as_str() {
+        "active" => (Some(true), Some(false)),
+        "inactive" => (Some(false), None),
+        "suspended" => (None, Some(true)),
+        _ => (None, None),
+    };
+    let filter = WebhookFilter {
+        q: (!q.is_empty()).then(|| q.clone()),
+        environment: (!environment.is_empty()).then(|| environment.clone()),
+        enabled,
+        suspended,
+        event_type: None,
+        event_category: None,
+    };
+    let offset = (page - 1) * PAGE_SIZE;
+    let found = state
+        .store
+        .list_webhooks(&session.tenant, &filter, offset, PAGE_SIZE)
+        .await?;
+    let catalogue = Catalogue::load(state.store.as_ref(), &session.tenant).await?;
+    let shown = found.items.len() as u64;
+    let page_view = ListPage {
+        chrome: Chrome::new(&session, "webhooks", query.raw("done")),
+        rows: found
+            .items
+            .into_iter()
+            .map(|w| Row::new(w, &catalogue))
+            .collect(),
+        total: found.total,
+        first: if shown == 0 { 0 } else { offset + 1 },
+        last: offset + shown,
+        prev_link: (page > 1).then(|| list_link(&q, &environment, &status, page - 1)),
+        next_link: (offset + shown < found.total)
+            .then(|| list_link(&q, &environment, &status, page + 1)),
+        here: list_link(&q, &environment, &status, page),
+        environments: state.settings.environments.clone(),
+        q,
+        environment,
+        status,
+    };
+    Ok(render(&page_view))
+}
+
+/// The form's fields as the user typed them.
+#[derive(Default)]
+pub struct Fields {
+    pub name: String,
+    pub url: String,
+    pub environment: String,
+    pub description: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub events: Vec<String>,
+    pub headers: String,
+    pub timeout: String,
+    pub rate_limit: String,
+    pub retry_schedule: String,
+}
+
+impl Fields {
+    fn from_form(form: &Form) -> Self {
+        Self {
+            name: form.text("name"),
+            url: form.text("url"),
+            environment: form.text("environment"),
+            description: form.text("description"),
+            secret: form.text("secret"),
+            enabled: form.checked("enabled"),
+            events: form.all("events"),
+            headers: form.raw("headers").unwrap_or_default().trim().to_owned(),
+            timeout: form.text("timeout"),
+            rate_limit: form.text("rate_limit"),
+            retry_schedule: form.text("retry_schedule"),
+        }
+    }
+
+    fn from_webhook(w: &Webhook) -> Self {
+        let headers = w
+            .headers
+            .iter()
+            .flat_map(|(name, values)| values.iter().map(move |v| format!("{name}: {v}")))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Self {
+            name: w.name.clone(),
+            url: w.url.clone(),
+            environment: w.environment.clone(),
+            description: w.description.clone().unwrap_or_default(),
+            secret: String::new(),
+            enabled: w.enabled,
+            events: w.events.clone(),
+            headers,
+            timeout: if w.timeout_ms == 0 {
+                String::new()
+            } else {
+                format_duration_ms(w.timeout_ms)
+            },
+            rate_limit: w.rate_limit.map(|r| r.to_string()).unwrap_or_default(),
+            retry_schedule: match &w.retry_schedule_ms {
+                None => String::new(),
+                Some(s) if s.is_empty() => "none".into(),
+                Some(s) => s
+                    .iter()
+                    .map(|&ms| format_duration_ms(ms))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+        }
+    }
+
+    /// The typed-in values the API cannot take as they are (header lines,
+    /// the rate limit, the schedule list), parsed; what fails goes to `errors`.
+    fn parse(&self, errors: &mut FieldErrors) -> Parsed {
+        let mut headers = Headers::new();
+        for (n, line) in self.headers.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            match line.split_once(':') {
+                Some((name, value)) if !name.trim().is_empty() => headers
+                    .entry(name.trim().to_owned())
+                    .or_default()
+                    .push(value.trim().to_owned()),
+                _ => errors.add(
+                    "headers",
+                    format!("line {}: write one header per line as `Name: value`", n + 1),
+                ),
+            }
+        }
+        let rate_limit = if self.rate_limit.is_empty() {
+            None
+        } else {
+            match self.rate_limit.parse::<i64>() {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    errors.add(
+                        "rate_limit",
+                        "must be a whole number of deliveries per second",
+                    );
+                    None
+                }
+            }
+        };
+        let retry_schedule = match self.retry_schedule.as_str() {
+            "" => None,
+            s if s.eq_ignore_ascii_case("none") => Some(Vec::new()),
+            s => Some(
+                s.split([',', ' '])
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        };
+        Parsed {
+            headers,
+            rate_limit,
+            retry_schedule,
+        }
+    }
+}
+
+struct Parsed {
+    headers: Headers,
+    rate_limit: Option<i64>,
+    retry_schedule: Option<Vec<String>>,
+}
+
+pub struct EventOption {
+    pub name: String,
+    pub description: String,
+    pub checked: bool,
+}
+
+pub struct Category {
+    pub name: String,
+    pub title: String,
+    /// Subscribed with `category.*` (today's types and future ones).
+    pub wildcard: bool,
+    pub events: Vec<EventOption>,
+}
+
+/// The catalogue's live types grouped by category, ticked as subscribed.
+fn categories(catalogue: &Catalogue, selected: &[String]) -> Vec<Category> {
+    let mut out: Vec<Category> = Vec::new();
+    for e in catalogue.entries() {
+        if e.archived_at.is_some() && !selected.contains(&e.name) {
+            continue;
+        }
+        if out.last().is_none_or(|c| c.name != e.category) {
+            let mut title = e.category.replace(['_', '-'], " ");
+            if let Some(first) = title.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            out.push(Category {
+                wildcard: selected.contains(&format!("{}.*", e.category)),
+                name: e.category.clone(),
+                title: format!("{title} events"),
+                events: Vec::new(),
+            });
+        }
+        let category = out.last_mut().expect("pushed above");
+        category.events.push(EventOption {
+            name: e.name.clone(),
+            description: e.description.clone().unwrap_or_default(),
+            checked: selected.contains(&e.name),
+        });
+    }
+    out
+}
+
+pub struct Editing {
+    pub id: i64,
+    pub secret: String,
+    pub previous_secret_until: Option<String>,
+    pub suspended: bool,
+    pub suspended_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhook_form.html")]
+struct FormPage {
+    chrome: Chrome,
+    editing: Option<Editing>,
+    fields: Fields,
+    errors: FieldErrors,
+    environments: Vec<String>,
+    categories: Vec<Category>,
+    /// Subscriptions the catalogue does not list (kept as they are).
+    other_events: Vec<String>,
+}
+
+impl FormPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
+
+    fn selected_environment(&self, env: &str) -> bool {
+        self.fields.environment == env
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    session: &AdminSession,
+    editing: Option<Editing>,
+    fields: Fields,
+    errors: FieldErrors,
+    done: Option<&str>,
+) -> Result<FormPage, PageError> {
+    let catalogue = Catalogue::load(state.store.as_ref(), &session.tenant).await?;
+    let categories = categories(&catalogue, &fields.events);
+    let other_events = fields
+        .events
+        .iter()
+        .filter(|e| {
+            !categories
+                .iter()
+                .any(|c| c.events.iter().any(|o| &o.name == *e) || **e == format!("{}.*", c.name))
+        })
+        .cloned()
+        .collect();
+    Ok(FormPage {
+        chrome: Chrome::new(session, "webhooks", done),
+        editing,
+        environments: state.settings.environments.clone(),
+        categories,
+        other_events,
+        fields,
+        errors,
+    })
+}
+
+pub async fn new_form(
+    State(state): State<AppState>,
+    session: AdminSession,
+) -> Result<Response, PageError> {
+    let fields = Fields {
+        environment: state.settings.default_environment().to_owned(),
+        enabled: true,
+        secret: generate_webhook_secret(),
+        ..Fields::default()
+    };
+    let page = form_page(&state, &session, None, fields, FieldErrors::default(), None).await?;
+    Ok(render(&page))
+}
+
+/// Field errors re-show the form (400) with what was typed; any other
+/// failure is an error page.
+async fn invalid(
+    state: &AppState,
+    session: &AdminSession,
+    editing: Option<Editing>,
+    fields: Fields,
+    mut errors: FieldErrors,
+    api_error: Option<ApiError>,
+) -> Result<Response, PageError> {
+    if let Some(e) = api_error {
+        if e.errors.is_empty() {
+            return Err(e.into());
+        }
+        errors.extend(e.errors);
+    }
+    let page = form_page(state, session, editing, fields, errors, None).await?;
+    Ok(render_with(StatusCode::BAD_REQUEST, &page))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let fields = Fields::from_form(&form);
+    let mut errors = FieldErrors::default();
+    let parsed = fields.parse(&mut errors);
+    if !errors.is_empty() {
+        return invalid(&state, &session, None, fields, errors, None).await;
+    }
+    let input = WebhookIn {
+        name: fields.name.clone(),
+        url: fields.url.clone(),
+        events: fields.events.clone(),
+        enabled: Some(fields.enabled),
+        environment: Some(fields.environment.clone()),
+        description: (!fields.description.is_empty()).then(|| fields.description.clone()),
+        headers: Some(parsed.headers),
+        timeout: (!fields.timeout.is_empty()).then(|| fields.timeout.clone()),
+        rate_limit: parsed.rate_limit,
+        retry_schedule: parsed.retry_schedule,
+        failure_handling: None,
+        secret: (!fields.secret.is_empty()).then(|| fields.secret.clone()),
+    };
+    match api::create(&state, &session.tenant, input).await {
+        Ok(_) => Ok(Redirect::to("/admin/webhooks?done=created").into_response()),
+        Err(e) => invalid(&state, &session, None, fields, errors, Some(e)).await,
+    }
+}
+
+async fn editing(
+    state: &AppState,
+    session: &AdminSession,
+    w: &Webhook,
+) -> Result<Editing, PageError> {
+    let secret = api::secret(state, &session.tenant, w.id).await?;
+    Ok(Editing {
+        id: w.id,
+        secret: secret.secret,
+        previous_secret_until: secret
+            .previous_secret_expires_at
+            .map(|t| t.replacen('T', " ", 1).replace('Z', " UTC")),
+        suspended: w.suspended,
+        suspended_at: w.suspended_at.map(display_time),
+        created_at: display_time(w.created_at),
+        updated_at: display_time(w.updated_at),
+    })
+}
+
+async fn load(state: &AppState, session: &AdminSession, id: i64) -> Result<Webhook, PageError> {
+    state
+        .store
+        .get_webhook(&session.tenant, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("webhook"))
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    session: AdminSession,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let query = Form::parse(query.unwrap_or_default().as_bytes());
+    let w = load(&state, &session, id).await?;
+    let editing = editing(&state, &session, &w).await?;
+    let page = form_page(
+        &state,
+        &session,
+        Some(editing),
+        Fields::from_webhook(&w),
+        FieldErrors::default(),
+        query.raw("done"),
+    )
+    .await?;
+    Ok(render(&page))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let w = load(&state, &session, id).await?;
+    let editing = editing(&state, &session, &w).await?;
+    let fields = Fields::from_form(&form);
+    let mut errors = FieldErrors::default();
+    let parsed = fields.parse(&mut errors);
+    if !errors.is_empty() {
+        return invalid(&state, &session, Some(editing), fields, errors, None).await;
+    }
+    let patch = WebhookPatch {
+        name: Some(fields.name.clone()),
+        url: Some(fields.url.clone()),
+        events: Some(fields.events.clone()),
+        enabled: Some(fields.enabled),
+        environment: Some(fields.environment.clone()),
+        description: Some((!fields.description.is_empty()).then(|| fields.description.clone())),
+        headers: Some(parsed.headers),
+        // An empty timeout goes back to the service default.
+        timeout: Some(if fields.timeout.is_empty() {
+            "0s".into()
+        } else {
+            fields.timeout.clone()
+        }),
+        rate_limit: Some(parsed.rate_limit),
+        retry_schedule: Some(parsed.retry_schedule),
+        ..WebhookPatch::default()
+    };
+    match api::update(&state, &session.tenant, id, &patch).await {
+        Ok(_) => Ok(Redirect::to("/admin/webhooks?done=saved").into_response()),
+        Err(e) => invalid(&state, &session, Some(editing), fields, errors, Some(e)).await,
+    }
+}
+
+fn parse_id(raw: &str) -> Result<i64, PageError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| PageError::not_found("webhook"))
+}
+
+/// Back where the form came from (an admin page only), confirming `done`.
+fn back_to(form: &Form, default: &str, done: &str) -> Response {
+    let base = safe_return_path(form.raw("return_to").unwrap_or_default()).unwrap_or(default);
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let done = format!("done={done}");
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("done="))
+        .collect();
+    params.push(&done);
+    Redirect::to(&format!("{path}?{}", params.join("&"))).into_response()
+}
+
+pub async fn toggle(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let w = load(&state, &session, id).await?;
+    let patch = WebhookPatch {
+        enabled: Some(!w.enabled),
+        ..WebhookPatch::default()
+    };
+    let updated = api::update(&state, &session.tenant, id, &patch).await?;
+    let done = if updated.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    Ok(back_to(&form, "/admin/webhooks", done))
+}
+
+#[derive(Template)]
+#[template(path = "admin/webhook_delete.html")]
+struct DeletePage {
+    chrome: Chrome,
+    id: i64,
+    name: String,
+    url: String,
+}
+
+pub async fn delete_confirm(
+    State(state): State<AppState>,
+    session: AdminSession,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    let w = load(&state, &session, id).await?;
+    Ok(render(&DeletePage {
+        chrome: Chrome::new(&session, "webhooks", None),
+        id,
+        name: w.name,
+        url: w.url,
+    }))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, .. }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    api::delete(&state, &session.tenant, id).await?;
+    Ok(Redirect::to("/admin/webhooks?done=deleted").into_response())
+}
+
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, .. }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    api::rotate_secret(&state, &session.tenant, id, None).await?;
+    Ok(Redirect::to(&format!("/admin/webhooks/{id}?done=rotated")).into_response())
+}
+
+pub async fn unsuspend(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    api::unsuspend(&state, &session.tenant, id).await?;
+    Ok(back_to(
+        &form,
+        &format!("/admin/webhooks/{id}"),
+        "unsuspended",
+    ))
+}
