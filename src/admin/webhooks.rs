@@ -14,6 +14,7 @@ use super::view::{Chrome, display_time};
 use crate::catalogue::Catalogue;
 use crate::crypto::generate_webhook_secret;
 use crate::domain::duration::format_duration_ms;
+use crate::domain::event_type::{BUILTIN_EVENT_TYPES, category_of};
 use crate::domain::webhook::{Headers, Webhook};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -286,9 +287,32 @@ pub struct Category {
 }
 
 /// The catalogue's live types grouped by category, ticked as subscribed.
+/// Built-in categories and types keep the catalogue's order (license
+/// first, then created, updated, deleted…); a tenant's own follow by name.
 fn categories(catalogue: &Catalogue, selected: &[String]) -> Vec<Category> {
+    let rank = |name: &str| {
+        BUILTIN_EVENT_TYPES
+            .iter()
+            .position(|(n, _)| *n == name)
+            .unwrap_or(usize::MAX)
+    };
+    let category_rank = |category: &str| {
+        BUILTIN_EVENT_TYPES
+            .iter()
+            .position(|(n, _)| category_of(n) == category)
+            .unwrap_or(usize::MAX)
+    };
+    let mut entries = catalogue.entries();
+    entries.sort_by_cached_key(|e| {
+        (
+            category_rank(&e.category),
+            e.category.clone(),
+            rank(&e.name),
+            e.name.clone(),
+        )
+    });
     let mut out: Vec<Category> = Vec::new();
-    for e in catalogue.entries() {
+    for e in entries {
         if e.archived_at.is_some() && !selected.contains(&e.name) {
             continue;
         }

@@ -2,6 +2,7 @@
 //! temporary data directory and talks HTTP to it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod pg;
 pub mod receiver;
 
