@@ -303,6 +303,25 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     assert_eq!(rx.received("/billing").len(), 2);
     b.screenshot("11-delivery-retried").await;
 
+    // A test event from the webhook's page, followed to its delivery.
+    b.goto(&s.url(&format!("/admin/webhooks/{slack}"))).await;
+    b.navigate_by("#send-test-button").await;
+    let here = b.path().await;
+    assert!(
+        here.starts_with(&format!("/admin/deliveries?webhook_id={slack}")),
+        "{here}"
+    );
+    assert!(b.text(".notice").await.contains("Test event"));
+    reload_until(&b, &s.url(&here), "the test event's delivery", |t| {
+        t.contains("webhook.test") && t.contains("Succeeded 2") && !t.contains("contract.created")
+    })
+    .await;
+    assert_eq!(
+        rx.received("/slack-v2").len(),
+        2,
+        "the event, then the test"
+    );
+
     // Settings: a mistake is named, a valid change is kept.
     b.goto(&s.url("/admin/settings")).await;
     b.screenshot("12-settings").await;

@@ -560,7 +560,7 @@ async fn the_delivery_histogram_counts_the_window_by_status() {
             .await;
         }
         // Window from 1,000 in buckets of 1,000: [1000, 2000) and [2000, 3000).
-        let mut rows = s.delivery_histogram("a", 1_000, 1_000).await.unwrap();
+        let mut rows = s.delivery_histogram("a", None, 1_000, 1_000).await.unwrap();
         rows.sort_by_key(|r| r.bucket);
         assert_eq!(
             rows,
@@ -580,10 +580,26 @@ async fn the_delivery_histogram_counts_the_window_by_status() {
             b.name
         );
         assert!(
-            s.delivery_histogram("c", 0, 1_000)
+            s.delivery_histogram("c", None, 0, 1_000)
                 .await
                 .unwrap()
                 .is_empty()
         );
+        let w1 = s
+            .list_webhooks("a", &WebhookFilter::default(), 0, 10)
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let one = s
+            .delivery_histogram("a", Some(w1), 0, 10_000)
+            .await
+            .unwrap();
+        assert_eq!(one.iter().map(|r| r.count).sum::<u64>(), 4, "{}", b.name);
+        let other = s
+            .delivery_histogram("a", Some(w1 + 1000), 0, 10_000)
+            .await
+            .unwrap();
+        assert!(other.is_empty(), "{}: another webhook's deliveries", b.name);
     }
 }

@@ -40,6 +40,8 @@ fn status_label(s: DeliveryStatus) -> &'static str {
 struct ListPage {
     chrome: Chrome,
     chart: Chart,
+    /// The webhook the chart is limited to, if the log is.
+    chart_for: Option<String>,
     ranges: &'static [Range],
     range: &'static str,
     range_label: &'static str,
@@ -129,7 +131,7 @@ pub async fn list(
     let since = range.since(now);
     let histogram = state
         .store
-        .delivery_histogram(&session.tenant, since, range.bucket_ms)
+        .delivery_histogram(&session.tenant, webhook_id, since, range.bucket_ms)
         .await?;
     let filter = DeliveryFilter {
         webhook_id,
@@ -150,6 +152,7 @@ pub async fn list(
     let page = ListPage {
         chrome: Chrome::new(&session, "deliveries", query.raw("done")),
         chart: chart::build(range, since, &histogram),
+        chart_for: webhook_id.and_then(|id| names.get(&id).cloned()),
         ranges: &RANGES,
         range: range.key,
         range_label: range.label,

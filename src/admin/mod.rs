@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/webhooks/{id}/secret", post(webhooks::rotate_secret))
         .route("/webhooks/{id}/unsuspend", post(webhooks::unsuspend))
+        .route("/webhooks/{id}/test", post(webhooks::send_test))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/deliveries/{id}/retry", post(deliveries::retry))

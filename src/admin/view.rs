@@ -40,6 +40,7 @@ fn notice(code: &str) -> Option<&'static str> {
         }
         "unsuspended" => "Webhook unsuspended: deliveries resume.",
         "retried" => "Delivery queued for another attempt now.",
+        "tested" => "Test event (webhook.test) sent: its delivery is listed below.",
         "settings" => "Settings saved. They apply to every delivery attempted from now on.",
         _ => return None,
     })

@@ -650,3 +650,13 @@ pub async fn unsuspend(
         "unsuspended",
     ))
 }
+
+pub async fn send_test(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, .. }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    crate::http::webhook_actions::send_test(&state, &session.tenant, id).await?;
+    Ok(Redirect::to(&format!("/admin/deliveries?webhook_id={id}&done=tested")).into_response())
+}

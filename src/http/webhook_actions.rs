@@ -44,6 +44,14 @@ pub async fn test_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<PublishedOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(send_test(&state, tenant, id).await?),
+    ))
+}
+
+/// Publishes a `webhook.test` event to webhook `id` alone.
+pub(crate) async fn send_test(state: &AppState, tenant: &str, id: i64) -> ApiResult<PublishedOut> {
     let webhook = state
         .store
         .get_webhook(tenant, id)
@@ -69,7 +77,7 @@ pub async fn test_webhook(
         .publish(vec![event])
         .await
         .map_err(publish_error)?;
-    Ok((StatusCode::ACCEPTED, Json(results.remove(0).into())))
+    Ok(results.remove(0).into())
 }
 
 #[utoipa::path(

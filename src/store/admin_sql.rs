@@ -26,6 +26,7 @@ pub(crate) const DELIVERY_HISTOGRAM: &str = "SELECT (created_at - $1) / $2 AS bu
      COUNT(*) AS n FROM deliveries \
      WHERE tenant_id = $3 AND created_at >= $1 AND id > COALESCE((SELECT id FROM deliveries \
      WHERE tenant_id = $3 AND created_at < $1 ORDER BY id DESC LIMIT 1), 0) \
+     AND ($4 IS NULL OR webhook_id = $4) \
      GROUP BY bucket, status";
 
 #[derive(sqlx::FromRow)]

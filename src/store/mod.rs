@@ -385,11 +385,13 @@ pub trait Store: Send + Sync + 'static {
     /// A service-wide setting (JSON text), e.g. the default delivery policy.
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
-    /// The tenant's deliveries created since `since`, counted per
-    /// `bucket_ms`-wide bucket and current status (the admin page's chart).
+    /// The tenant's deliveries (to one webhook, if given) created since
+    /// `since`, counted per `bucket_ms`-wide bucket and current status (the
+    /// admin page's chart).
     async fn delivery_histogram(
         &self,
         tenant: &str,
+        webhook_id: Option<i64>,
         since: i64,
         bucket_ms: i64,
     ) -> StoreResult<Vec<HistogramRow>>;

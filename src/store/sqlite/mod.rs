@@ -670,6 +670,7 @@ impl Store for SqliteStore {
     async fn delivery_histogram(
         &self,
         tenant: &str,
+        webhook_id: Option<i64>,
         since: i64,
         bucket_ms: i64,
     ) -> StoreResult<Vec<HistogramRow>> {
@@ -677,6 +678,7 @@ impl Store for SqliteStore {
             .bind(since)
             .bind(bucket_ms.max(1))
             .bind(tenant)
+            .bind(webhook_id)
             .fetch_all(&self.pool)
             .await?;
         admin_sql::histogram_rows(rows)
