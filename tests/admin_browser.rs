@@ -418,5 +418,23 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     }
     assert_eq!(b.path().await, "/admin/webhooks?done=created");
     assert!(row_text(&b, "Keyboard hook").await.is_some());
+
+    // Twenty per page, with the way to the next and back.
+    for i in 0..22 {
+        s.create_webhook(
+            &format!("https://example.com/page/{i}"),
+            json!({"name": format!("Paged {i:02}")}),
+        )
+        .await;
+    }
+    b.goto(&s.url("/admin/webhooks")).await;
+    assert_eq!(b.all("#webhooks tbody tr").await.len(), 20);
+    assert!(b.text(".pager").await.contains("Showing 1–20 of 23"));
+    b.navigate_by(".pager a[rel=next]").await;
+    assert_eq!(b.path().await, "/admin/webhooks?page=2");
+    assert_eq!(b.all("#webhooks tbody tr").await.len(), 3);
+    assert!(b.text(".pager").await.contains("Showing 21–23 of 23"));
+    b.navigate_by(".pager a[rel=prev]").await;
+    assert_eq!(b.path().await, "/admin/webhooks");
     b.close().await;
 }
