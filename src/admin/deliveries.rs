@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::chart::{self, Chart, RANGES, Range};
 use super::error::{PageError, render};
-use super::forms::Form;
+use super::forms::{Form, parse_id};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
 use crate::domain::delivery::DeliveryStatus;
@@ -234,7 +234,7 @@ pub async fn detail(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "delivery")?;
     let query = Form::parse(query.unwrap_or_default().as_bytes());
     let (delivery, attempts) = state
         .store
@@ -272,19 +272,12 @@ pub async fn detail(
     Ok(render(&page))
 }
 
-fn parse_id(raw: &str) -> Result<i64, PageError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| PageError::not_found("delivery"))
-}
-
 pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "delivery")?;
     crate::http::deliveries::retry(&state, &session.tenant, id).await?;
     Ok(Redirect::to(&format!("/admin/deliveries/{id}?done=retried")).into_response())
 }

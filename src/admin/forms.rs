@@ -81,6 +81,33 @@ impl FieldErrors {
     }
 }
 
+/// A retry schedule as typed: empty is `None` (the default), `none` a
+/// single attempt, else durations separated by commas or spaces.
+pub fn schedule_list(text: &str) -> Option<Vec<String>> {
+    let text = text.trim();
+    if text.is_empty() {
+        None
+    } else if text.eq_ignore_ascii_case("none") {
+        Some(Vec::new())
+    } else {
+        Some(
+            text.split([',', ' '])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+}
+
+/// A numeric id from the path; anything else names nothing (404).
+pub fn parse_id(raw: &str, what: &str) -> Result<i64, super::PageError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| super::PageError::not_found(what))
+}
+
 /// Only paths of this page may be returned to (no open redirect).
 pub fn safe_return_path(path: &str) -> Option<&str> {
     (path.starts_with("/admin/") && !path.starts_with("//") && !path.contains(['\\', '\r', '\n']))
@@ -107,6 +134,16 @@ mod tests {
         e.add("failure_handling.min_failures", "too small");
         e.add("failure_handling", "bad");
         assert_eq!(e.get("failure_handling"), Some("too small; bad"));
+    }
+
+    #[test]
+    fn schedules_are_lists_none_or_default() {
+        assert_eq!(schedule_list("  "), None);
+        assert_eq!(schedule_list("None"), Some(vec![]));
+        assert_eq!(
+            schedule_list("5s, 1m 2h,,"),
+            Some(vec!["5s".into(), "1m".into(), "2h".into()])
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::{PageError, render, render_with};
-use super::forms::{FieldErrors, Form};
+use super::forms::{FieldErrors, Form, schedule_list};
 use super::session::{AdminSession, Submitted};
 use super::view::Chrome;
 use crate::dispatcher::DeliveryPolicy;
@@ -79,26 +79,18 @@ pub async fn show(
 
 /// Parses the form into a policy; every invalid field goes to `errors`.
 fn parse(form: &Form, errors: &mut FieldErrors) -> Option<DeliveryPolicy> {
-    let schedule_text = form.text("retry_schedule");
-    let steps: Vec<String> = if schedule_text.eq_ignore_ascii_case("none") {
-        Vec::new()
-    } else {
-        schedule_text
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+    let schedule = match schedule_list(&form.text("retry_schedule")) {
+        None => {
+            errors.add(
+                "retry_schedule",
+                "is required: durations such as `5s, 5m, 30m`, or `none` for a single attempt",
+            );
+            None
+        }
+        Some(steps) => validate_retry_schedule(&steps)
+            .map_err(|m| errors.add("retry_schedule", m))
+            .ok(),
     };
-    if schedule_text.is_empty() {
-        errors.add(
-            "retry_schedule",
-            "is required: durations such as `5s, 5m, 30m`, or `none` for a single attempt",
-        );
-    }
-    let schedule = validate_retry_schedule(&steps)
-        .map_err(|m| errors.add("retry_schedule", m))
-        .ok();
     let min_failures = match form.text("min_failures").parse::<i64>() {
         Ok(n) => Some(n),
         Err(_) => {

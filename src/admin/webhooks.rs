@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::{PageError, render, render_with};
-use super::forms::{FieldErrors, Form, safe_return_path};
+use super::forms::{FieldErrors, Form, parse_id, safe_return_path, schedule_list};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
 use crate::catalogue::Catalogue;
@@ -247,17 +247,7 @@ impl Fields {
                 }
             }
         };
-        let retry_schedule = match self.retry_schedule.as_str() {
-            "" => None,
-            s if s.eq_ignore_ascii_case("none") => Some(Vec::new()),
-            s => Some(
-                s.split([',', ' '])
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            ),
-        };
+        let retry_schedule = schedule_list(&self.retry_schedule);
         Parsed {
             headers,
             rate_limit,
@@ -499,7 +489,7 @@ pub async fn edit_form(
     axum::extract::Path(id): axum::extract::Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     let query = Form::parse(query.unwrap_or_default().as_bytes());
     let w = load(&state, &session, id).await?;
     let editing = editing(&state, &session, &w).await?;
@@ -520,7 +510,7 @@ pub async fn update(
     axum::extract::Path(id): axum::extract::Path<String>,
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     let w = load(&state, &session, id).await?;
     let editing = editing(&state, &session, &w).await?;
     let fields = Fields::from_form(&form);
@@ -553,13 +543,6 @@ pub async fn update(
     }
 }
 
-fn parse_id(raw: &str) -> Result<i64, PageError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| PageError::not_found("webhook"))
-}
-
 /// Back where the form came from (an admin page only), confirming `done`.
 fn back_to(form: &Form, default: &str, done: &str) -> Response {
     let base = safe_return_path(form.raw("return_to").unwrap_or_default()).unwrap_or(default);
@@ -578,7 +561,7 @@ pub async fn toggle(
     axum::extract::Path(id): axum::extract::Path<String>,
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     let w = load(&state, &session, id).await?;
     let patch = WebhookPatch {
         enabled: Some(!w.enabled),
@@ -607,7 +590,7 @@ pub async fn delete_confirm(
     session: AdminSession,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     let w = load(&state, &session, id).await?;
     Ok(render(&DeletePage {
         chrome: Chrome::new(&session, "webhooks", None),
@@ -622,7 +605,7 @@ pub async fn delete(
     axum::extract::Path(id): axum::extract::Path<String>,
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     api::delete(&state, &session.tenant, id).await?;
     Ok(Redirect::to("/admin/webhooks?done=deleted").into_response())
 }
@@ -632,7 +615,7 @@ pub async fn rotate_secret(
     axum::extract::Path(id): axum::extract::Path<String>,
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     api::rotate_secret(&state, &session.tenant, id, None).await?;
     Ok(Redirect::to(&format!("/admin/webhooks/{id}?done=rotated")).into_response())
 }
@@ -642,7 +625,7 @@ pub async fn unsuspend(
     axum::extract::Path(id): axum::extract::Path<String>,
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     api::unsuspend(&state, &session.tenant, id).await?;
     Ok(back_to(
         &form,
@@ -656,7 +639,7 @@ pub async fn send_test(
     axum::extract::Path(id): axum::extract::Path<String>,
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook")?;
     crate::http::webhook_actions::send_test(&state, &session.tenant, id).await?;
     Ok(Redirect::to(&format!("/admin/deliveries?webhook_id={id}&done=tested")).into_response())
 }

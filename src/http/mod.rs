@@ -157,7 +157,10 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
             .split_for_parts()
     };
     let router = if serve_api {
-        router.nest("/admin", crate::admin::routes())
+        router.nest("/admin", crate::admin::routes()).route(
+            "/admin/",
+            axum::routing::get(|| async { axum::response::Redirect::to("/admin/webhooks") }),
+        )
     } else {
         router
     };
