@@ -436,5 +436,26 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     assert!(b.text(".pager").await.contains("Showing 21–23 of 23"));
     b.navigate_by(".pager a[rel=prev]").await;
     assert_eq!(b.path().await, "/admin/webhooks");
+
+    // A management key moves between tenants; each sees only its own.
+    b.fill("#tenant-switch", "acme").await;
+    b.navigate_by(".tenant-switch button").await;
+    assert_eq!(b.value("#tenant-switch").await, "acme");
+    assert!(b.body_text().await.contains("No webhooks yet"));
+    b.fill("#tenant-switch", "not a tenant!").await;
+    b.navigate_by(".tenant-switch button").await;
+    assert!(
+        b.body_text().await.contains("Tenant"),
+        "the error names the field"
+    );
+    b.goto(&s.url("/admin/webhooks")).await;
+    assert_eq!(
+        b.value("#tenant-switch").await,
+        "acme",
+        "a refused switch changes nothing"
+    );
+    b.fill("#tenant-switch", "default").await;
+    b.navigate_by(".tenant-switch button").await;
+    assert!(b.text(".pager").await.contains("of 23"));
     b.close().await;
 }

@@ -516,6 +516,9 @@ async fn admin_sessions_expire_and_settings_persist() {
             b.name
         );
         assert_eq!(s.find_admin_session(&[2; 32], 500).await.unwrap(), None);
+        s.set_admin_session_tenant(&[1; 32], "b").await.unwrap();
+        let moved = s.find_admin_session(&[1; 32], 500).await.unwrap().unwrap();
+        assert_eq!(moved.tenant_id, "b", "{}", b.name);
         s.create_admin_session(&session(2, 5_000)).await.unwrap();
         s.delete_admin_session(&[2; 32]).await.unwrap();
         assert_eq!(

@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
             get(session::login_page).post(session::login_submit),
         )
         .route("/logout", post(session::logout))
+        .route("/tenant", post(session::switch_tenant))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/new", get(webhooks::new_form))
         .route(

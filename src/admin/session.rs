@@ -331,6 +331,31 @@ pub async fn login_submit(
     Ok(resp)
 }
 
+/// A management key's session moves to another tenant.
+pub async fn switch_tenant(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    submitted: Submitted,
+) -> Result<Response, PageError> {
+    let Submitted { session, form } = submitted;
+    if !session.bootstrap {
+        return Err(PageError::forbidden(
+            "This key belongs to one tenant: sign in with a management key to act on another.",
+        ));
+    }
+    let tenant = form.text("tenant");
+    let tenant = if tenant.is_empty() {
+        DEFAULT_TENANT.to_owned()
+    } else {
+        tenant
+    };
+    validate_tenant_id(&tenant).map_err(|m| PageError::bad_request(format!("Tenant: {m}")))?;
+    state
+        .store
+        .set_admin_session_tenant(&session.id_hash, &tenant)
+        .await?;
+    Ok(Redirect::to("/admin/webhooks").into_response())
+}
+
 pub async fn logout(
     axum::extract::State(state): axum::extract::State<AppState>,
     submitted: Submitted,

@@ -6,6 +6,8 @@ use super::session::AdminSession;
 /// The frame of a signed-in page: navigation, tenant, sign-out form.
 pub struct Chrome {
     pub tenant: String,
+    /// A management key's session may switch tenants.
+    pub can_switch_tenant: bool,
     pub csrf: String,
     /// The navigation entry to mark current: webhooks, deliveries, settings.
     pub section: &'static str,
@@ -18,6 +20,7 @@ impl Chrome {
     pub fn new(session: &AdminSession, section: &'static str, done: Option<&str>) -> Self {
         Self {
             tenant: session.tenant.clone(),
+            can_switch_tenant: session.bootstrap,
             csrf: session.csrf.clone(),
             section,
             notice: done.and_then(notice),

@@ -12,6 +12,9 @@ pub(crate) const DELETE_EXPIRED_SESSIONS: &str =
 pub(crate) const FIND_SESSION: &str = "SELECT id_hash, key_hash, tenant_id, csrf_token, \
      created_at, expires_at FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2";
 
+pub(crate) const SET_SESSION_TENANT: &str =
+    "UPDATE admin_sessions SET tenant_id = $1 WHERE id_hash = $2";
+
 pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE id_hash = $1";
 
 pub(crate) const GET_SETTING: &str = "SELECT value FROM settings WHERE key = $1";

@@ -381,6 +381,8 @@ pub trait Store: Send + Sync + 'static {
         id_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<AdminSessionRecord>>;
+    /// Moves a session to another tenant (management keys act on any).
+    async fn set_admin_session_tenant(&self, id_hash: &[u8], tenant: &str) -> StoreResult<()>;
     async fn delete_admin_session(&self, id_hash: &[u8]) -> StoreResult<()>;
     /// A service-wide setting (JSON text), e.g. the default delivery policy.
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;

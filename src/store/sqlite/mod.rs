@@ -643,6 +643,15 @@ impl Store for SqliteStore {
         Ok(row.map(Into::into))
     }
 
+    async fn set_admin_session_tenant(&self, id_hash: &[u8], tenant: &str) -> StoreResult<()> {
+        sqlx::query(admin_sql::SET_SESSION_TENANT)
+            .bind(tenant)
+            .bind(id_hash)
+            .execute(&mut *self.writer().await)
+            .await?;
+        Ok(())
+    }
+
     async fn delete_admin_session(&self, id_hash: &[u8]) -> StoreResult<()> {
         sqlx::query(admin_sql::DELETE_SESSION)
             .bind(id_hash)
