@@ -108,10 +108,14 @@ pub fn parse_id(raw: &str, what: &str) -> Result<i64, super::PageError> {
         .ok_or_else(|| super::PageError::not_found(what))
 }
 
-/// Only paths of this page may be returned to (no open redirect).
+/// Only paths of this page may be returned to (no open redirect), and only
+/// ones a `Location` header can carry (visible ASCII: an address this page
+/// made is percent-encoded).
 pub fn safe_return_path(path: &str) -> Option<&str> {
-    (path.starts_with("/admin/") && !path.starts_with("//") && !path.contains(['\\', '\r', '\n']))
-        .then_some(path)
+    (path.starts_with("/admin/")
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic()))
+    .then_some(path)
 }
 
 #[cfg(test)]
@@ -155,6 +159,10 @@ mod tests {
         assert_eq!(safe_return_path("//evil.test/admin/"), None);
         assert_eq!(safe_return_path("https://evil.test/admin/"), None);
         assert_eq!(safe_return_path("/admin/\\evil"), None);
+        assert_eq!(safe_return_path("/admin/\u{1}x"), None);
+        assert_eq!(safe_return_path("/admin/x\u{7f}"), None);
+        assert_eq!(safe_return_path("/admin/é"), None);
+        assert_eq!(safe_return_path("/admin/a b"), None);
         assert_eq!(safe_return_path("/other"), None);
     }
 }

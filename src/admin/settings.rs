@@ -14,7 +14,9 @@ use super::session::{AdminSession, Submitted};
 use super::view::Chrome;
 use crate::dispatcher::DeliveryPolicy;
 use crate::domain::duration::format_duration_ms;
-use crate::domain::webhook::{validate_failure_handling, validate_retry_schedule};
+use crate::domain::webhook::{
+    validate_min_failures, validate_retry_schedule, validate_suspend_after,
+};
 use crate::http::AppState;
 
 #[derive(Template)]
@@ -92,34 +94,24 @@ fn parse(form: &Form, errors: &mut FieldErrors) -> Option<DeliveryPolicy> {
             .ok(),
     };
     let min_failures = match form.text("min_failures").parse::<i64>() {
-        Ok(n) => Some(n),
+        Ok(n) => validate_min_failures(n)
+            .map_err(|m| errors.add("min_failures", m))
+            .ok(),
         Err(_) => {
             errors.add("min_failures", "must be a whole number");
             None
         }
     };
-    let suspend_after = form.text("suspend_after");
-    let handling = min_failures.and_then(|n| {
-        validate_failure_handling(n, &suspend_after)
-            .map_err(|m| {
-                // The rule names the field at fault first.
-                let field = if m.starts_with("min_failures") {
-                    "min_failures"
-                } else {
-                    "suspend_after"
-                };
-                errors.add(field, m);
-            })
-            .ok()
-    });
+    let suspend_after_ms = validate_suspend_after(&form.text("suspend_after"))
+        .map_err(|m| errors.add("suspend_after", m))
+        .ok();
     if !errors.is_empty() {
         return None;
     }
-    let (schedule, handling) = (schedule?, handling?);
     Some(DeliveryPolicy {
-        retry_schedule_ms: schedule,
-        min_failures: handling.min_failures,
-        suspend_after_ms: handling.suspend_after_ms,
+        retry_schedule_ms: schedule?,
+        min_failures: min_failures?,
+        suspend_after_ms: suspend_after_ms?,
     })
 }
 
@@ -177,12 +169,13 @@ mod tests {
     fn each_invalid_field_is_named() {
         let mut e = FieldErrors::default();
         let p = parse(
-            &Form::parse(b"retry_schedule=5x&min_failures=zero&suspend_after=soon"),
+            &Form::parse(b"retry_schedule=5x&min_failures=0&suspend_after=soon"),
             &mut e,
         );
         assert!(p.is_none());
         assert!(e.get("retry_schedule").is_some());
         assert!(e.get("min_failures").is_some());
+        assert!(e.get("suspend_after").is_some(), "every field is checked");
         let mut e = FieldErrors::default();
         assert!(
             parse(

@@ -22,6 +22,7 @@ use crate::http::webhooks::{self as api, WebhookIn, WebhookPatch};
 use crate::store::WebhookFilter;
 
 const PAGE_SIZE: u64 = 20;
+const MAX_PAGE: u64 = 1_000_000;
 
 pub struct Row {
     pub id: i64,
@@ -102,7 +103,12 @@ pub async fn list(
     let q = query.text("q");
     let environment = query.text("environment");
     let status = query.text("status");
-    let page = query.text("page").parse::<u64>().unwrap_or(1).max(1);
+    // Bounded: past the last page is an empty page, not an overflow.
+    let page = query
+        .text("page")
+        .parse::<u64>()
+        .unwrap_or(1)
+        .clamp(1, MAX_PAGE);
     let (enabled, suspended) = match status.as_str() {
         "active" => (Some(true), Some(false)),
         "inactive" => (Some(false), None),

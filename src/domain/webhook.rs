@@ -223,15 +223,21 @@ pub fn validate_failure_handling(
     min_failures: i64,
     suspend_after: &str,
 ) -> Result<FailureHandling, String> {
+    Ok(FailureHandling {
+        min_failures: validate_min_failures(min_failures)?,
+        suspend_after_ms: validate_suspend_after(suspend_after)?,
+    })
+}
+
+pub fn validate_min_failures(min_failures: i64) -> Result<u32, String> {
     if !(1..=1_000_000).contains(&min_failures) {
         return Err("min_failures must be between 1 and 1000000".into());
     }
-    let suspend_after_ms =
-        parse_duration_ms(suspend_after).map_err(|e| format!("suspend_after {e}"))?;
-    Ok(FailureHandling {
-        min_failures: min_failures as u32,
-        suspend_after_ms,
-    })
+    Ok(min_failures as u32)
+}
+
+pub fn validate_suspend_after(suspend_after: &str) -> Result<u64, String> {
+    parse_duration_ms(suspend_after).map_err(|e| format!("suspend_after {e}"))
 }
 
 /// Headers hookd sets itself, or that belong to the connection: a webhook
