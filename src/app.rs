@@ -222,7 +222,7 @@ pub async fn serve(
         &engine.handle,
     );
     let state = AppState {
-        authenticator: Arc::new(Authenticator::new(keys, store.clone())),
+        authenticator: Arc::new(Authenticator::new(keys, store.clone(), cipher.clone())),
         store: store.clone(),
         settings: settings.clone(),
         clock: clock.clone(),
@@ -242,6 +242,12 @@ pub async fn serve(
         maintenance_stop.clone(),
     ));
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && !settings.admin_secure_cookies && args.role.serves_api() {
+        tracing::warn!(
+            "listening beyond loopback without --admin-secure-cookies: behind HTTPS, set it \
+             so the admin page's session cookie is never sent over plain HTTP"
+        );
+    }
     tracing::info!(%addr, role = ?args.role, instance = %owner, "hookd listening");
     axum::serve(listener, router(state, args.role.serves_api()))
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -243,13 +243,34 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
         Some("text")
     );
     assert_eq!(b.value("#secret").await, generated);
-    b.navigate_by("#generate-secret").await;
-    assert!(b.text(".notice").await.contains("New secret generated"));
+    // Seed 001's workflow: change the URL, generate a new secret, save both.
+    b.fill("#url", &rx.url("/slack-v3")).await;
+    b.click("#generate-secret").await;
+    assert!(b.text(".copy-status").await.contains("when you save"));
     let rotated = b.value("#secret").await;
     assert!(rotated.starts_with("whsec_") && rotated != generated);
+    assert_eq!(
+        b.value("#url").await,
+        rx.url("/slack-v3"),
+        "the edit is kept"
+    );
+    let (_, secret) = s.get(&format!("/management/webhooks/{slack}/secret")).await;
+    assert_eq!(
+        secret["secret"],
+        generated.as_str(),
+        "nothing changes before Save"
+    );
+    b.screenshot("08-webhook-secret-generated").await;
+    b.navigate_by(".button-row button[type=submit]").await;
+    assert!(b.text(".notice").await.contains("new secret"));
     let (_, secret) = s.get(&format!("/management/webhooks/{slack}/secret")).await;
     assert_eq!(secret["secret"], rotated.as_str());
-    b.screenshot("08-webhook-secret-rotated").await;
+    assert!(
+        secret["previous_secret_expires_at"].is_string(),
+        "the old one still signs"
+    );
+    let (_, w) = s.get(&format!("/management/webhooks/{slack}")).await;
+    assert_eq!(w["url"], rx.url("/slack-v3"));
 
     // Events: one delivered, one failing (no retries), in the log and chart.
     for (kind, env) in [
@@ -317,7 +338,7 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     })
     .await;
     assert_eq!(
-        rx.received("/slack-v2").len(),
+        rx.received("/slack-v3").len(),
         2,
         "the event, then the test"
     );

@@ -1578,7 +1578,10 @@ async fn webhook_forms_create_edit_toggle_rotate_and_delete() {
     let p = admin
         .post(
             &toggle,
-            &pairs(&[("return_to", "/admin/webhooks?q=growth&done=old&page=1")]),
+            &pairs(&[
+                ("return_to", "/admin/webhooks?q=growth&done=old&page=1"),
+                ("enabled", "true"),
+            ]),
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
@@ -1587,11 +1590,21 @@ async fn webhook_forms_create_edit_toggle_rotate_and_delete() {
     let p = admin
         .post(
             &toggle,
-            &pairs(&[("return_to", "https://evil.test/admin/")]),
+            &pairs(&[
+                ("return_to", "https://evil.test/admin/"),
+                ("enabled", "false"),
+            ]),
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
     assert_eq!(p.location(), "/admin/webhooks?done=disabled");
+    // The form says which state it wants: sent twice (a double click, a
+    // stale page), it does not flip back.
+    let p = admin.post(&toggle, &pairs(&[("enabled", "false")])).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(webhook(&s, "default", id).await.1["enabled"], false);
+    let p = admin.post(&toggle, &pairs(&[("enabled", "maybe")])).await;
+    p.assert_error_page(400, "a toggle without a state");
     let (_, toggled) = webhook(&s, "default", id).await;
     assert_eq!(toggled["enabled"], false);
     assert_eq!(toggled["url"], r.url("/growth-v2"));
@@ -2188,7 +2201,10 @@ async fn return_to_with_a_control_character_still_redirects_safely() {
     let p = admin
         .post(
             &format!("/admin/webhooks/{id}/toggle"),
-            &pairs(&[("return_to", "/admin/webhooks?q=\u{1}")]),
+            &pairs(&[
+                ("return_to", "/admin/webhooks?q=\u{1}"),
+                ("enabled", "false"),
+            ]),
         )
         .await;
     assert_eq!(
@@ -2241,4 +2257,81 @@ async fn a_huge_page_number_is_an_ordinary_answer() {
     }
     // The server is still fine.
     assert_eq!(admin.get("/admin/webhooks").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_edit_form_does_not_undo_changes_made_since_it_was_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let w = s
+        .create_webhook("https://example.com/race", json!({"name": "Race"}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let action = format!("/admin/webhooks/{id}");
+    let mut fields = form_fields(&admin.page(&action).await, &action);
+
+    // Meanwhile, an operator disables it through the API.
+    let (status, _) = s
+        .patch(
+            &action.replace("/admin", "/management"),
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    set(&mut fields, "description", "typo fixed");
+    let p = admin.post_raw(&action, &fields, &[]).await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(p.body.contains("was changed"), "{}", p.body);
+    assert!(p.body.contains("typo fixed"), "the typed values are kept");
+    let (_, now) = webhook(&s, "default", id).await;
+    assert_eq!(now["enabled"], false, "the API's change stands");
+    assert_eq!(now["description"], Value::Null);
+
+    // Saving again from the re-shown form is a deliberate overwrite.
+    let again = form_fields(&p.body, &action);
+    assert_eq!(value_of(&again, "description"), Some("typo fixed"));
+    let p = admin.post_raw(&action, &again, &[]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, now) = webhook(&s, "default", id).await;
+    assert_eq!(now["description"], "typo fixed");
+    assert_eq!(now["enabled"], true);
+}
+
+#[tokio::test]
+async fn a_secret_generated_on_the_edit_page_is_saved_with_the_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let w = s.create_webhook("https://example.com/sec", json!({})).await;
+    let id = w["id"].as_i64().unwrap();
+    let old = secret_of(&s, "default", id).await["secret"].clone();
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let action = format!("/admin/webhooks/{id}");
+    let mut fields = form_fields(&admin.page(&action).await, &action);
+    assert_eq!(value_of(&fields, "new_secret"), Some(""));
+
+    set(&mut fields, "url", "https://example.com/sec-v2");
+    set(&mut fields, "new_secret", "whsec_not base64!");
+    let p = admin.post_raw(&action, &fields, &[]).await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(field_error(&p.body, "secret").is_some(), "{}", p.body);
+    assert_eq!(
+        webhook(&s, "default", id).await.1["url"],
+        "https://example.com/sec"
+    );
+
+    let new = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    set(&mut fields, "new_secret", new);
+    let p = admin.post_raw(&action, &fields, &[]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/admin/webhooks?done=saved_rotated");
+    let secret = secret_of(&s, "default", id).await;
+    assert_eq!(secret["secret"], new);
+    assert_ne!(secret["secret"], old);
+    assert!(secret["previous_secret_expires_at"].is_string());
+    assert_eq!(
+        webhook(&s, "default", id).await.1["url"],
+        "https://example.com/sec-v2"
+    );
 }

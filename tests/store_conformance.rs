@@ -500,7 +500,7 @@ async fn admin_sessions_expire_and_settings_persist() {
         let s = &b.store;
         let session = |id: u8, expires_at: i64| AdminSessionRecord {
             id_hash: vec![id; 32],
-            key_hash: vec![7; 32],
+            key_ref: vec![7; 32],
             tenant_id: "a".into(),
             csrf_token: format!("csrf-{id}"),
             created_at: 100,

@@ -33,14 +33,23 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  // A new random secret on the create form (the server checks it).
+  // A new random secret (the server checks it). On an existing webhook it
+  // replaces the current one when the form is saved, with the other edits;
+  // without this script the button rotates the secret at once instead.
   for (const button of document.querySelectorAll("[data-generate]")) {
     const input = document.getElementById(button.dataset.generate);
-    button.addEventListener("click", () => {
+    const pending = button.dataset.pending && document.getElementById(button.dataset.pending);
+    button.addEventListener("click", (event) => {
+      event.preventDefault();
       const bytes = crypto.getRandomValues(new Uint8Array(32));
       input.value = "whsec_" + btoa(String.fromCharCode(...bytes));
+      if (pending) pending.value = input.value;
       const status = button.closest(".field")?.querySelector(".copy-status");
-      if (status) status.textContent = "New secret generated; it is saved with the webhook.";
+      if (status) {
+        status.textContent = pending
+          ? "New secret generated: it replaces the current one when you save (the old one keeps signing for 24 hours)."
+          : "New secret generated; it is saved with the webhook.";
+      }
     });
   }
 

@@ -103,6 +103,8 @@ pub struct LegendItem {
 }
 
 pub struct Chart {
+    pub width: u32,
+    pub height: u32,
     pub segments: Vec<Segment>,
     pub y_ticks: Vec<Tick>,
     pub x_labels: Vec<XLabel>,
@@ -215,6 +217,8 @@ pub fn build(range: &Range, since: i64, rows: &[HistogramRow]) -> Chart {
             .join(", ")
     );
     Chart {
+        width: WIDTH,
+        height: HEIGHT,
         segments,
         y_ticks: (0..=4)
             .map(|k| Tick {

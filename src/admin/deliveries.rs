@@ -31,10 +31,6 @@ pub struct Row {
     pub attempts: u32,
 }
 
-fn status_label(s: DeliveryStatus) -> &'static str {
-    s.as_str()
-}
-
 #[derive(Template)]
 #[template(path = "admin/deliveries.html")]
 struct ListPage {
@@ -49,7 +45,7 @@ struct ListPage {
     webhooks: Vec<(i64, String)>,
     webhook_id: Option<i64>,
     status: String,
-    statuses: [&'static str; 5],
+    statuses: Vec<&'static str>,
     next_link: Option<String>,
     first_link: Option<String>,
 }
@@ -97,7 +93,7 @@ fn row(d: DeliveryRecord, names: &HashMap<i64, String>) -> Row {
             .cloned()
             .unwrap_or_else(|| format!("#{} (deleted)", d.webhook_id)),
         event_type: d.event_type,
-        status: status_label(d.status),
+        status: d.status.as_str(),
         response_status: d
             .last_status_code
             .map(|c| c.to_string())
@@ -146,8 +142,25 @@ pub async fn list(
         found.truncate(PAGE_SIZE as usize);
         found.last().map(|d| d.id.to_string()).unwrap_or_default()
     });
-    let names = webhook_names(&state, &session.tenant).await?;
+    let mut names = webhook_names(&state, &session.tenant).await?;
     let mut webhooks: Vec<(i64, String)> = names.iter().map(|(k, v)| (*k, v.clone())).collect();
+    // Beyond the first webhooks listed, name those on this page one by one.
+    let mut missing: Vec<i64> = found
+        .iter()
+        .map(|d| d.webhook_id)
+        .chain(webhook_id)
+        .filter(|id| !names.contains_key(id))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    for id in missing {
+        if let Some(w) = state.store.get_webhook(&session.tenant, id).await? {
+            if Some(id) == webhook_id {
+                webhooks.push((id, w.name.clone()));
+            }
+            names.insert(id, w.name);
+        }
+    }
     webhooks.sort_by_key(|w| w.1.to_lowercase());
     let page = ListPage {
         chrome: Chrome::new(&session, "deliveries", query.raw("done")),
@@ -164,7 +177,7 @@ pub async fn list(
             .map(|c| link(webhook_id, &status_text, range.key, Some(c))),
         first_link: cursor.map(|_| link(webhook_id, &status_text, range.key, None)),
         status: status_text,
-        statuses: ["pending", "retrying", "succeeded", "failed", "diverted"],
+        statuses: DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect(),
     };
     Ok(render(&page))
 }

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 use super::error::{PageError, render_with};
 use super::forms::{Form, safe_return_path};
 use crate::crypto::hash_api_key;
-use crate::domain::api_key::Permission;
+use crate::domain::api_key::{Permission, Principal};
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
 use crate::http::AppState;
 use crate::store::AdminSessionRecord;
@@ -88,25 +88,33 @@ fn verify(state: &AppState, value: &str) -> Option<Vec<u8>> {
         .then_some(token)
 }
 
-/// A form posted from another site is refused, whatever it carries: the
-/// browser says where it comes from (`Origin`, `Sec-Fetch-Site`).
+/// A form posted from another site is refused, whatever it carries. A
+/// current browser says where a request comes from (`Sec-Fetch-Site`):
+/// only this origin (or the user typing the address) passes. Without that
+/// header, an `Origin` must name the host the request was sent to — as the
+/// client saw it, which behind a proxy may be `X-Forwarded-Host` rather
+/// than `Host`. Neither header (not a browser): the CSRF token still guards.
 fn same_origin(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
-        return true; // not a browser, or an old one: the CSRF token still guards
+        return true;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
+    let Some(origin_host) = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
-        .map(|(_, rest)| rest);
-    origin_host.is_some() && origin_host == host
+        .map(|(_, rest)| rest)
+    else {
+        return false; // `null`, or not a URL
+    };
+    ["x-forwarded-host", "host"]
+        .iter()
+        .filter_map(|name| headers.get(*name))
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(',').next())
+        .any(|host| host.trim().eq_ignore_ascii_case(origin_host))
 }
 
 impl FromRequestParts<AppState> for AdminSession {
@@ -140,7 +148,7 @@ impl FromRequestParts<AppState> for AdminSession {
             .ok_or_else(sign_in)?;
         let principal = state
             .authenticator
-            .principal_for_hash(&record.key_hash, Some(&record.tenant_id), now)
+            .principal_for_session(&record.key_ref, &record.tenant_id, now)
             .await?;
         match principal {
             Some(p) if p.has(Permission::Admin) => Ok(AdminSession {
@@ -177,7 +185,10 @@ impl FromRequest<AppState> for Submitted {
         let session = AdminSession::from_request_parts(&mut parts, state).await?;
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|e| PageError::bad_request(format!("The form could not be read: {e}")))?;
+            .map_err(|e| PageError::Page {
+                status: e.status(),
+                detail: format!("The form could not be read: {}", e.body_text()),
+            })?;
         let form = Form::parse(&bytes);
         let given = form.raw("csrf_token").unwrap_or_default();
         if !bool::from(given.as_bytes().ct_eq(session.csrf.as_bytes())) {
@@ -293,10 +304,12 @@ pub async fn login_submit(
         .principal_for_hash(&key_hash, Some(&tenant), now)
         .await?;
     let Some(principal) = principal else {
+        tracing::warn!(tenant = %tenant, "admin sign-in refused: unknown key");
         tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
         return fail(StatusCode::UNAUTHORIZED, "This API key is not valid.");
     };
     if !principal.has(Permission::Admin) {
+        tracing::warn!(tenant = %principal.tenant(), "admin sign-in refused: the key lacks admin");
         tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
         return fail(
             StatusCode::FORBIDDEN,
@@ -306,14 +319,21 @@ pub async fn login_submit(
     let token = random_token();
     let record = AdminSessionRecord {
         id_hash: Sha256::digest(token).to_vec(),
-        key_hash,
+        key_ref: state.authenticator.session_key_ref(&key_hash),
         tenant_id: principal.tenant().to_owned(),
         csrf_token: URL_SAFE_NO_PAD.encode(random_token()),
         created_at: now,
         expires_at: now + SESSION_TTL_MS,
     };
     state.store.create_admin_session(&record).await?;
-    tracing::info!(tenant = %record.tenant_id, "admin signed in");
+    match &principal {
+        Principal::Bootstrap { tenant } => {
+            tracing::info!(tenant = %tenant, key = "management", "admin signed in")
+        }
+        Principal::ApiKey { id, tenant, .. } => {
+            tracing::info!(tenant = %tenant, key.id = id, "admin signed in")
+        }
+    }
     let target = safe_return_path(&next).unwrap_or("/admin/webhooks");
     let mut resp = Redirect::to(target).into_response();
     let secure = state.settings.admin_secure_cookies;
@@ -393,6 +413,26 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("x.y"));
         assert_eq!(cookie(&h, "b"), Some("2"));
         assert_eq!(cookie(&h, "hookd"), None);
+    }
+
+    #[test]
+    fn forms_through_a_proxy_pass() {
+        // nginx's default sends the upstream address as Host.
+        let h = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "hooks.example.com"),
+            ("origin", "https://hooks.example.com"),
+        ]);
+        assert!(same_origin(&h));
+        // A browser that says so is believed, whatever the proxy did to Host.
+        assert!(same_origin(&headers(&[
+            ("origin", "https://hooks.example.com"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "hooks.example.com"),
+            ("sec-fetch-site", "same-site")
+        ])));
     }
 
     #[test]

@@ -35,6 +35,9 @@ fn notice(code: &str) -> Option<&'static str> {
     Some(match code {
         "created" => "Webhook created. Its signing secret is on its page (Edit).",
         "saved" => "Webhook saved.",
+        "saved_rotated" => {
+            "Webhook saved with its new secret. The previous one keeps signing alongside it for 24 hours."
+        }
         "deleted" => "Webhook deleted.",
         "enabled" => "Webhook activated: it receives events again.",
         "disabled" => "Webhook deactivated: it receives no events until activated.",

@@ -12,7 +12,11 @@ use super::forms::{FieldErrors, Form, parse_id, safe_return_path, schedule_list}
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
 use crate::catalogue::Catalogue;
-use crate::crypto::generate_webhook_secret;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{generate_webhook_secret, webhook_secret_bytes};
 use crate::domain::duration::format_duration_ms;
 use crate::domain::event_type::{BUILTIN_EVENT_TYPES, category_of};
 use crate::domain::webhook::{Headers, Webhook};
@@ -111,7 +115,7 @@ pub async fn list(
         .clamp(1, MAX_PAGE);
     let (enabled, suspended) = match status.as_str() {
         "active" => (Some(true), Some(false)),
-        "inactive" => (Some(false), None),
+        "inactive" => (Some(false), Some(false)),
         "suspended" => (None, Some(true)),
         _ => (None, None),
     };
@@ -217,6 +221,28 @@ impl Fields {
                     .join(", "),
             },
         }
+    }
+
+    /// A digest of the editable values: a form carries the one it was
+    /// opened with, so a save can tell whether the webhook changed since.
+    fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            &self.name,
+            &self.url,
+            &self.environment,
+            &self.description,
+            &self.events.join(","),
+            &self.headers,
+            &self.timeout,
+            &self.rate_limit,
+            &self.retry_schedule,
+        ] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update([u8::from(self.enabled)]);
+        URL_SAFE_NO_PAD.encode(&h.finalize()[..16])
     }
 
     /// The typed-in values the API cannot take as they are (header lines,
@@ -336,6 +362,8 @@ fn categories(catalogue: &Catalogue, selected: &[String]) -> Vec<Category> {
 
 pub struct Editing {
     pub id: i64,
+    /// Of the stored values this form shows (see `Fields::fingerprint`).
+    pub fingerprint: String,
     pub secret: String,
     pub previous_secret_until: Option<String>,
     pub suspended: bool,
@@ -387,10 +415,16 @@ async fn form_page(
         })
         .cloned()
         .collect();
+    // A webhook in an environment no longer configured keeps showing it
+    // (saving then says it is not valid) instead of silently moving.
+    let mut environments = state.settings.environments.clone();
+    if !fields.environment.is_empty() && !environments.contains(&fields.environment) {
+        environments.push(fields.environment.clone());
+    }
     Ok(FormPage {
         chrome: Chrome::new(session, "webhooks", done),
         editing,
-        environments: state.settings.environments.clone(),
+        environments,
         categories,
         other_events,
         fields,
@@ -470,6 +504,7 @@ async fn editing(
     let secret = api::secret(state, &session.tenant, w.id).await?;
     Ok(Editing {
         id: w.id,
+        fingerprint: Fields::from_webhook(w).fingerprint(),
         secret: secret.secret,
         previous_secret_until: secret
             .previous_secret_expires_at
@@ -522,6 +557,13 @@ pub async fn update(
     let fields = Fields::from_form(&form);
     let mut errors = FieldErrors::default();
     let parsed = fields.parse(&mut errors);
+    // A secret generated on the page replaces the current one on save.
+    let new_secret = form.text("new_secret");
+    if !new_secret.is_empty()
+        && let Err(m) = webhook_secret_bytes(&new_secret)
+    {
+        errors.add("secret", m);
+    }
     if !errors.is_empty() {
         return invalid(&state, &session, Some(editing), fields, errors, None).await;
     }
@@ -543,8 +585,28 @@ pub async fn update(
         retry_schedule: Some(parsed.retry_schedule),
         ..WebhookPatch::default()
     };
-    match api::update(&state, &session.tenant, id, &patch).await {
-        Ok(_) => Ok(Redirect::to("/admin/webhooks?done=saved").into_response()),
+    let opened_with = form.text("fingerprint");
+    let unchanged = |w: &Webhook| {
+        opened_with.is_empty() || Fields::from_webhook(w).fingerprint() == opened_with
+    };
+    match api::update_if(&state, &session.tenant, id, &patch, &unchanged).await {
+        Ok(_) if new_secret.is_empty() => {
+            Ok(Redirect::to("/admin/webhooks?done=saved").into_response())
+        }
+        Ok(_) => {
+            api::rotate_secret(&state, &session.tenant, id, Some(new_secret)).await?;
+            Ok(Redirect::to("/admin/webhooks?done=saved_rotated").into_response())
+        }
+        Err(e) if e.status == StatusCode::CONFLICT && e.errors.is_empty() => {
+            // `editing` holds the current values' fingerprint: saving again
+            // overwrites them knowingly.
+            errors.add(
+                "form",
+                "This webhook was changed (through the API or another window) since you opened \
+                 this form. Your values are below; saving again replaces the current ones.",
+            );
+            invalid(&state, &session, Some(editing), fields, errors, None).await
+        }
         Err(e) => invalid(&state, &session, Some(editing), fields, errors, Some(e)).await,
     }
 }
@@ -568,9 +630,20 @@ pub async fn toggle(
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
-    let w = load(&state, &session, id).await?;
+    load(&state, &session, id).await?;
+    // The state the button showed, not a flip of whatever is stored now: a
+    // double click or a stale page cannot do the opposite of its label.
+    let enabled = match form.text("enabled").as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(PageError::bad_request(
+                "The form did not say whether to activate or deactivate the webhook.",
+            ));
+        }
+    };
     let patch = WebhookPatch {
-        enabled: Some(!w.enabled),
+        enabled: Some(enabled),
         ..WebhookPatch::default()
     };
     let updated = api::update(&state, &session.tenant, id, &patch).await?;

@@ -236,8 +236,16 @@ pub fn validate_min_failures(min_failures: i64) -> Result<u32, String> {
     Ok(min_failures as u32)
 }
 
+/// At most a year: later thresholds mean nothing and would overflow
+/// `now - suspend_after`.
+const MAX_SUSPEND_AFTER_MS: u64 = 365 * 86_400_000;
+
 pub fn validate_suspend_after(suspend_after: &str) -> Result<u64, String> {
-    parse_duration_ms(suspend_after).map_err(|e| format!("suspend_after {e}"))
+    let ms = parse_duration_ms(suspend_after).map_err(|e| format!("suspend_after {e}"))?;
+    if ms > MAX_SUSPEND_AFTER_MS {
+        return Err("suspend_after must be at most 365d".into());
+    }
+    Ok(ms)
 }
 
 /// Headers hookd sets itself, or that belong to the connection: a webhook

@@ -11,26 +11,38 @@ use std::sync::{Arc, Mutex};
 use super::error::ApiError;
 use subtle::ConstantTimeEq;
 
-use crate::crypto::hash_api_key;
+use crate::crypto::{Cipher, hash_api_key};
 use crate::domain::api_key::Principal;
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
 use crate::store::{ApiKeyRecord, Store};
 
 const CACHE_TTL_MS: i64 = 5_000;
+const SESSION_REF_PURPOSE: &str = "admin-session-key";
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
 pub struct Authenticator {
     /// SHA-256 of each bootstrap key: comparing hashes in constant time
     /// hides both where a guess differs and how long the key is.
     bootstrap_hashes: Vec<Vec<u8>>,
+    /// What an admin page session stores for each bootstrap key (a MAC of
+    /// its hash: see `session_key_ref`).
+    bootstrap_session_refs: Vec<[u8; 32]>,
+    cipher: Arc<Cipher>,
     store: Arc<dyn Store>,
     cache: Mutex<HashMap<Vec<u8>, (ApiKeyRecord, i64)>>,
 }
 
 impl Authenticator {
-    pub fn new(bootstrap_keys: Vec<String>, store: Arc<dyn Store>) -> Self {
+    pub fn new(bootstrap_keys: Vec<String>, store: Arc<dyn Store>, cipher: Arc<Cipher>) -> Self {
+        let bootstrap_hashes: Vec<Vec<u8>> =
+            bootstrap_keys.iter().map(|k| hash_api_key(k)).collect();
         Self {
-            bootstrap_hashes: bootstrap_keys.iter().map(|k| hash_api_key(k)).collect(),
+            bootstrap_session_refs: bootstrap_hashes
+                .iter()
+                .map(|h| cipher.mac(SESSION_REF_PURPOSE, h))
+                .collect(),
+            bootstrap_hashes,
+            cipher,
             store,
             cache: Mutex::new(HashMap::new()),
         }
@@ -107,6 +119,46 @@ impl Authenticator {
             }
         }
         Ok(found)
+    }
+
+    /// What an admin session stores to name the key (SHA-256 `key_hash`)
+    /// that signed in: a provisioned key's hash, as `api_keys` holds it; for
+    /// a management key, a MAC of its hash, so that the database never holds
+    /// something an operator-chosen key could be guessed from offline.
+    pub fn session_key_ref(&self, key_hash: &[u8]) -> Vec<u8> {
+        let is_bootstrap = self
+            .bootstrap_hashes
+            .iter()
+            .fold(false, |found, k| bool::from(key_hash.ct_eq(k)) | found);
+        if is_bootstrap {
+            self.cipher.mac(SESSION_REF_PURPOSE, key_hash).to_vec()
+        } else {
+            key_hash.to_vec()
+        }
+    }
+
+    /// The principal a session's key reference stands for, if that key is
+    /// still configured (management) or live (provisioned).
+    pub async fn principal_for_session(
+        &self,
+        key_ref: &[u8],
+        tenant: &str,
+        now: i64,
+    ) -> Result<Option<Principal>, ApiError> {
+        let is_bootstrap = self
+            .bootstrap_session_refs
+            .iter()
+            .fold(false, |found, k| bool::from(key_ref.ct_eq(&k[..])) | found);
+        if is_bootstrap {
+            return Ok(Some(Principal::Bootstrap {
+                tenant: tenant.to_owned(),
+            }));
+        }
+        self.principal_for_hash(key_ref, None, now).await.map(|p| {
+            // A management key's hash is never stored: finding one here
+            // would mean a forged row; only provisioned keys count.
+            p.filter(|p| !p.is_bootstrap())
+        })
     }
 
     /// Drops cached keys after a revocation.

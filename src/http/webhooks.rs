@@ -507,6 +507,19 @@ pub(crate) async fn update(
     id: i64,
     patch: &WebhookPatch,
 ) -> ApiResult<Webhook> {
+    update_if(state, tenant, id, patch, &|_| true).await
+}
+
+/// Like [`update`], only while `unchanged` holds for the stored webhook
+/// (else 409): the check and the write see the same row version, so a form
+/// opened earlier cannot silently undo a change made since.
+pub(crate) async fn update_if(
+    state: &AppState,
+    tenant: &str,
+    id: i64,
+    patch: &WebhookPatch,
+    unchanged: &(dyn Fn(&Webhook) -> bool + Sync),
+) -> ApiResult<Webhook> {
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
     // Read-modify-write guarded by the row version; retry when another
     // change landed in between, so concurrent add/remove patches compose.
@@ -521,6 +534,11 @@ pub(crate) async fn update(
             .await;
         }
         let current = load(state, tenant, id).await?;
+        if !unchanged(&current) {
+            return Err(ApiError::conflict(
+                "the webhook was changed since this form was opened",
+            ));
+        }
         let mut errors = ValidationErrors::new();
         let updated = apply_patch(state, &catalogue, &current, patch, &mut errors);
         errors.into_result()?;

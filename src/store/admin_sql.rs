@@ -1,15 +1,14 @@
-//! SQL of the admin page's queries, shared by both backends: written with
-//! `$N` placeholders in order of first use, which SQLite binds by position
-//! just as PostgreSQL does.
+//! SQL of the admin page's queries, shared by both backends: `$N`
+//! placeholders, which sqlx binds by number on SQLite as on PostgreSQL.
 
 pub(crate) const INSERT_SESSION: &str = "INSERT INTO admin_sessions \
-     (id_hash, key_hash, tenant_id, csrf_token, created_at, expires_at) \
+     (id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
 pub(crate) const DELETE_EXPIRED_SESSIONS: &str =
     "DELETE FROM admin_sessions WHERE expires_at <= $1";
 
-pub(crate) const FIND_SESSION: &str = "SELECT id_hash, key_hash, tenant_id, csrf_token, \
+pub(crate) const FIND_SESSION: &str = "SELECT id_hash, key_ref, tenant_id, csrf_token, \
      created_at, expires_at FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2";
 
 pub(crate) const SET_SESSION_TENANT: &str =
@@ -35,7 +34,7 @@ pub(crate) const DELIVERY_HISTOGRAM: &str = "SELECT (created_at - $1) / $2 AS bu
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     pub id_hash: Vec<u8>,
-    pub key_hash: Vec<u8>,
+    pub key_ref: Vec<u8>,
     pub tenant_id: String,
     pub csrf_token: String,
     pub created_at: i64,
@@ -46,7 +45,7 @@ impl From<SessionRow> for super::AdminSessionRecord {
     fn from(r: SessionRow) -> Self {
         Self {
             id_hash: r.id_hash,
-            key_hash: r.key_hash,
+            key_ref: r.key_ref,
             tenant_id: r.tenant_id,
             csrf_token: r.csrf_token,
             created_at: r.created_at,

@@ -212,8 +212,9 @@ pub struct QueueStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminSessionRecord {
     pub id_hash: Vec<u8>,
-    /// SHA-256 of the API key that signed in, re-checked on every request.
-    pub key_hash: Vec<u8>,
+    /// Which key signed in (see `Authenticator::session_key_ref`),
+    /// re-checked on every request.
+    pub key_ref: Vec<u8>,
     pub tenant_id: String,
     pub csrf_token: String,
     pub created_at: i64,

@@ -620,7 +620,7 @@ impl Store for PostgresStore {
             .await?;
         sqlx::query(admin_sql::INSERT_SESSION)
             .bind(&session.id_hash)
-            .bind(&session.key_hash)
+            .bind(&session.key_ref)
             .bind(&session.tenant_id)
             .bind(&session.csrf_token)
             .bind(session.created_at)
