@@ -421,6 +421,22 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
             .unwrap();
         assert_eq!(unlabeled, json!([]), "{path}");
     }
+    // A link from another site (a chat message, an e-mail) opens the page
+    // signed in, although the browser withholds the SameSite=Strict cookie
+    // on that first request; signed out, it still leads to sign-in.
+    let target = s.url("/admin/deliveries");
+    b.goto(&format!(
+        "data:text/html,<a id=go href=\"{target}\">open</a>"
+    ))
+    .await;
+    b.click("#go").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.path().await != "/admin/deliveries" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.path().await, "/admin/deliveries");
+    assert!(b.body_text().await.contains("Deliveries over time"));
+
     // The create form, filled with the keyboard alone: Tab moves, Space ticks, Enter submits.
     b.goto(&s.url("/admin/webhooks/new")).await;
     b.fill("#name", "Keyboard hook").await;

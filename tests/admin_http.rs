@@ -2335,3 +2335,45 @@ async fn a_secret_generated_on_the_edit_page_is_saved_with_the_form() {
         "https://example.com/sec-v2"
     );
 }
+
+#[tokio::test]
+async fn a_link_from_another_site_reloads_once_then_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let web = Web::new(&s);
+    let cross = web
+        .fetch(
+            web.http
+                .get(format!("{}/admin/deliveries", s.base))
+                .header("sec-fetch-site", "cross-site"),
+        )
+        .await;
+    assert_eq!(cross.status, 200, "{}", cross.body);
+    assert_eq!(cross.header("refresh"), "0");
+    assert!(cross.body.contains("http-equiv=\"refresh\""));
+    let guard = cross.set_cookie_line("hookd_reload").expect("guard cookie");
+    assert!(
+        guard.contains("SameSite=Lax") && guard.contains("Path=/admin"),
+        "{guard}"
+    );
+    // The reload, still without a session: sign-in, never a loop.
+    let again = web
+        .fetch(
+            web.http
+                .get(format!("{}/admin/deliveries", s.base))
+                .header("sec-fetch-site", "cross-site")
+                .header(header::COOKIE, "hookd_reload=1"),
+        )
+        .await;
+    again.assert_sign_in("/admin/deliveries", "the reload without a session");
+    // A POST from elsewhere is never reloaded.
+    let post = web
+        .post(
+            "/admin/webhooks",
+            None,
+            &pairs(&[("name", "x")]),
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_ne!(post.status, 200, "{}", post.body);
+}

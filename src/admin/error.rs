@@ -15,6 +15,9 @@ pub enum PageError {
     SignIn {
         next: String,
     },
+    /// A link from another site: the browser withheld the SameSite=Strict
+    /// cookie. Loading the page again from here sends it.
+    Reload,
     Page {
         status: StatusCode,
         detail: String,
@@ -77,6 +80,23 @@ impl IntoResponse for PageError {
                     .finish();
                 Redirect::to(&format!("/admin/login?{query}")).into_response()
             }
+            PageError::Reload => (
+                [
+                    (axum::http::header::REFRESH, "0"),
+                    // Lax, unlike the session: sent even if the browser
+                    // still counts the reload as coming from elsewhere.
+                    (
+                        axum::http::header::SET_COOKIE,
+                        "hookd_reload=1; Path=/admin; HttpOnly; SameSite=Lax; Max-Age=10",
+                    ),
+                ],
+                Html(
+                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                     <meta http-equiv=\"refresh\" content=\"0\"><title>hookd admin</title>\
+                     </head><body><p>Opening the admin page…</p></body></html>",
+                ),
+            )
+                .into_response(),
             PageError::Page { status, detail } => {
                 let page = ErrorPage {
                     status: status.as_u16(),

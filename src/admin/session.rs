@@ -27,6 +27,8 @@ use crate::http::AppState;
 use crate::store::AdminSessionRecord;
 
 pub const SESSION_COOKIE: &str = "hookd_session";
+/// Marks the one reload of a page reached by a link from another site.
+pub const RELOAD_COOKIE: &str = "hookd_reload";
 /// Double-submit token of the sign-in form (there is no session yet).
 const LOGIN_COOKIE: &str = "hookd_login";
 const SESSION_TTL_MS: i64 = 12 * 3_600_000;
@@ -136,9 +138,19 @@ impl FromRequestParts<AppState> for AdminSession {
         let sign_in = || PageError::SignIn {
             next: next.to_owned(),
         };
-        let token = cookie(&parts.headers, SESSION_COOKIE)
-            .and_then(|v| verify(state, v))
-            .ok_or_else(sign_in)?;
+        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
+            let from_elsewhere = parts
+                .headers
+                .get("sec-fetch-site")
+                .is_some_and(|v| v.as_bytes() == b"cross-site");
+            // Once only: a browser that still withholds the cookie signs in.
+            let reloaded = cookie(&parts.headers, RELOAD_COOKIE).is_some();
+            if parts.method == Method::GET && from_elsewhere && !reloaded {
+                return Err(PageError::Reload);
+            }
+            return Err(sign_in());
+        };
+        let token = verify(state, value).ok_or_else(sign_in)?;
         let id_hash = Sha256::digest(&token).to_vec();
         let now = state.clock.now_ms();
         let record = state
