@@ -184,8 +184,8 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     assert!(row_text(&b, "Billing sync").await.is_some());
     assert!(row_text(&b, "Slack Activation Alerts").await.is_none());
     b.fill("#q", "").await;
-    b.select("#environment", "production").await;
-    b.navigate_by(".filters button[type=submit]").await;
+    b.select_navigating("#environment", "production").await;
+    assert!(b.path().await.contains("environment=production"));
     assert!(row_text(&b, "Billing sync").await.is_none());
     assert!(row_text(&b, "Slack Activation Alerts").await.is_some());
     b.screenshot("06-webhooks-filtered").await;
@@ -296,13 +296,20 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     b.screenshot("09-deliveries").await;
 
     // Filter the failures, open one, retry it (the receiver now says 200).
-    b.select("#status", "failed").await;
-    b.navigate_by(".filters button[type=submit]").await;
+    b.select_navigating("#status", "failed").await;
     let rows = b.all("#deliveries tbody tr").await;
     assert_eq!(rows.len(), 1);
     let row = rows[0].text().await.unwrap();
     assert!(row.contains("Billing sync") && row.contains("500"), "{row}");
-    b.navigate_by("#deliveries tbody tr a").await;
+    assert_eq!(
+        b.all("#deliveries tbody tr form[action$='/retry'] button")
+            .await
+            .len(),
+        1,
+        "a failed delivery can be retried from the list"
+    );
+    b.navigate_by("#deliveries tbody tr a[href^='/admin/deliveries/']")
+        .await;
     assert_eq!(b.text("#delivery-status").await, "Failed");
     assert!(b.text("#attempts").await.contains("500"));
     b.screenshot("10-delivery-failed").await;

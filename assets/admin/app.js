@@ -71,6 +71,11 @@ document.addEventListener("DOMContentLoaded", () => {
     sync();
   }
 
+  // Filters apply as soon as a choice changes (Apply stays for typing).
+  for (const select of document.querySelectorAll("form.filters select")) {
+    select.addEventListener("change", () => select.form.requestSubmit());
+  }
+
   // Take the keyboard to the first invalid field after a failed submit.
   const invalid = document.querySelector("[aria-invalid='true']");
   if (invalid) invalid.focus();

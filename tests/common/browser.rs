@@ -153,11 +153,27 @@ impl Browser {
     /// Clicks something that loads a new page (a link, a form's button) and
     /// waits until the new page has loaded.
     pub async fn navigate_by(&self, selector: &str) {
+        self.mark_page().await;
+        self.click(selector).await;
+        self.wait_new_page(selector).await;
+    }
+
+    /// Chooses an option of a select that loads a new page when changed
+    /// (the list filters), and waits for it.
+    pub async fn select_navigating(&self, selector: &str, value: &str) {
+        self.mark_page().await;
+        self.select(selector, value).await;
+        self.wait_new_page(selector).await;
+    }
+
+    async fn mark_page(&self) {
         self.client
             .execute("window.__hookdOldPage = true", vec![])
             .await
             .unwrap();
-        self.click(selector).await;
+    }
+
+    async fn wait_new_page(&self, selector: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let loaded = self
@@ -171,7 +187,7 @@ impl Browser {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("clicking {selector:?} did not load a new page");
+                panic!("using {selector:?} did not load a new page");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
