@@ -185,7 +185,7 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = crate::metrics::install();
     let policy: SharedPolicy = Arc::new(RwLock::new(DeliveryPolicy::from_settings(&settings)));
-    crate::dispatcher::policy::refresh(store.as_ref(), &policy).await?;
+    crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await?;
     let targets = Arc::new(TargetCache::default());
     if args.store.database_url.is_none() {
         // This process alone uses the file: leases of a previous run are void.
@@ -294,7 +294,7 @@ async fn maintenance_loop(
                     let age = q.oldest_due_at.map_or(0.0, |t| ((now - t).max(0) as f64) / 1000.0);
                     crate::metrics::queue(q.depth, age);
                 }
-                if let Err(e) = crate::dispatcher::policy::refresh(store.as_ref(), &policy).await {
+                if let Err(e) = crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await {
                     tracing::warn!(error = %e, "could not reload the delivery policy");
                 }
             }

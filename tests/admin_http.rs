@@ -2377,3 +2377,50 @@ async fn a_link_from_another_site_reloads_once_then_signs_in() {
         .await;
     assert_ne!(post.status, 200, "{}", post.body);
 }
+
+#[tokio::test]
+async fn settings_reset_to_the_start_up_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let saved = admin
+        .post(
+            "/admin/settings",
+            &pairs(&[
+                ("retry_schedule", "1s, 2s"),
+                ("min_failures", "3"),
+                ("suspend_after", "1h"),
+            ]),
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert!(
+        admin
+            .page("/admin/settings")
+            .await
+            .contains("value=\"1s, 2s\"")
+    );
+
+    let (_, key) = provision(&s, "default", &["admin"]).await;
+    let tenant_admin = sign_in(&s, &key, "").await;
+    let p = tenant_admin
+        .post("/admin/settings/reset", &pairs(&[]))
+        .await;
+    p.assert_error_page(403, "a tenant admin resetting service-wide settings");
+    assert!(
+        admin
+            .page("/admin/settings")
+            .await
+            .contains("value=\"1s, 2s\"")
+    );
+
+    let p = admin.post("/admin/settings/reset", &pairs(&[])).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/admin/settings?done=settings_reset");
+    let page = admin.page("/admin/settings").await;
+    assert!(
+        page.contains("value=\"5s, 5m, 30m, 2h, 5h, 10h, 10h\""),
+        "the flags' defaults again:\n{page}"
+    );
+    assert!(page.contains("value=\"10\"") && page.contains("value=\"5d\""));
+}

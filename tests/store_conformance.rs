@@ -537,6 +537,9 @@ async fn admin_sessions_expire_and_settings_persist() {
             "{}",
             b.name
         );
+        s.delete_setting("policy").await.unwrap();
+        assert_eq!(s.get_setting("policy").await.unwrap(), None, "{}", b.name);
+        s.delete_setting("policy").await.unwrap();
     }
 }
 

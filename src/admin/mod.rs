@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
         .route("/settings", get(settings::show).post(settings::save))
+        .route("/settings/reset", post(settings::reset))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .fallback(|| async { PageError::not_found("page") })

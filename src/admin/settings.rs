@@ -115,6 +115,23 @@ fn parse(form: &Form, errors: &mut FieldErrors) -> Option<DeliveryPolicy> {
     })
 }
 
+/// Back to the flags' values (forgets what was saved).
+pub async fn reset(
+    State(state): State<AppState>,
+    Submitted { session, .. }: Submitted,
+) -> Result<Response, PageError> {
+    if !session.bootstrap {
+        return Err(PageError::forbidden(
+            "The default delivery settings apply to every tenant: only a management key may change them.",
+        ));
+    }
+    DeliveryPolicy::forget_saved(state.store.as_ref()).await?;
+    crate::dispatcher::policy::refresh(state.store.as_ref(), &state.settings, &state.policy)
+        .await?;
+    tracing::info!("default delivery policy reset to the start-up values from the admin page");
+    Ok(Redirect::to("/admin/settings?done=settings_reset").into_response())
+}
+
 pub async fn save(
     State(state): State<AppState>,
     Submitted { session, form }: Submitted,

@@ -48,6 +48,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "retried" => "Delivery queued for another attempt now.",
         "tested" => "Test event (webhook.test) sent: its delivery is listed below.",
         "settings" => "Settings saved. They apply to every delivery attempted from now on.",
+        "settings_reset" => "Settings reset to the values hookd was started with.",
         _ => return None,
     })
 }

@@ -50,16 +50,26 @@ impl DeliveryPolicy {
         let text = serde_json::to_string(self).expect("a policy serializes");
         store.put_setting(SETTING_KEY, &text).await
     }
+
+    /// Forgets the saved policy: the flags' values apply again.
+    pub async fn forget_saved(store: &dyn Store) -> StoreResult<()> {
+        store.delete_setting(SETTING_KEY).await
+    }
 }
 
-/// Replaces the running policy with the saved one, if any and different.
-pub async fn refresh(store: &dyn Store, shared: &SharedPolicy) -> StoreResult<()> {
-    if let Some(saved) = DeliveryPolicy::load_saved(store).await? {
-        let mut current = shared.write().expect("policy lock");
-        if *current != saved {
-            tracing::info!(?saved, "delivery policy changed");
-            *current = saved;
-        }
+/// Makes the running policy the saved one, or the flags' when none is saved.
+pub async fn refresh(
+    store: &dyn Store,
+    settings: &Settings,
+    shared: &SharedPolicy,
+) -> StoreResult<()> {
+    let wanted = DeliveryPolicy::load_saved(store)
+        .await?
+        .unwrap_or_else(|| DeliveryPolicy::from_settings(settings));
+    let mut current = shared.write().expect("policy lock");
+    if *current != wanted {
+        tracing::info!(policy = ?wanted, "delivery policy changed");
+        *current = wanted;
     }
     Ok(())
 }

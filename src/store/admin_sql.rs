@@ -18,6 +18,8 @@ pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE id_has
 
 pub(crate) const GET_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 
+pub(crate) const DELETE_SETTING: &str = "DELETE FROM settings WHERE key = $1";
+
 pub(crate) const PUT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 

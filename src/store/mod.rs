@@ -388,6 +388,7 @@ pub trait Store: Send + Sync + 'static {
     /// A service-wide setting (JSON text), e.g. the default delivery policy.
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+    async fn delete_setting(&self, key: &str) -> StoreResult<()>;
     /// The tenant's deliveries (to one webhook, if given) created since
     /// `since`, counted per `bucket_ms`-wide bucket and current status (the
     /// admin page's chart).

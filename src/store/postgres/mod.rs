@@ -676,6 +676,14 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn delete_setting(&self, key: &str) -> StoreResult<()> {
+        sqlx::query(admin_sql::DELETE_SETTING)
+            .bind(key)
+            .execute(&mut *self.pool.acquire().await?)
+            .await?;
+        Ok(())
+    }
+
     async fn delivery_histogram(
         &self,
         tenant: &str,
