@@ -208,7 +208,24 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
 
     // Toggle off and on from the list.
     let toggle = format!("form[action='/admin/webhooks/{slack}/toggle'] button");
+    // Its name says what it does, with the webhook's name (screen readers).
+    assert_eq!(
+        b.css(&toggle)
+            .await
+            .attr("aria-label")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Deactivate Slack Activation Alerts")
+    );
     b.navigate_by(&toggle).await;
+    // The keyboard focus comes back to the toggle it left from.
+    let focused = b
+        .client
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(focused, json!(format!("toggle-{slack}")));
     assert!(row_text(&b, "Slack").await.unwrap().contains("Inactive"));
     assert_eq!(
         s.get(&format!("/management/webhooks/{slack}")).await.1["enabled"],

@@ -1573,7 +1573,10 @@ async fn webhook_forms_create_edit_toggle_rotate_and_delete() {
     assert_eq!(value_of(&fields, "return_to"), Some("/admin/webhooks"));
     let p = admin.post_raw(&toggle, &fields, &[]).await;
     assert_eq!(p.status, 303, "{}", p.body);
-    assert_eq!(p.location(), "/admin/webhooks?done=disabled");
+    assert_eq!(
+        p.location(),
+        format!("/admin/webhooks?done=disabled#toggle-{id}")
+    );
     assert_eq!(webhook(&s, "default", id).await.1["enabled"], false);
     let p = admin
         .post(
@@ -1585,7 +1588,10 @@ async fn webhook_forms_create_edit_toggle_rotate_and_delete() {
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    assert_eq!(p.location(), "/admin/webhooks?q=growth&page=1&done=enabled");
+    assert_eq!(
+        p.location(),
+        format!("/admin/webhooks?q=growth&page=1&done=enabled#toggle-{id}")
+    );
     assert_eq!(webhook(&s, "default", id).await.1["enabled"], true);
     let p = admin
         .post(
@@ -1597,7 +1603,10 @@ async fn webhook_forms_create_edit_toggle_rotate_and_delete() {
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    assert_eq!(p.location(), "/admin/webhooks?done=disabled");
+    assert_eq!(
+        p.location(),
+        format!("/admin/webhooks?done=disabled#toggle-{id}")
+    );
     // The form says which state it wants: sent twice (a double click, a
     // stale page), it does not flip back.
     let p = admin.post(&toggle, &pairs(&[("enabled", "false")])).await;
@@ -2220,7 +2229,12 @@ async fn return_to_with_a_control_character_still_redirects_safely() {
         "{}",
         p.location()
     );
-    assert!(p.location().ends_with("done=disabled"), "{}", p.location());
+    assert!(
+        p.location()
+            .ends_with(&format!("done=disabled#toggle-{id}")),
+        "{}",
+        p.location()
+    );
     assert_eq!(webhook(&s, "default", id).await.1["enabled"], false);
 }
 
@@ -2423,4 +2437,58 @@ async fn settings_reset_to_the_start_up_values() {
         "the flags' defaults again:\n{page}"
     );
     assert!(page.contains("value=\"10\"") && page.contains("value=\"5d\""));
+}
+
+#[tokio::test]
+async fn a_suspended_webhook_is_unsuspended_before_its_deliveries_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let r = Receiver::start().await;
+    r.script("/gone", vec![Reply::Status(410)]);
+    let w = s
+        .create_webhook(
+            &r.url("/gone"),
+            json!({"name": "Gone hook", "events": ["license.created"]}),
+        )
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    publish(&s, "default", "license.created").await;
+    let d = wait_delivery(&s, "default", "diverted by the 410", |d| {
+        d["status"] == "diverted"
+    })
+    .await;
+    let delivery = d["id"].as_i64().unwrap();
+    assert_eq!(webhook(&s, "default", id).await.1["suspended"], true);
+
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let list = admin.page("/admin/webhooks").await;
+    assert!(
+        find_form(&list, &format!("/admin/webhooks/{id}/unsuspend")).is_some(),
+        "the suspended row offers Unsuspend"
+    );
+    // Retrying would only divert it again: refused, saying why.
+    let p = admin
+        .post(&format!("/admin/deliveries/{delivery}/retry"), &pairs(&[]))
+        .await;
+    p.assert_error_page(409, "retry while suspended");
+    assert!(p.body.contains("Unsuspend it first"), "{}", p.body);
+
+    let unsuspend = format!("/admin/webhooks/{id}/unsuspend");
+    let p = admin
+        .post_raw(&unsuspend, &form_fields(&list, &unsuspend), &[])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(
+        p.location(),
+        format!("/admin/webhooks?done=unsuspended#toggle-{id}")
+    );
+    assert_eq!(webhook(&s, "default", id).await.1["suspended"], false);
+    let p = admin
+        .post(&format!("/admin/deliveries/{delivery}/retry"), &pairs(&[]))
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    wait_delivery(&s, "default", "retried to success", |d| {
+        d["id"] == delivery && d["status"] == "succeeded"
+    })
+    .await;
 }

@@ -76,7 +76,10 @@ document.addEventListener("DOMContentLoaded", () => {
     select.addEventListener("change", () => select.form.requestSubmit());
   }
 
-  // Take the keyboard to the first invalid field after a failed submit.
+  // Take the keyboard to the first invalid field after a failed submit, or
+  // back to the control an action came from (a row's toggle).
   const invalid = document.querySelector("[aria-invalid='true']");
+  const anchor = location.hash && document.getElementById(location.hash.slice(1));
   if (invalid) invalid.focus();
+  else if (anchor && anchor.matches("button, a, input")) anchor.focus();
 });

@@ -291,6 +291,27 @@ pub async fn retry(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "delivery")?;
+    let (delivery, _) = state
+        .store
+        .get_delivery(&session.tenant, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("delivery"))?;
+    // It would only be diverted again: say so instead of "queued".
+    if let Some(w) = state
+        .store
+        .get_webhook(&session.tenant, delivery.webhook_id)
+        .await?
+        .filter(|w| w.suspended)
+    {
+        return Err(PageError::Page {
+            status: axum::http::StatusCode::CONFLICT,
+            detail: format!(
+                "The webhook “{}” is suspended, so this delivery would only be diverted again. \
+                 Unsuspend it first (on the delivery's page or the webhook's), then retry.",
+                w.name
+            ),
+        });
+    }
     crate::http::deliveries::retry(&state, &session.tenant, id).await?;
     Ok(Redirect::to(&format!("/admin/deliveries/{id}?done=retried")).into_response())
 }

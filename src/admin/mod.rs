@@ -55,7 +55,13 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/reset", post(settings::reset))
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
-        .fallback(|| async { PageError::not_found("page") })
+        .route("/static/favicon.svg", get(favicon))
+        .fallback(|| async {
+            PageError::Page {
+                status: axum::http::StatusCode::NOT_FOUND,
+                detail: "There is no such page.".into(),
+            }
+        })
         .layer(axum::middleware::from_fn(security_headers))
 }
 
@@ -98,6 +104,16 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../assets/admin/app.css"),
+    )
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../assets/admin/favicon.svg"),
     )
 }
 

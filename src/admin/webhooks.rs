@@ -611,8 +611,9 @@ pub async fn update(
     }
 }
 
-/// Back where the form came from (an admin page only), confirming `done`.
-fn back_to(form: &Form, default: &str, done: &str) -> Response {
+/// Back where the form came from (an admin page only), confirming `done`,
+/// with the keyboard focus back on webhook `id`'s toggle when it is there.
+fn back_to(form: &Form, default: &str, done: &str, id: i64) -> Response {
     let base = safe_return_path(form.raw("return_to").unwrap_or_default()).unwrap_or(default);
     let (path, query) = base.split_once('?').unwrap_or((base, ""));
     let done = format!("done={done}");
@@ -621,7 +622,7 @@ fn back_to(form: &Form, default: &str, done: &str) -> Response {
         .filter(|p| !p.is_empty() && !p.starts_with("done="))
         .collect();
     params.push(&done);
-    Redirect::to(&format!("{path}?{}", params.join("&"))).into_response()
+    Redirect::to(&format!("{path}?{}#toggle-{id}", params.join("&"))).into_response()
 }
 
 pub async fn toggle(
@@ -652,7 +653,7 @@ pub async fn toggle(
     } else {
         "disabled"
     };
-    Ok(back_to(&form, "/admin/webhooks", done))
+    Ok(back_to(&form, "/admin/webhooks", done, id))
 }
 
 #[derive(Template)]
@@ -710,6 +711,7 @@ pub async fn unsuspend(
         &form,
         &format!("/admin/webhooks/{id}"),
         "unsuspended",
+        id,
     ))
 }
 
