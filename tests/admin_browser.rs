@@ -138,6 +138,28 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
         assert_eq!(e.prop("checked").await.unwrap().as_deref(), Some("false"));
     }
 
+    // The wildcard covers the whole category: its boxes lock, ticked, and
+    // come back as they were when it is cleared.
+    let telemetry = "fieldset[data-category='telemetry']";
+    b.click(&format!("{telemetry} input[value='telemetry.flagged']"))
+        .await;
+    b.click(&format!("{telemetry} .wildcard-box")).await;
+    for e in b.all(&format!("{telemetry} .event-box")).await {
+        assert_eq!(e.prop("checked").await.unwrap().as_deref(), Some("true"));
+        assert_eq!(e.prop("disabled").await.unwrap().as_deref(), Some("true"));
+    }
+    b.click(&format!("{telemetry} .wildcard-box")).await;
+    assert!(
+        b.checked(&format!("{telemetry} input[value='telemetry.flagged']"))
+            .await
+    );
+    assert!(
+        !b.checked(&format!("{telemetry} input[value='telemetry.received']"))
+            .await
+    );
+    b.click(&format!("{telemetry} input[value='telemetry.flagged']"))
+        .await;
+
     b.fill("#name", "Slack Activation Alerts").await;
     b.fill("#url", &rx.url("/slack")).await;
     b.select("#environment", "production").await;
@@ -468,6 +490,8 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     let activation = b.css("input[value='activation.created']").await;
     activation.send_keys(" ").await.unwrap();
     assert!(b.checked("input[value='activation.created']").await);
+    let product_all = b.css("input[value='product.*']").await;
+    product_all.send_keys(" ").await.unwrap();
     b.client
         .execute("window.__hookdOldPage = true", vec![])
         .await
@@ -479,6 +503,12 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     }
     assert_eq!(b.path().await, "/admin/webhooks?done=created");
     assert!(row_text(&b, "Keyboard hook").await.is_some());
+    let (_, list) = s.get("/management/webhooks?q=Keyboard").await;
+    assert_eq!(
+        list["data"][0]["events"],
+        json!(["activation.created", "product.*"]),
+        "a wildcard is sent alone, not with the boxes it locks"
+    );
 
     // Twenty per page, with the way to the next and back.
     for i in 0..22 {

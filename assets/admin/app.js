@@ -53,20 +53,42 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
-  // "Select all" per event category.
-  for (const box of document.querySelectorAll(".select-all-box")) {
-    const fieldset = box.closest("fieldset");
+  // Per event category: "Select all", and the `category.*` wildcard, which
+  // covers every type of the category (its boxes show ticked and locked; a
+  // locked box is not sent, the wildcard says it all).
+  for (const fieldset of document.querySelectorAll("fieldset.category")) {
+    const box = fieldset.querySelector(".select-all-box");
+    const wildcard = fieldset.querySelector(".wildcard-box");
     const events = [...fieldset.querySelectorAll(".event-box")];
+    const before = new Map();
     const sync = () => {
       const ticked = events.filter((e) => e.checked).length;
       box.checked = ticked === events.length && events.length > 0;
       box.indeterminate = ticked > 0 && ticked < events.length;
+      box.disabled = Boolean(wildcard && wildcard.checked);
+    };
+    const lock = () => {
+      for (const e of events) {
+        if (wildcard.checked && !e.disabled) {
+          before.set(e, e.checked);
+          e.checked = true;
+          e.disabled = true;
+        } else if (!wildcard.checked && e.disabled) {
+          e.disabled = false;
+          e.checked = before.get(e) ?? false;
+        }
+      }
+      sync();
     };
     box.addEventListener("change", () => {
       for (const e of events) e.checked = box.checked;
       sync();
     });
     for (const e of events) e.addEventListener("change", sync);
+    if (wildcard) {
+      wildcard.addEventListener("change", lock);
+      lock();
+    }
     box.closest("label").hidden = false;
     sync();
   }
