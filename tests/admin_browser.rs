@@ -438,6 +438,7 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
         "/admin/webhooks",
         "/admin/webhooks/new",
         "/admin/deliveries",
+        "/admin/api-keys",
         "/admin/settings",
     ] {
         b.goto(&s.url(path)).await;
@@ -527,6 +528,18 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     assert!(b.text(".pager").await.contains("Showing 21–23 of 23"));
     b.navigate_by(".pager a[rel=prev]").await;
     assert_eq!(b.path().await, "/admin/webhooks");
+
+    // An API key for an application, created from the page and shown once.
+    b.goto(&s.url("/admin/api-keys")).await;
+    b.fill("#key-name", "billing-service").await;
+    b.click("input[name=permissions][value='events:publish']")
+        .await;
+    b.navigate_by("form[action='/admin/api-keys'] button[type=submit]")
+        .await;
+    let key = b.value("#new-key").await;
+    assert!(key.starts_with("hk_"), "{key}");
+    assert!(b.text("#api-keys").await.contains("billing-service"));
+    b.screenshot("14-api-keys").await;
 
     // A management key moves between tenants; each sees only its own.
     b.fill("#tenant-switch", "acme").await;

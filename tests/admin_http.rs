@@ -2492,3 +2492,77 @@ async fn a_suspended_webhook_is_unsuspended_before_its_deliveries_are_retried() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn api_keys_are_created_shown_once_and_revoked_from_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let (_, other_tenant_key) = provision(&s, "other", &["webhooks:read"]).await;
+    let _ = other_tenant_key;
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let page = admin.page("/admin/api-keys").await;
+    assert!(
+        page.contains("No API keys yet"),
+        "another tenant's key is not listed"
+    );
+
+    // Mistakes are named; nothing is created.
+    let p = admin.post("/admin/api-keys", &pairs(&[("name", "")])).await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(field_error(&p.body, "name").is_some());
+    assert!(p.body.contains("permissions-error"), "{}", p.body);
+
+    let p = admin
+        .post(
+            "/admin/api-keys",
+            &pairs(&[
+                ("name", "billing-service"),
+                ("permissions", "events:publish"),
+                ("permissions", "webhooks:read"),
+            ]),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let start = p
+        .body
+        .find("id=\"new-key\" value=\"")
+        .expect("the key is shown")
+        + 20;
+    let key = p.body[start..start + p.body[start..].find('"').unwrap()].to_owned();
+    assert!(key.starts_with("hk_"), "{key}");
+    // The key works, with what it was given.
+    let (status, _) = send(s.req_as(&key, Method::GET, "/management/webhooks/1")).await;
+    assert_eq!(status, 404, "webhooks:read lets it look");
+    let (status, _) = send(s.req_as(&key, Method::POST, "/management/webhooks").json(
+        &json!({"name": "x", "url": "https://example.com/x", "events": ["license.created"]}),
+    ))
+    .await;
+    assert_eq!(status, 403, "but not write");
+    // Shown once: the list has its name, never the plaintext.
+    let page = admin.page("/admin/api-keys").await;
+    assert!(page.contains("billing-service"));
+    assert!(!page.contains(&key));
+
+    let (_, list) = s.get("/management/api-keys").await;
+    let id = list["data"][0]["id"].as_i64().unwrap();
+    let confirm = admin.page(&format!("/admin/api-keys/{id}/revoke")).await;
+    assert!(confirm.contains("Revoke API key"));
+    let p = admin
+        .post(&format!("/admin/api-keys/{id}/revoke"), &pairs(&[]))
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/admin/api-keys?done=key_revoked");
+    let (status, _) = send(s.req_as(&key, Method::GET, "/management/webhooks/1")).await;
+    assert_eq!(status, 401, "revoked");
+    // Another tenant's key id is not this page's to revoke.
+    let (_, others) = send(
+        s.req(Method::GET, "/management/api-keys")
+            .header("X-Tenant-Id", "other"),
+    )
+    .await;
+    let other_id = others["data"][0]["id"].as_i64().unwrap();
+    let p = admin
+        .post(&format!("/admin/api-keys/{other_id}/revoke"), &pairs(&[]))
+        .await;
+    p.assert_error_page(404, "another tenant's key");
+}

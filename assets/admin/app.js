@@ -16,7 +16,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // Copy a secret to the clipboard.
   for (const button of document.querySelectorAll("[data-copy]")) {
     const input = document.getElementById(button.dataset.copy);
-    const status = button.closest(".field")?.querySelector(".copy-status");
+    const status = (button.closest(".field") || button.closest(".notice"))?.querySelector(".copy-status");
     button.addEventListener("click", async () => {
       let copied = false;
       try {

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 
 use crate::http::AppState;
 
+mod api_keys;
 mod chart;
 mod deliveries;
 mod error;
@@ -51,6 +52,11 @@ pub fn routes() -> Router<AppState> {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route(
+            "/api-keys/{id}/revoke",
+            get(api_keys::revoke_confirm).post(api_keys::revoke),
+        )
         .route("/settings", get(settings::show).post(settings::save))
         .route("/settings/reset", post(settings::reset))
         .route("/static/app.css", get(stylesheet))

@@ -46,6 +46,7 @@ fn notice(code: &str) -> Option<&'static str> {
         }
         "unsuspended" => "Webhook unsuspended: deliveries resume.",
         "retried" => "Delivery queued for another attempt now.",
+        "key_revoked" => "API key revoked.",
         "tested" => "Test event (webhook.test) sent: its delivery is listed below.",
         "settings" => "Settings saved. They apply to every delivery attempted from now on.",
         "settings_reset" => "Settings reset to the values hookd was started with.",

@@ -98,22 +98,33 @@ pub async fn create_api_key(
             "a tenant's admin key can only create keys for its own tenant",
         ));
     }
-    let permissions = validate_api_key_request(&input.name, &tenant, &input.permissions)?;
+    let (record, key) = create(&state, &tenant, &input.name, &input.permissions).await?;
+    let mut out = ApiKeyOut::from(record);
+    out.key = Some(key);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Validates and stores a new key of `tenant`; answers it with its plaintext.
+pub(crate) async fn create(
+    state: &AppState,
+    tenant: &str,
+    name: &str,
+    permissions: &[String],
+) -> ApiResult<(ApiKeyRecord, String)> {
+    let permissions = validate_api_key_request(name, tenant, permissions)?;
     let key = generate_api_key();
     let record = state
         .store
         .create_api_key(
-            &tenant,
-            &input.name,
+            tenant,
+            name,
             &hash_api_key(&key),
             &permissions,
             state.clock.now_ms(),
         )
         .await?;
     tracing::info!(api_key.id = record.id, tenant = %tenant, "api key created");
-    let mut out = ApiKeyOut::from(record);
-    out.key = Some(key);
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((record, key))
 }
 
 #[utoipa::path(
@@ -144,6 +155,11 @@ pub async fn revoke_api_key(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::Admin)?;
+    revoke(&state, tenant, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn revoke(state: &AppState, tenant: &str, id: i64) -> ApiResult<()> {
     if !state
         .store
         .revoke_api_key(tenant, id, state.clock.now_ms())
@@ -153,5 +169,5 @@ pub async fn revoke_api_key(
     }
     state.authenticator.forget_key(id);
     tracing::info!(api_key.id = id, tenant = %tenant, "api key revoked");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
