@@ -508,7 +508,8 @@ async fn editing(
         secret: secret.secret,
         previous_secret_until: secret
             .previous_secret_expires_at
-            .map(|t| t.replacen('T', " ", 1).replace('Z', " UTC")),
+            .and_then(|t| crate::clock::parse_rfc3339(&t).ok())
+            .map(display_time),
         suspended: w.suspended,
         suspended_at: w.suspended_at.map(display_time),
         created_at: display_time(w.created_at),
