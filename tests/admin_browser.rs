@@ -438,6 +438,7 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
         "/admin/webhooks",
         "/admin/webhooks/new",
         "/admin/deliveries",
+        "/admin/event-types",
         "/admin/api-keys",
         "/admin/settings",
     ] {
@@ -528,6 +529,15 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     assert!(b.text(".pager").await.contains("Showing 21–23 of 23"));
     b.navigate_by(".pager a[rel=prev]").await;
     assert_eq!(b.path().await, "/admin/webhooks");
+
+    // A tenant's own event type, added from the catalogue page.
+    b.goto(&s.url("/admin/event-types")).await;
+    b.fill("#type-name", "invoice.paid").await;
+    b.navigate_by("form[action='/admin/event-types'] button[type=submit]")
+        .await;
+    assert!(b.text(".notice").await.contains("Event type added"));
+    assert!(b.text("#event-types").await.contains("invoice.paid"));
+    b.screenshot("15-event-types").await;
 
     // An API key for an application, created from the page and shown once.
     b.goto(&s.url("/admin/api-keys")).await;

@@ -2566,3 +2566,65 @@ async fn api_keys_are_created_shown_once_and_revoked_from_the_page() {
         .await;
     p.assert_error_page(404, "another tenant's key");
 }
+
+#[tokio::test]
+async fn event_types_are_added_and_archived_from_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let page = admin.page("/admin/event-types").await;
+    assert!(page.contains("license.activated") && page.contains("Built-in"));
+
+    for (name, field) in [("Not A Type", "name"), ("license.created", "name")] {
+        let p = admin
+            .post("/admin/event-types", &pairs(&[("name", name)]))
+            .await;
+        assert_eq!(p.status, 400, "{name}: {}", p.body);
+        assert!(field_error(&p.body, field).is_some(), "{name}: {}", p.body);
+        assert!(contains_escaped(&p.body, name), "{name} is kept");
+    }
+    let p = admin
+        .post(
+            "/admin/event-types",
+            &pairs(&[
+                ("name", "invoice.paid"),
+                ("category", ""),
+                ("description", "An invoice was paid."),
+            ]),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/admin/event-types?done=type_added");
+    let page = admin.page("/admin/event-types").await;
+    assert!(page.contains("invoice.paid") && page.contains("Custom"));
+    // The webhook form offers it, under its category.
+    let form = admin.page("/admin/webhooks/new").await;
+    assert!(form.contains("data-category=\"invoice\"") && form.contains("value=\"invoice.paid\""));
+
+    let p = admin
+        .post(
+            "/admin/event-types/archive",
+            &pairs(&[("name", "invoice.paid")]),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = admin.page("/admin/event-types").await;
+    assert!(page.contains("Archived"), "{page}");
+    let (status, body) = s
+        .post(
+            "/management/webhooks",
+            json!({"name": "x", "url": "https://example.com/inv", "events": ["invoice.paid"]}),
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "an archived type takes no new subscriptions: {body}"
+    );
+    let p = admin
+        .post(
+            "/admin/event-types/archive",
+            &pairs(&[("name", "nope.nope")]),
+        )
+        .await;
+    p.assert_error_page(404, "archiving an unknown type");
+}

@@ -17,6 +17,7 @@ mod api_keys;
 mod chart;
 mod deliveries;
 mod error;
+mod event_types;
 mod forms;
 mod session;
 mod settings;
@@ -52,6 +53,11 @@ pub fn routes() -> Router<AppState> {
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route(
+            "/event-types",
+            get(event_types::list).post(event_types::create),
+        )
+        .route("/event-types/archive", post(event_types::archive))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route(
             "/api-keys/{id}/revoke",

@@ -47,6 +47,10 @@ fn notice(code: &str) -> Option<&'static str> {
         "unsuspended" => "Webhook unsuspended: deliveries resume.",
         "retried" => "Delivery queued for another attempt now.",
         "key_revoked" => "API key revoked.",
+        "type_added" => "Event type added: webhooks can subscribe to it now.",
+        "type_archived" => {
+            "Event type archived: existing subscriptions keep it; new ones are refused."
+        }
         "tested" => "Test event (webhook.test) sent: its delivery is listed below.",
         "settings" => "Settings saved. They apply to every delivery attempted from now on.",
         "settings_reset" => "Settings reset to the values hookd was started with.",

@@ -136,6 +136,16 @@ pub async fn create_event_type(
     ApiJson(input): ApiJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    let entry = create(&state, tenant, input).await?;
+    Ok((StatusCode::CREATED, Json((&entry).into())))
+}
+
+/// Validates and adds a tenant's own event type.
+pub(crate) async fn create(
+    state: &AppState,
+    tenant: &str,
+    input: EventTypeIn,
+) -> ApiResult<CatalogueEntry> {
     let mut errors = ValidationErrors::new();
     let category = validate_category(&input.name, input.category.as_deref());
     let category = match category {
@@ -167,14 +177,13 @@ pub async fn create_event_type(
         created_at: state.clock.now_ms(),
     };
     state.store.create_event_type(tenant, &record).await?;
-    let entry = CatalogueEntry {
+    Ok(CatalogueEntry {
         name: record.name,
         category: record.category,
         description: record.description,
         builtin: false,
         archived_at: None,
-    };
-    Ok((StatusCode::CREATED, Json((&entry).into())))
+    })
 }
 
 #[utoipa::path(
@@ -190,6 +199,12 @@ pub async fn archive_event_type(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
+    archive(&state, tenant, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Archives a type: existing subscriptions keep it, new ones are refused.
+pub(crate) async fn archive(state: &AppState, tenant: &str, name: &str) -> ApiResult<()> {
     if name == TEST_EVENT_TYPE {
         return Err(ApiError::field(
             "name",
@@ -198,7 +213,7 @@ pub async fn archive_event_type(
     }
     let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
     let entry = catalogue
-        .get(&name)
+        .get(name)
         .ok_or_else(|| ApiError::not_found("event type"))?;
     let now = state.clock.now_ms();
     let record = EventTypeRecord {
@@ -209,5 +224,5 @@ pub async fn archive_event_type(
         created_at: now,
     };
     state.store.archive_event_type(tenant, &record).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

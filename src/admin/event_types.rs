@@ -1,0 +1,119 @@
+//! `/admin/event-types`: the tenant's catalogue by category (built-in and
+//! its own types), adding a type, archiving one.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::error::{PageError, render, render_with};
+use super::forms::{FieldErrors, Form};
+use super::session::{AdminSession, Submitted};
+use super::view::{Chrome, display_time};
+use crate::catalogue::Catalogue;
+use crate::domain::event_type::TEST_EVENT_TYPE;
+use crate::http::AppState;
+use crate::http::event_types::EventTypeIn;
+
+pub struct TypeRow {
+    pub name: String,
+    pub category: String,
+    pub description: String,
+    pub builtin: bool,
+    pub archived_at: Option<String>,
+    pub can_archive: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/event_types.html")]
+struct TypesPage {
+    chrome: Chrome,
+    rows: Vec<TypeRow>,
+    name: String,
+    category: String,
+    description: String,
+    errors: FieldErrors,
+}
+
+impl TypesPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
+}
+
+async fn page(
+    state: &AppState,
+    session: &AdminSession,
+    done: Option<&str>,
+) -> Result<TypesPage, PageError> {
+    let catalogue = Catalogue::load(state.store.as_ref(), &session.tenant).await?;
+    let rows = catalogue
+        .entries()
+        .into_iter()
+        .map(|e| TypeRow {
+            name: e.name.clone(),
+            category: e.category.clone(),
+            description: e.description.clone().unwrap_or_default(),
+            builtin: e.builtin,
+            archived_at: e.archived_at.map(display_time),
+            can_archive: e.archived_at.is_none() && e.name != TEST_EVENT_TYPE,
+        })
+        .collect();
+    Ok(TypesPage {
+        chrome: Chrome::new(session, "event-types", done),
+        rows,
+        name: String::new(),
+        category: String::new(),
+        description: String::new(),
+        errors: FieldErrors::default(),
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: AdminSession,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let query = Form::parse(query.unwrap_or_default().as_bytes());
+    Ok(render(&page(&state, &session, query.raw("done")).await?))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let (name, category, description) = (
+        form.text("name"),
+        form.text("category"),
+        form.text("description"),
+    );
+    let input = EventTypeIn {
+        name: name.clone(),
+        category: (!category.is_empty()).then(|| category.clone()),
+        description: (!description.is_empty()).then(|| description.clone()),
+    };
+    match crate::http::event_types::create(&state, &session.tenant, input).await {
+        Ok(_) => Ok(Redirect::to("/admin/event-types?done=type_added").into_response()),
+        Err(e) if !e.errors.is_empty() || e.status == StatusCode::CONFLICT => {
+            let mut view = page(&state, &session, None).await?;
+            if e.errors.is_empty() {
+                view.errors.add("name", e.detail);
+            } else {
+                view.errors.extend(e.errors);
+            }
+            view.name = name;
+            view.category = category;
+            view.description = description;
+            Ok(render_with(StatusCode::BAD_REQUEST, &view))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn archive(
+    State(state): State<AppState>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    crate::http::event_types::archive(&state, &session.tenant, &form.text("name")).await?;
+    Ok(Redirect::to("/admin/event-types?done=type_archived").into_response())
+}
