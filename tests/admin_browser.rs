@@ -455,6 +455,13 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
         for o in origins.as_array().unwrap() {
             assert_eq!(o.as_str().unwrap(), s.base, "{path} loaded {o}");
         }
+        // The page's script ran to its end (no error on the way).
+        let ready = b
+            .client
+            .execute("return document.documentElement.dataset.js || null", vec![])
+            .await
+            .unwrap();
+        assert_eq!(ready, json!("ready"), "{path}: app.js stopped early");
         // Every form control has a label a screen reader can announce.
         let unlabeled = b
             .client

@@ -2522,13 +2522,38 @@ async fn api_keys_are_created_shown_once_and_revoked_from_the_page() {
             ]),
         )
         .await;
-    assert_eq!(p.status, 201, "{}", p.body);
-    let start = p
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/admin/api-keys?done=key_created");
+    let line = p
+        .set_cookie_line("hookd_new_key")
+        .expect("the sealed key rides a cookie");
+    assert!(
+        line.contains("Path=/admin/api-keys") && line.contains("HttpOnly"),
+        "{line}"
+    );
+    let sealed = p.cookie("hookd_new_key").unwrap();
+    let shown = admin
+        .web
+        .get(
+            "/admin/api-keys?done=key_created",
+            Some(&format!("{}; hookd_new_key={sealed}", admin.cookie)),
+        )
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(
+        shown.cookie("hookd_new_key").as_deref(),
+        Some(""),
+        "shown once"
+    );
+    let start = shown
         .body
         .find("id=\"new-key\" value=\"")
         .expect("the key is shown")
         + 20;
-    let key = p.body[start..start + p.body[start..].find('"').unwrap()].to_owned();
+    let key = shown.body[start..start + shown.body[start..].find('"').unwrap()].to_owned();
+    // A reload (the cookie gone) creates nothing and shows no key.
+    let reload = admin.page("/admin/api-keys?done=key_created").await;
+    assert!(!reload.contains("id=\"new-key\""));
     assert!(key.starts_with("hk_"), "{key}");
     // The key works, with what it was given.
     let (status, _) = send(s.req_as(&key, Method::GET, "/management/webhooks/1")).await;
@@ -2627,4 +2652,29 @@ async fn event_types_are_added_and_archived_from_the_page() {
         )
         .await;
     p.assert_error_page(404, "archiving an unknown type");
+
+    // Restored, from the page; through the API, restoring what is not
+    // archived names nothing.
+    let p = admin
+        .post(
+            "/admin/event-types/restore",
+            &pairs(&[("name", "invoice.paid")]),
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location(), "/admin/event-types?done=type_restored");
+    let (status, body) = s
+        .post(
+            "/management/webhooks",
+            json!({"name": "x", "url": "https://example.com/inv", "events": ["invoice.paid"]}),
+        )
+        .await;
+    assert_eq!(
+        status, 201,
+        "restored, it takes subscriptions again: {body}"
+    );
+    let (status, _) = s
+        .post("/management/event-types/invoice.paid/restore", json!({}))
+        .await;
+    assert_eq!(status, 404, "not archived any more");
 }

@@ -29,7 +29,7 @@ document.addEventListener("DOMContentLoaded", () => {
         copied = document.execCommand("copy");
         input.type = type;
       }
-      if (status) status.textContent = copied ? "Secret copied to the clipboard." : "Copy failed: reveal the secret and copy it by hand.";
+      if (status) status.textContent = copied ? "Copied to the clipboard." : "Copy failed: select the text and copy it by hand.";
     });
   }
 
@@ -58,6 +58,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // locked box is not sent, the wildcard says it all).
   for (const fieldset of document.querySelectorAll("fieldset.category")) {
     const box = fieldset.querySelector(".select-all-box");
+    if (!box) continue; // not an event category (e.g. a key's permissions)
     const wildcard = fieldset.querySelector(".wildcard-box");
     const events = [...fieldset.querySelectorAll(".event-box")];
     const before = new Map();
@@ -104,4 +105,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const anchor = location.hash && document.getElementById(location.hash.slice(1));
   if (invalid) invalid.focus();
   else if (anchor && anchor.matches("button, a, input")) anchor.focus();
+
+  // Reached only if nothing above threw (the browser tests check it).
+  document.documentElement.dataset.js = "ready";
 });

@@ -4,12 +4,14 @@
 
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::error::{PageError, render, render_with};
 use super::forms::{FieldErrors, Form, parse_id};
-use super::session::{AdminSession, Submitted};
+use super::session::{AdminSession, Submitted, cookie, set_cookie_at};
 use super::view::{Chrome, display_time};
 use crate::domain::api_key::Permission;
 use crate::http::AppState;
@@ -93,13 +95,50 @@ async fn page(
     })
 }
 
+/// The key just created travels from the POST to the page that shows it
+/// in a short-lived cookie, sealed (encrypted, bound to the tenant): so a
+/// reload shows the list without creating another key, and the key is
+/// never part of an address.
+const NEW_KEY_COOKIE: &str = "hookd_new_key";
+const NEW_KEY_PATH: &str = "/admin/api-keys";
+
+fn seal_context(tenant: &str) -> String {
+    format!("admin-new-key:{tenant}")
+}
+
 pub async fn list(
     State(state): State<AppState>,
     session: AdminSession,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let query = Form::parse(query.unwrap_or_default().as_bytes());
-    Ok(render(&page(&state, &session, query.raw("done")).await?))
+    let mut view = page(&state, &session, query.raw("done")).await?;
+    let Some(sealed) = cookie(&headers, NEW_KEY_COOKIE) else {
+        return Ok(render(&view));
+    };
+    view.created = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .ok()
+        .and_then(|b| state.cipher.open(&b, &seal_context(&session.tenant)).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| {
+            let (name, key) = text.split_once('\n')?;
+            Some((name.to_owned(), key.to_owned()))
+        });
+    // Shown once: the cookie goes with this answer.
+    let mut resp = render(&view);
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie_at(
+            NEW_KEY_COOKIE,
+            "",
+            NEW_KEY_PATH,
+            0,
+            state.settings.admin_secure_cookies,
+        ),
+    );
+    Ok(resp)
 }
 
 pub async fn create(
@@ -110,9 +149,22 @@ pub async fn create(
     let permissions = form.all("permissions");
     match crate::http::api_keys::create(&state, &session.tenant, &name, &permissions).await {
         Ok((record, key)) => {
-            let mut view = page(&state, &session, None).await?;
-            view.created = Some((record.name, key));
-            Ok(render_with(StatusCode::CREATED, &view))
+            let sealed = state.cipher.seal(
+                format!("{}\n{key}", record.name).as_bytes(),
+                &seal_context(&session.tenant),
+            );
+            let mut resp = Redirect::to("/admin/api-keys?done=key_created").into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie_at(
+                    NEW_KEY_COOKIE,
+                    &URL_SAFE_NO_PAD.encode(sealed),
+                    NEW_KEY_PATH,
+                    60,
+                    state.settings.admin_secure_cookies,
+                ),
+            );
+            Ok(resp)
         }
         Err(e) if !e.errors.is_empty() => {
             let mut view = page(&state, &session, None).await?;

@@ -110,6 +110,14 @@ pub async fn create(
     }
 }
 
+pub async fn restore(
+    State(state): State<AppState>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    crate::http::event_types::restore(&state, &session.tenant, &form.text("name")).await?;
+    Ok(Redirect::to("/admin/event-types?done=type_restored").into_response())
+}
+
 pub async fn archive(
     State(state): State<AppState>,
     Submitted { session, form }: Submitted,

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
             get(event_types::list).post(event_types::create),
         )
         .route("/event-types/archive", post(event_types::archive))
+        .route("/event-types/restore", post(event_types::restore))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route(
             "/api-keys/{id}/revoke",

@@ -52,7 +52,7 @@ fn random_token() -> [u8; 32] {
     b
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -64,9 +64,20 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
+    set_cookie_at(name, value, "/admin", max_age_s, secure)
+}
+
+/// An HttpOnly, SameSite=Strict cookie for `path`.
+pub(super) fn set_cookie_at(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_s: i64,
+    secure: bool,
+) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
     ))
     .expect("cookie text is ASCII")
 }

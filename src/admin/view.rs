@@ -47,7 +47,9 @@ fn notice(code: &str) -> Option<&'static str> {
         "unsuspended" => "Webhook unsuspended: deliveries resume.",
         "retried" => "Delivery queued for another attempt now.",
         "key_revoked" => "API key revoked.",
+        "key_created" => "API key created.",
         "type_added" => "Event type added: webhooks can subscribe to it now.",
+        "type_restored" => "Event type restored: new subscriptions to it are accepted again.",
         "type_archived" => {
             "Event type archived: existing subscriptions keep it; new ones are refused."
         }

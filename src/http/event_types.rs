@@ -226,3 +226,36 @@ pub(crate) async fn archive(state: &AppState, tenant: &str, name: &str) -> ApiRe
     state.store.archive_event_type(tenant, &record).await?;
     Ok(())
 }
+
+#[utoipa::path(
+    post, path = "/management/event-types/{name}/restore", tag = "event-types",
+    description = "Un-archives a type: new subscriptions to it are accepted again.",
+    params(("name" = String, Path)),
+    responses((status = 200, body = EventTypeOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, description = "No such archived type", body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn restore_event_type(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<EventTypeOut>> {
+    let tenant = auth.require(Permission::WebhooksWrite)?;
+    let entry = restore(&state, tenant, &name).await?;
+    Ok(Json((&entry).into()))
+}
+
+/// Un-archives a type of the tenant's catalogue.
+pub(crate) async fn restore(
+    state: &AppState,
+    tenant: &str,
+    name: &str,
+) -> ApiResult<CatalogueEntry> {
+    if !state.store.restore_event_type(tenant, name).await? {
+        return Err(ApiError::not_found("archived event type"));
+    }
+    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
+    catalogue
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("event type"))
+}

@@ -119,6 +119,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
             event_types::create_event_type
         ))
         .routes(routes!(event_types::archive_event_type))
+        .routes(routes!(event_types::restore_event_type))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
         .routes(routes!(healthz))

@@ -18,6 +18,10 @@ pub(crate) const DELETE_SESSION: &str = "DELETE FROM admin_sessions WHERE id_has
 
 pub(crate) const GET_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 
+/// Only a tenant row can be un-archived (built-ins have one once archived).
+pub(crate) const RESTORE_EVENT_TYPE: &str = "UPDATE event_types SET archived_at = NULL \
+     WHERE tenant_id = $1 AND name = $2 AND archived_at IS NOT NULL";
+
 pub(crate) const DELETE_SETTING: &str = "DELETE FROM settings WHERE key = $1";
 
 pub(crate) const PUT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) \

@@ -289,6 +289,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_event_type(&self, tenant: &str, record: &EventTypeRecord) -> StoreResult<()>;
     /// Marks a type archived (inserting a row for a built-in one).
     async fn archive_event_type(&self, tenant: &str, record: &EventTypeRecord) -> StoreResult<()>;
+    /// Un-archives a type; false when it was not archived.
+    async fn restore_event_type(&self, tenant: &str, name: &str) -> StoreResult<bool>;
 
     // --- API keys -------------------------------------------------------
 

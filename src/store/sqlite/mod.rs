@@ -472,6 +472,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn restore_event_type(&self, tenant: &str, name: &str) -> StoreResult<bool> {
+        let r = sqlx::query(admin_sql::RESTORE_EVENT_TYPE)
+            .bind(tenant)
+            .bind(name)
+            .execute(&mut *self.writer().await)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn create_api_key(
         &self,
         tenant: &str,
