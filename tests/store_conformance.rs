@@ -10,8 +10,8 @@ use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
 use hookd::store::{
-    AdminSessionRecord, CommitBatch, HistogramRow, Lease, PostgresStore, PublishBatch, SqliteStore,
-    Store, WebhookFilter,
+    AdminSessionRecord, CommitBatch, EventTypeRecord, HistogramRow, Lease, PostgresStore,
+    PublishBatch, SqliteStore, Store, WebhookFilter,
 };
 
 mod common;
@@ -607,5 +607,60 @@ async fn the_delivery_histogram_counts_the_window_by_status() {
             .await
             .unwrap();
         assert!(other.is_empty(), "{}: another webhook's deliveries", b.name);
+    }
+}
+
+#[tokio::test]
+async fn archived_event_types_are_restored_per_tenant() {
+    for b in backends().await {
+        let s = &b.store;
+        let archived = |name: &str| EventTypeRecord {
+            name: name.into(),
+            category: "license".into(),
+            description: None,
+            archived_at: Some(5),
+            created_at: 5,
+        };
+        let live = |s: &Arc<dyn Store>, tenant: &'static str, name: &'static str| {
+            let s = s.clone();
+            async move {
+                s.list_event_types(tenant)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .find(|r| r.name == name)
+                    .map(|r| r.archived_at.is_none())
+            }
+        };
+        s.archive_event_type("a", &archived("license.created"))
+            .await
+            .unwrap();
+        s.archive_event_type("b", &archived("license.created"))
+            .await
+            .unwrap();
+        assert_eq!(live(s, "a", "license.created").await, Some(false));
+        assert!(
+            !s.restore_event_type("a", "license.updated").await.unwrap(),
+            "{}: nothing archived to restore",
+            b.name
+        );
+        assert!(s.restore_event_type("a", "license.created").await.unwrap());
+        assert!(
+            !s.restore_event_type("a", "license.created").await.unwrap(),
+            "{}: restoring twice",
+            b.name
+        );
+        assert_eq!(
+            live(s, "a", "license.created").await,
+            Some(true),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            live(s, "b", "license.created").await,
+            Some(false),
+            "{}: another tenant's archive stands",
+            b.name
+        );
     }
 }

@@ -57,12 +57,6 @@ struct KeysPage {
     created: Option<(String, String)>,
 }
 
-impl KeysPage {
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
-}
-
 fn options(selected: &[String]) -> Vec<PermissionOption> {
     Permission::ALL
         .iter()

@@ -82,12 +82,15 @@ impl IntoResponse for PageError {
             }
             PageError::Reload => (
                 [
-                    (axum::http::header::REFRESH, "0"),
+                    (axum::http::header::REFRESH, "0".to_owned()),
                     // Lax, unlike the session: sent even if the browser
                     // still counts the reload as coming from elsewhere.
                     (
                         axum::http::header::SET_COOKIE,
-                        "hookd_reload=1; Path=/admin; HttpOnly; SameSite=Lax; Max-Age=10",
+                        format!(
+                            "{}=1; Path=/admin; HttpOnly; SameSite=Lax; Max-Age=10",
+                            super::session::RELOAD_COOKIE
+                        ),
                     ),
                 ],
                 Html(

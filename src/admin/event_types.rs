@@ -35,12 +35,6 @@ struct TypesPage {
     errors: FieldErrors,
 }
 
-impl TypesPage {
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
-}
-
 async fn page(
     state: &AppState,
     session: &AdminSession,

@@ -32,12 +32,6 @@ struct SettingsPage {
     startup: String,
 }
 
-impl SettingsPage {
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
-}
-
 fn schedule_text(ms: &[u64]) -> String {
     if ms.is_empty() {
         return "none".into();

@@ -386,10 +386,6 @@ struct FormPage {
 }
 
 impl FormPage {
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors.get(field)
-    }
-
     fn selected_environment(&self, env: &str) -> bool {
         self.fields.environment == env
     }
