@@ -90,7 +90,7 @@ impl Authenticator {
             }));
         }
         Ok(self
-            .lookup(given.to_vec(), now)
+            .lookup(given, now)
             .await?
             .map(|record| Principal::ApiKey {
                 id: record.id,
@@ -99,23 +99,25 @@ impl Authenticator {
             }))
     }
 
-    async fn lookup(&self, hash: Vec<u8>, now: i64) -> Result<Option<ApiKeyRecord>, ApiError> {
-        if let Some((record, at)) = self.cache.lock().expect("cache lock").get(&hash)
+    /// The live key with this hash; the cache is keyed by an owned copy,
+    /// made on a miss only (a hit allocates nothing).
+    async fn lookup(&self, hash: &[u8], now: i64) -> Result<Option<ApiKeyRecord>, ApiError> {
+        if let Some((record, at)) = self.cache.lock().expect("cache lock").get(hash)
             && now - at < CACHE_TTL_MS
         {
             return Ok(Some(record.clone()));
         }
-        let found = self.store.find_api_key(&hash).await?;
+        let found = self.store.find_api_key(hash).await?;
         let mut cache = self.cache.lock().expect("cache lock");
         match &found {
             Some(record) => {
                 if cache.len() >= CACHE_MAX_ENTRIES {
                     cache.retain(|_, (_, at)| now - *at < CACHE_TTL_MS);
                 }
-                cache.insert(hash, (record.clone(), now));
+                cache.insert(hash.to_vec(), (record.clone(), now));
             }
             None => {
-                cache.remove(&hash);
+                cache.remove(hash);
             }
         }
         Ok(found)
