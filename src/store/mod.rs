@@ -13,7 +13,6 @@ use crate::domain::api_key::Permission;
 use crate::domain::delivery::{DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent};
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 
-mod admin_sql;
 mod migrations;
 pub mod postgres;
 mod rows;

@@ -1,9 +1,8 @@
-//! The SQLite side of the delivery logs, re-queueing, lease release and the
-//! purge. The hot path (publish, record, claim) is in `hot`.
+//! The delivery and event logs, re-queueing, lease release, the purge and
+//! the queue's size. The hot path (publish, record, claim) is each
+//! backend's own.
 
-use sqlx::{QueryBuilder, Sqlite};
-
-use super::SqliteStore;
+use super::{Backend, Builder};
 use crate::domain::delivery::DeliveryStatus;
 use crate::store::rows::{DELIVERY_COLUMNS, DeliveryRow, EVENT_COLUMNS, EventRow};
 use crate::store::{
@@ -11,21 +10,21 @@ use crate::store::{
     StoreResult,
 };
 
-impl SqliteStore {
+impl Backend {
     pub(super) async fn release_leases_impl(
         &self,
         owner: Option<&str>,
         now: i64,
     ) -> StoreResult<u64> {
         let r = sqlx::query(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ? \
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 \
              WHERE lease_until IS NOT NULL AND status IN ('pending', 'retrying') \
-             AND (? IS NULL OR lease_owner = ?)",
+             AND ($2 IS NULL OR lease_owner = $3)",
         )
         .bind(now)
         .bind(owner)
         .bind(owner)
-        .execute(&mut *self.writer().await)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected())
     }
@@ -35,7 +34,7 @@ impl SqliteStore {
         Ok(sqlx::query_scalar(
             "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await?)
     }
 
@@ -47,15 +46,15 @@ impl SqliteStore {
     ) -> StoreResult<Option<DeliveryRecord>> {
         let r = sqlx::query(
             "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, \
-             retry_step = 0, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
-             WHERE tenant_id = ? AND id = ? AND (lease_until IS NULL OR lease_until < ?)",
+             retry_step = 0, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND (lease_until IS NULL OR lease_until < $5)",
         )
         .bind(now)
         .bind(now)
         .bind(tenant)
         .bind(id)
         .bind(now)
-        .execute(&mut *self.writer().await)
+        .execute(&mut *self.writer().await?)
         .await?;
         if r.rows_affected() == 0 {
             return match self.get_delivery_impl(tenant, id).await? {
@@ -77,15 +76,15 @@ impl SqliteStore {
     ) -> StoreResult<u64> {
         let r = sqlx::query(
             "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, \
-             retry_step = 0, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
-             WHERE tenant_id = ? AND webhook_id = ? AND status IN ('failed', 'diverted') AND created_at >= ?",
+             retry_step = 0, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+             WHERE tenant_id = $3 AND webhook_id = $4 AND status IN ('failed', 'diverted') AND created_at >= $5",
         )
         .bind(now)
         .bind(now)
         .bind(tenant)
         .bind(webhook_id)
         .bind(since)
-        .execute(&mut *self.writer().await)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected())
     }
@@ -97,7 +96,7 @@ impl SqliteStore {
         before: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        let mut qb = Builder::new(format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.tenant_id = "
         ));
         qb.push_bind(tenant.to_owned());
@@ -130,7 +129,7 @@ impl SqliteStore {
         }
         qb.push(" ORDER BY d.id DESC LIMIT ")
             .push_bind(limit as i64);
-        let rows: Vec<DeliveryRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<DeliveryRow> = qb.build_query_as().fetch_all(self.reader()).await?;
         rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
@@ -141,12 +140,12 @@ impl SqliteStore {
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRow>)>> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq \
-             WHERE d.tenant_id = ? AND d.id = ?"
+             WHERE d.tenant_id = $1 AND d.id = $2"
         );
         let Some(row): Option<DeliveryRow> = sqlx::query_as(&sql)
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?
         else {
             return Ok(None);
@@ -155,11 +154,11 @@ impl SqliteStore {
         let attempts: Vec<(i64, i64, i64, String, String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>)> =
             sqlx::query_as(
                 "SELECT id, attempted_at, duration_ms, url, request_headers, response_status, response_headers, \
-                 response_body, error_kind, error FROM attempts WHERE tenant_id = ? AND delivery_id = ? ORDER BY id",
+                 response_body, error_kind, error FROM attempts WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY id",
             )
             .bind(tenant)
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.reader())
             .await?;
         let attempts = attempts
             .into_iter()
@@ -184,11 +183,11 @@ impl SqliteStore {
         tenant: &str,
         id: &str,
     ) -> StoreResult<Option<EventRecord>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = ? AND id = ?");
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1 AND id = $2");
         let row: Option<EventRow> = sqlx::query_as(&sql)
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.reader())
             .await?;
         Ok(row.map(EventRecord::from))
     }
@@ -200,7 +199,7 @@ impl SqliteStore {
         before: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<EventRecord>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        let mut qb = Builder::new(format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
         ));
         qb.push_bind(tenant.to_owned());
@@ -217,20 +216,20 @@ impl SqliteStore {
             qb.push(" AND created_at < ").push_bind(u);
         }
         qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit as i64);
-        let rows: Vec<EventRow> = qb.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<EventRow> = qb.build_query_as().fetch_all(self.reader()).await?;
         Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 
     pub(super) async fn purge_events_impl(&self, before: i64, batch: u64) -> StoreResult<u64> {
         // Deliveries and attempts go with their event (ON DELETE CASCADE).
         let r = sqlx::query(
-            "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.created_at < ? \
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.created_at < $1 \
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
-             AND d.status IN ('pending', 'retrying')) ORDER BY seq LIMIT ?)",
+             AND d.status IN ('pending', 'retrying')) ORDER BY seq LIMIT $2)",
         )
         .bind(before)
         .bind(batch as i64)
-        .execute(&mut *self.writer().await)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(r.rows_affected())
     }
@@ -239,7 +238,7 @@ impl SqliteStore {
         let (depth, oldest): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.reader())
         .await?;
         Ok(QueueStats {
             depth: depth as u64,
