@@ -66,7 +66,7 @@ pub struct Page<T> {
 }
 
 /// A tenant-defined (or tenant-archived) event type as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EventTypeRecord {
     pub name: String,
     pub category: String,

@@ -26,6 +26,8 @@ mod hot;
 type Db = Postgres;
 type Backend = PostgresStore;
 
+// Compiled once per backend on purpose (see `store/sql/mod.rs`).
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/mod.rs"]
 mod sql;
 

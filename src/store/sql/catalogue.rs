@@ -14,25 +14,13 @@ impl Backend {
         &self,
         tenant: &str,
     ) -> StoreResult<Vec<EventTypeRecord>> {
-        let rows: Vec<(String, String, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT name, category, description, archived_at, created_at FROM event_types \
              WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant)
         .fetch_all(self.reader())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(name, category, description, archived_at, created_at)| EventTypeRecord {
-                    name,
-                    category,
-                    description,
-                    archived_at,
-                    created_at,
-                },
-            )
-            .collect())
+        .await?)
     }
 
     pub(super) async fn create_event_type_impl(

@@ -8,6 +8,9 @@ use crate::store::rows::{
 };
 use crate::store::{Page, StoreError, StoreResult, WebhookFilter, like_escape};
 
+/// The current secret, the previous one and its expiry, sealed.
+type SealedSecrets = (Vec<u8>, Option<Vec<u8>>, Option<i64>);
+
 fn url_conflict(e: sqlx::Error) -> StoreError {
     if is_unique_violation(&e) {
         StoreError::Conflict("a webhook with this URL already exists".into())
@@ -204,7 +207,7 @@ impl Backend {
         tenant: &str,
         id: i64,
     ) -> StoreResult<Option<WebhookSecrets>> {
-        let row: Option<(Vec<u8>, Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
+        let row: Option<SealedSecrets> = sqlx::query_as(
             "SELECT secret, previous_secret, previous_secret_expires_at FROM webhooks \
              WHERE tenant_id = $1 AND id = $2",
         )

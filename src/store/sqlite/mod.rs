@@ -27,6 +27,8 @@ mod hot;
 type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
 
+// Compiled once per backend on purpose (see `store/sql/mod.rs`).
+#[allow(clippy::duplicate_mod)]
 #[path = "../sql/mod.rs"]
 mod sql;
 
