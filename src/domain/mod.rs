@@ -1,11 +1,13 @@
 //! Pure types and rules: validation, event-type matching, permissions,
-//! durations. Nothing here does I/O or reads the clock.
+//! durations, publish planning (`fanout`) and outcome folding (`tally`). Nothing here does I/O or reads the clock.
 
 pub mod api_key;
 pub mod delivery;
 pub mod duration;
 pub mod event_type;
+pub mod fanout;
 pub mod retry;
+pub mod tally;
 pub mod tenant;
 pub mod validation;
 pub mod webhook;

@@ -10,14 +10,16 @@ use async_trait::async_trait;
 
 use crate::crypto::CipherError;
 use crate::domain::api_key::Permission;
-use crate::domain::delivery::{DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent};
+use crate::domain::delivery::{DeliveryJob, DeliveryStatus, NewEvent, Outcome};
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 
+mod hot_sql;
 mod migrations;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+pub use crate::domain::fanout::{IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -85,16 +87,6 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
 }
 
-/// A lease taken on new deliveries as they are inserted, so the instance
-/// that accepted an event can attempt it at once without a claim query.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    pub owner: String,
-    pub until: i64,
-    /// At most this many new deliveries are leased; the rest wait for a claim.
-    pub max: usize,
-}
-
 /// What one group commit writes.
 #[derive(Debug, Default)]
 pub struct CommitBatch {
@@ -119,17 +111,6 @@ pub struct CommitFailed {
     pub error: StoreError,
     /// Its outcomes, to be recorded by a later batch.
     pub outcomes: Vec<Outcome>,
-}
-
-/// What a publish batch produced.
-#[derive(Debug, Default)]
-pub struct PublishBatch {
-    /// One per input event, in input order (replays for repeated keys).
-    pub results: Vec<PublishedEvent>,
-    /// The new deliveries leased to the caller.
-    pub jobs: Vec<DeliveryJob>,
-    /// New deliveries left for a claim (beyond `Lease::max`, or no lease).
-    pub unleased: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -228,9 +209,6 @@ pub struct HistogramRow {
     pub status: DeliveryStatus,
     pub count: u64,
 }
-
-/// How long an idempotency key is remembered.
-pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -423,47 +401,6 @@ pub trait Store: Send + Sync + 'static {
     fn work_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }
-}
-
-/// One webhook's attempts in a batch of outcomes, for failure tracking.
-#[derive(Debug, Default)]
-pub(crate) struct FailureTally {
-    /// When its last success in the batch happened, if one did.
-    pub reset_at: Option<i64>,
-    /// Failed attempts after that success (or in all the batch).
-    pub failures: i64,
-    pub first_failure: Option<i64>,
-    /// The receiver answered 410 Gone.
-    pub gone: bool,
-    pub min_failures: u32,
-    pub suspend_after_ms: u64,
-}
-
-/// Per webhook, in outcome order: a success resets the failure count; the
-/// failures after the last success add to it. Ordered by webhook id, so
-/// concurrent transactions (several instances) lock webhook rows in the
-/// same order and cannot deadlock on them.
-pub(crate) fn failure_tallies(
-    outcomes: &[Outcome],
-) -> std::collections::BTreeMap<i64, FailureTally> {
-    let mut tallies: std::collections::BTreeMap<i64, FailureTally> =
-        std::collections::BTreeMap::new();
-    for o in outcomes {
-        let Some(a) = &o.attempt else { continue };
-        let t = tallies.entry(o.webhook_id).or_default();
-        t.min_failures = o.min_failures;
-        t.suspend_after_ms = o.suspend_after_ms;
-        if o.status == DeliveryStatus::Succeeded {
-            t.reset_at = Some(a.attempted_at);
-            t.failures = 0;
-            t.first_failure = None;
-        } else {
-            t.failures += 1;
-            t.first_failure.get_or_insert(a.attempted_at);
-            t.gone |= o.gone;
-        }
-    }
-    tallies
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

@@ -7,35 +7,20 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::{PostgresStore, WORK_CHANNEL};
-use crate::domain::delivery::{
-    DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent, delivery_body,
+use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
+use crate::domain::fanout::{
+    Audience, Lease, PublishBatch, PublishPlan, StoredKey, Subscriber, key_lookups,
 };
-use crate::domain::event_type::subscribes_to;
-use crate::store::{
-    CommitBatch, CommitFailed, Committed, IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch, StoreError,
-    StoreResult,
+use crate::domain::tally::fold_outcomes;
+use crate::store::hot_sql::{
+    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
+    INSERT_DELIVERY_COLUMNS, INSERT_EVENT_COLUMNS, NAMED_WEBHOOK, SUBSCRIBERS, SUSPEND_IF_FAILING,
+    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql,
 };
+use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
 /// Rows per multi-row statement (bound parameters stay far under 65,535).
 const CHUNK: usize = 500;
-
-/// How one event of a publish batch is answered.
-enum Slot {
-    Fresh,
-    SameAs(usize),
-    Replay(PublishedEvent),
-}
-
-/// A webhook as fan-out needs it: id, subscriptions, suspended.
-type Subscriber = (i64, Vec<String>, bool);
-
-struct PendingDelivery<'a> {
-    event: usize,
-    webhook_id: i64,
-    status: DeliveryStatus,
-    next_attempt_at: Option<i64>,
-    lease: Option<&'a Lease>,
-}
 
 impl PostgresStore {
     pub(super) async fn commit_hot(
@@ -98,19 +83,37 @@ impl PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<DeliveryJob>> {
         let mut tx = self.pool.begin().await?;
-        let claimed: Vec<(i64, String, i64, i64, String, i64, i64)> = sqlx::query_as(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN ( \
-               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $3 \
-               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, tenant_id, event_seq, webhook_id, event_type, attempts, retry_step",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit as i64)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut seqs: Vec<i64> = claimed.iter().map(|c| c.2).collect();
+        let claimed: Vec<ClaimedRow> = sqlx::query_as(claim_sql!(" FOR UPDATE SKIP LOCKED"))
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(
+                |(
+                    delivery_id,
+                    tenant_id,
+                    event_seq,
+                    webhook_id,
+                    event_type,
+                    attempts,
+                    retry_step,
+                )| {
+                    ClaimedRow {
+                        delivery_id,
+                        tenant_id,
+                        event_seq,
+                        webhook_id,
+                        event_type,
+                        attempts,
+                        retry_step,
+                    }
+                },
+            )
+            .collect();
+        let mut seqs: Vec<i64> = claimed.iter().map(|c| c.event_seq).collect();
         seqs.sort_unstable();
         seqs.dedup();
         let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
@@ -127,148 +130,52 @@ impl PostgresStore {
                 (seq, (id, created_at, body))
             })
             .collect();
-        Ok(claimed
-            .into_iter()
-            .filter_map(
-                |(delivery_id, tenant_id, seq, webhook_id, event_type, attempts, retry_step)| {
-                    let (event_id, created_at, body) = events.get(&seq)?.clone();
-                    Some(DeliveryJob {
-                        delivery_id,
-                        tenant_id,
-                        webhook_id,
-                        event_id,
-                        event_type,
-                        event_created_at: created_at,
-                        body,
-                        attempts: attempts as u32,
-                        retry_step: retry_step as u32,
-                    })
-                },
-            )
-            .collect())
+        Ok(claimed_jobs(claimed, &events))
     }
 }
 
+/// Reads what the plan asks for, then writes what it plans (`domain::fanout`).
 async fn publish(
     tx: &mut PgConnection,
     events: &[NewEvent],
     lease: Option<&Lease>,
     now: i64,
 ) -> StoreResult<PublishBatch> {
-    let mut slots: Vec<Slot> = Vec::with_capacity(events.len());
-    let mut keys_in_batch: HashMap<(&str, &str), usize> = HashMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let Some(key) = e.idempotency_key.as_deref() else {
-            slots.push(Slot::Fresh);
-            continue;
-        };
-        if let Some(&first) = keys_in_batch.get(&(e.tenant_id.as_str(), key)) {
-            slots.push(Slot::SameAs(first));
-            continue;
-        }
-        // FOR UPDATE: a concurrent batch with the same key waits for this one.
-        let seen: Option<(i64, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT seq, id, event_type, created_at, delivery_count FROM events \
-             WHERE tenant_id = $1 AND idempotency_key = $2 FOR UPDATE",
-        )
-        .bind(&e.tenant_id)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match seen {
-            Some((_, id, event_type, created_at, count))
-                if created_at > now - IDEMPOTENCY_WINDOW_MS =>
-            {
-                slots.push(Slot::Replay(PublishedEvent {
-                    id,
-                    event_type,
-                    created_at,
-                    deliveries: count as u32,
-                }));
-            }
-            seen => {
-                if let Some((seq, ..)) = seen {
-                    sqlx::query("UPDATE events SET idempotency_key = NULL WHERE seq = $1")
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                keys_in_batch.insert((e.tenant_id.as_str(), key), i);
-                slots.push(Slot::Fresh);
-            }
-        }
+    let mut found = Vec::new();
+    for i in key_lookups(events) {
+        let e = &events[i];
+        let stored: Option<(i64, String, String, i64, i64)> =
+            sqlx::query_as(find_key_sql!(" FOR UPDATE"))
+                .bind(&e.tenant_id)
+                .bind(&e.idempotency_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let stored = stored.map(|(seq, id, event_type, created_at, count)| StoredKey {
+            seq,
+            answer: PublishedEvent {
+                id,
+                event_type,
+                created_at,
+                deliveries: count as u32,
+            },
+        });
+        found.push((i, stored));
     }
-
-    // Fan-out: subscribers per (tenant, environment), custom categories per tenant.
-    let mut subs: HashMap<(&str, &str), Vec<Subscriber>> = HashMap::new();
-    let mut categories: HashMap<&str, HashMap<String, String>> = HashMap::new();
-    let mut counts = vec![0u32; events.len()];
-    let mut targets: Vec<Vec<(i64, bool)>> = vec![Vec::new(); events.len()];
-    for (i, e) in events.iter().enumerate() {
-        if !matches!(slots[i], Slot::Fresh) {
-            continue;
-        }
-        targets[i] = match e.only_webhook {
-            Some(id) => sqlx::query_as(
-                "SELECT id, suspended FROM webhooks WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(&e.tenant_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .into_iter()
-            .collect(),
-            None => {
-                let k = (e.tenant_id.as_str(), e.environment.as_str());
-                if let std::collections::hash_map::Entry::Vacant(slot) = subs.entry(k) {
-                    let rows: Vec<(i64, String, bool)> = sqlx::query_as(
-                        "SELECT id, events, suspended FROM webhooks \
-                         WHERE tenant_id = $1 AND environment = $2 AND enabled",
-                    )
-                    .bind(k.0)
-                    .bind(k.1)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    let parsed = rows
-                        .into_iter()
-                        .map(|(id, ev, s)| {
-                            serde_json::from_str(&ev)
-                                .map(|ev| (id, ev, s))
-                                .map_err(|_| StoreError::Corrupt("webhooks.events"))
-                        })
-                        .collect::<StoreResult<Vec<_>>>()?;
-                    slot.insert(parsed);
-                }
-                if !categories.contains_key(k.0) {
-                    let rows: Vec<(String, String)> = sqlx::query_as(
-                        "SELECT name, category FROM event_types WHERE tenant_id = $1 \
-                         AND category <> split_part(name, '.', 1)",
-                    )
-                    .bind(k.0)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    categories.insert(k.0, rows.into_iter().collect());
-                }
-                let category = categories[k.0].get(&e.event_type).map(String::as_str);
-                subs[&k]
-                    .iter()
-                    .filter(|(_, ev, _)| subscribes_to(ev, &e.event_type, category))
-                    .map(|(id, _, s)| (*id, *s))
-                    .collect()
-            }
-        };
-        counts[i] = targets[i].len() as u32;
+    let mut plan = PublishPlan::new(events, found, now);
+    for &seq in &plan.expired_keys {
+        sqlx::query(CLEAR_EXPIRED_KEY)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
     }
+    let audience = audience(tx, &plan).await?;
+    plan.fan_out(&audience, lease, now);
 
-    let fresh: Vec<usize> = (0..events.len())
-        .filter(|&i| matches!(slots[i], Slot::Fresh))
-        .collect();
-    let mut seqs: HashMap<String, i64> = HashMap::with_capacity(fresh.len());
+    let fresh: Vec<usize> = plan.fresh().collect();
+    // Sequence numbers by event index (RETURNING does not promise VALUES order).
+    let mut seqs = vec![0i64; events.len()];
     for chunk in fresh.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, delivery_count, \
-             created_at) ",
-        );
+        let mut qb = QueryBuilder::<Postgres>::new(INSERT_EVENT_COLUMNS);
         qb.push_values(chunk, |mut b, &i| {
             let e = &events[i];
             b.push_bind(&e.id)
@@ -277,122 +184,96 @@ async fn publish(
                 .push_bind(&e.environment)
                 .push_bind(&e.data)
                 .push_bind(&e.idempotency_key)
-                .push_bind(i64::from(counts[i]))
+                .push_bind(i64::from(plan.counts[i]))
                 .push_bind(e.created_at);
         });
         qb.push(" RETURNING id, seq");
         let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        seqs.extend(rows);
-    }
-
-    let mut lease_left = lease.map_or(0, |l| l.max);
-    let mut pending: Vec<PendingDelivery> = Vec::new();
-    for &i in &fresh {
-        for &(webhook_id, suspended) in &targets[i] {
-            let status = if suspended {
-                DeliveryStatus::Diverted
-            } else {
-                DeliveryStatus::Pending
-            };
-            let leased = status == DeliveryStatus::Pending && lease_left > 0 && lease.is_some();
-            if leased {
-                lease_left -= 1;
+        let index: HashMap<&str, usize> =
+            chunk.iter().map(|&i| (events[i].id.as_str(), i)).collect();
+        for (id, seq) in rows {
+            if let Some(&i) = index.get(id.as_str()) {
+                seqs[i] = seq;
             }
-            pending.push(PendingDelivery {
-                event: i,
-                webhook_id,
-                status,
-                next_attempt_at: match (status, leased, lease) {
-                    (DeliveryStatus::Diverted, ..) => None,
-                    (_, true, Some(l)) => Some(l.until),
-                    _ => Some(now),
-                },
-                lease: if leased { lease } else { None },
-            });
         }
     }
-    let mut jobs = Vec::new();
-    let mut unleased = 0;
-    let mut bodies: HashMap<usize, bytes::Bytes> = HashMap::new();
-    for chunk in pending.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, next_attempt_at, \
-             lease_owner, lease_until, created_at, updated_at) ",
-        );
+
+    let mut ids = Vec::with_capacity(plan.deliveries.len());
+    for chunk in plan.deliveries.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new(INSERT_DELIVERY_COLUMNS);
         qb.push_values(chunk, |mut b, d| {
             let e = &events[d.event];
+            let lease = lease.filter(|_| d.leased);
             b.push_bind(&e.tenant_id)
-                .push_bind(seqs[&e.id])
+                .push_bind(seqs[d.event])
                 .push_bind(d.webhook_id)
                 .push_bind(&e.event_type)
                 .push_bind(d.status.as_str())
                 .push_bind(d.next_attempt_at)
-                .push_bind(d.lease.map(|l| l.owner.clone()))
-                .push_bind(d.lease.map(|l| l.until))
+                .push_bind(lease.map(|l| l.owner.clone()))
+                .push_bind(lease.map(|l| l.until))
                 .push_bind(now)
                 .push_bind(now);
         });
         qb.push(" RETURNING id, event_seq, webhook_id");
         let rows: Vec<(i64, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        let ids: HashMap<(i64, i64), i64> = rows
+        let by_target: HashMap<(i64, i64), i64> = rows
             .into_iter()
             .map(|(id, seq, w)| ((seq, w), id))
             .collect();
-        for d in chunk {
-            if d.status != DeliveryStatus::Pending {
-                continue;
-            }
-            if d.lease.is_none() {
-                unleased += 1;
-                continue;
-            }
-            let e = &events[d.event];
-            jobs.push(DeliveryJob {
-                delivery_id: ids[&(seqs[&e.id], d.webhook_id)],
-                tenant_id: e.tenant_id.clone(),
-                webhook_id: d.webhook_id,
-                event_id: e.id.clone(),
-                event_type: e.event_type.clone(),
-                event_created_at: e.created_at,
-                body: bodies
-                    .entry(d.event)
-                    .or_insert_with(|| delivery_body(&e.id, &e.event_type, e.created_at, &e.data))
-                    .clone(),
-                attempts: 0,
-                retry_step: 0,
-            });
-        }
+        ids.extend(
+            chunk
+                .iter()
+                .map(|d| by_target[&(seqs[d.event], d.webhook_id)]),
+        );
     }
+    Ok(plan.finish(&ids))
+}
 
-    let answer = |i: usize| PublishedEvent {
-        id: events[i].id.clone(),
-        event_type: events[i].event_type.clone(),
-        created_at: events[i].created_at,
-        deliveries: counts[i],
-    };
-    let results = slots
-        .into_iter()
-        .enumerate()
-        .map(|(i, slot)| match slot {
-            Slot::Fresh => answer(i),
-            Slot::SameAs(first) => answer(first),
-            Slot::Replay(r) => r,
-        })
-        .collect();
-    Ok(PublishBatch {
-        results,
-        jobs,
-        unleased,
-    })
+/// The webhooks and categories the plan's fan-out needs.
+async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<Audience> {
+    let mut audience = Audience::default();
+    for &(tenant, environment) in &plan.groups {
+        let rows: Vec<(i64, String, bool)> = sqlx::query_as(SUBSCRIBERS)
+            .bind(tenant)
+            .bind(environment)
+            .fetch_all(&mut *tx)
+            .await?;
+        let subscribers = rows
+            .into_iter()
+            .map(|(id, events, suspended)| {
+                Ok(Subscriber {
+                    id,
+                    events: serde_json::from_str(&events)
+                        .map_err(|_| StoreError::Corrupt("webhooks.events"))?,
+                    suspended,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        audience.subscribers.push(subscribers);
+    }
+    for &tenant in &plan.tenants {
+        let rows: Vec<(String, String)> = sqlx::query_as(CUSTOM_CATEGORIES)
+            .bind(tenant)
+            .fetch_all(&mut *tx)
+            .await?;
+        audience.categories.push(rows.into_iter().collect());
+    }
+    for &(tenant, id) in &plan.named {
+        let suspended: Option<bool> = sqlx::query_scalar(NAMED_WEBHOOK)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        audience.named.push(suspended);
+    }
+    Ok(audience)
 }
 
 async fn record(tx: &mut PgConnection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
     let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
     for chunk in attempted.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
-             response_status, response_headers, response_body, error_kind, error) ",
-        );
+        let mut qb = QueryBuilder::<Postgres>::new(INSERT_ATTEMPT_COLUMNS);
         qb.push_values(chunk, |mut b, o| {
             let a = o.attempt.as_ref().expect("filtered to attempted");
             b.push_bind(o.delivery_id)
@@ -434,60 +315,32 @@ async fn record(tx: &mut PgConnection, outcomes: &[Outcome], now: i64) -> StoreR
         );
         qb.build().execute(&mut *tx).await?;
     }
-    update_failure_tracking(tx, outcomes, now).await
-}
-
-/// As on SQLite: a success resets the failure count, later failures add to
-/// it; then suspension by failure handling or a 410.
-async fn update_failure_tracking(
-    tx: &mut PgConnection,
-    outcomes: &[Outcome],
-    now: i64,
-) -> StoreResult<Vec<i64>> {
-    let tallies = crate::store::failure_tallies(outcomes);
     let mut suspended = Vec::new();
-    for (webhook_id, t) in tallies {
-        if let Some(at) = t.reset_at {
-            sqlx::query(
-                // Only when a failure streak ends: a webhook that keeps
-                // succeeding is never written, so instances sharing it do
-                // not queue on its row.
-                "UPDATE webhooks SET failure_count = $1, failing_since = $2, last_success_at = $3 WHERE id = $4 \
-                 AND (failure_count <> $1 OR failing_since IS DISTINCT FROM $2)",
-            )
-            .bind(t.failures)
-            .bind(t.first_failure)
-            .bind(at)
-            .bind(webhook_id)
-            .execute(&mut *tx)
-            .await?;
-        } else if t.failures > 0 {
-            sqlx::query(
-                "UPDATE webhooks SET failure_count = failure_count + $1, \
-                 failing_since = COALESCE(failing_since, $2) WHERE id = $3",
-            )
-            .bind(t.failures)
-            .bind(t.first_failure)
-            .bind(webhook_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if t.failures == 0 && !t.gone {
-            continue;
-        }
-        let r = sqlx::query(
-            "UPDATE webhooks SET suspended = TRUE, suspended_at = $1, version = version + 1 \
-             WHERE id = $2 AND NOT suspended AND ($3 OR (failure_count >= $4 AND failing_since <= $5))",
-        )
-        .bind(now)
-        .bind(webhook_id)
-        .bind(t.gone)
-        .bind(i64::from(t.min_failures))
-        .bind(now - t.suspend_after_ms as i64)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() > 0 {
-            suspended.push(webhook_id);
+    for t in fold_outcomes(outcomes) {
+        let write = match t.reset_at {
+            Some(at) => sqlx::query(TALLY_RESET)
+                .bind(t.failures)
+                .bind(t.first_failure)
+                .bind(at)
+                .bind(t.webhook_id),
+            None => sqlx::query(TALLY_ADD)
+                .bind(t.failures)
+                .bind(t.first_failure)
+                .bind(t.webhook_id),
+        };
+        write.execute(&mut *tx).await?;
+        if t.may_suspend() {
+            let r = sqlx::query(SUSPEND_IF_FAILING)
+                .bind(now)
+                .bind(t.webhook_id)
+                .bind(t.gone)
+                .bind(i64::from(t.min_failures))
+                .bind(t.failing_since_at_most(now))
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() > 0 {
+                suspended.push(t.webhook_id);
+            }
         }
     }
     Ok(suspended)
