@@ -12,13 +12,10 @@
 //! run the same way. A query that cannot be written so belongs to its
 //! backend.
 
-mod catalogue;
-mod deliveries;
 mod store_impl;
-mod webhooks;
 
 use super::{Backend, Db};
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult, WebhookFilter, like_escape};
 
 /// What the key check seals, to detect a wrong encryption key at start.
 const KEY_CHECK: &[u8] = b"hookd encryption key check";
@@ -47,3 +44,55 @@ impl Backend {
 
 /// Keeps `Db` named in this module for the children's `QueryBuilder`s.
 type Builder<'a> = sqlx::QueryBuilder<'a, Db>;
+
+const API_KEY_COLUMNS: &str = "id, tenant_id, name, permissions, created_at";
+
+/// The current secret, the previous one and its expiry, sealed.
+type SealedSecrets = (Vec<u8>, Option<Vec<u8>>, Option<i64>);
+
+fn url_conflict(e: sqlx::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Conflict("a webhook with this URL already exists".into())
+    } else {
+        e.into()
+    }
+}
+
+fn push_webhook_filter(qb: &mut Builder<'_>, tenant: &str, f: &WebhookFilter) {
+    qb.push(" WHERE tenant_id = ").push_bind(tenant.to_owned());
+    if let Some(q) = &f.q {
+        let pattern = format!("%{}%", like_escape(&q.to_lowercase()));
+        qb.push(" AND search_text LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(env) = &f.environment {
+        qb.push(" AND environment = ").push_bind(env.clone());
+    }
+    if let Some(enabled) = f.enabled {
+        qb.push(" AND enabled = ").push_bind(enabled);
+    }
+    if let Some(suspended) = f.suspended {
+        qb.push(" AND suspended = ").push_bind(suspended);
+    }
+    if let Some(t) = &f.event_type {
+        // `events` is a JSON array of validated names, which cannot contain
+        // quotes, so a quoted substring match is exact.
+        let exact = format!("%\"{}\"%", like_escape(t));
+        let wildcard = format!(
+            "%\"{}.*\"%",
+            like_escape(crate::domain::event_type::category_of(t))
+        );
+        qb.push(" AND (events LIKE ")
+            .push_bind(exact)
+            .push(" ESCAPE '\\' OR events LIKE ")
+            .push_bind(wildcard)
+            .push(" ESCAPE '\\'");
+        if let Some(c) = &f.event_category {
+            qb.push(" OR events LIKE ")
+                .push_bind(format!("%\"{}.*\"%", like_escape(c)))
+                .push(" ESCAPE '\\'");
+        }
+        qb.push(")");
+    }
+}

@@ -1,19 +1,23 @@
-//! The `Store` implementation: each method hands over to the part that
-//! owns it (`webhooks`, `catalogue`, `deliveries` here; the hot path and
-//! the instance methods to the backend).
+//! The `Store` implementation in the SQL both databases run. The hot path
+//! and the instance methods hand over to the backend.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::Backend;
+use super::{API_KEY_COLUMNS, Backend, Builder, SealedSecrets, push_webhook_filter, url_conflict};
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::DeliveryJob;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::webhook::{Webhook, WebhookSecrets};
+use crate::store::rows::{
+    ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVENT_COLUMNS, EventRow, SessionRow, WEBHOOK_COLUMNS,
+    WebhookJsonColumns, WebhookRow, open_secret, seal_headers, seal_secret,
+};
 use crate::store::{
     AdminSessionRecord, ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed,
     DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, EventTypeRecord, HistogramRow, Page,
-    QueueStats, Store, StoreResult, WebhookFilter,
+    QueueStats, Store, StoreError, StoreResult, WebhookFilter,
 };
 
 #[async_trait]
@@ -23,17 +27,47 @@ impl Store for Backend {
         Ok(())
     }
 
-    async fn create_webhook(
-        &self,
-        webhook: &Webhook,
-        secret: &str,
-        now: i64,
-    ) -> StoreResult<Webhook> {
-        self.create_webhook_impl(webhook, secret, now).await
+    async fn create_webhook(&self, w: &Webhook, secret: &str, now: i64) -> StoreResult<Webhook> {
+        let json = WebhookJsonColumns::of(w);
+        let sql = format!(
+            "INSERT INTO webhooks (tenant_id, name, url, events, enabled, environment, description, \
+             headers, timeout_ms, rate_limit, retry_schedule, failure_handling, suspended, secret, \
+             created_at, updated_at, version, search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13, $14, $15, 1, $16) \
+             RETURNING {WEBHOOK_COLUMNS}"
+        );
+        let row: WebhookRow = sqlx::query_as(&sql)
+            .bind(&w.tenant_id)
+            .bind(&w.name)
+            .bind(&w.url)
+            .bind(&json.events)
+            .bind(w.enabled)
+            .bind(&w.environment)
+            .bind(&w.description)
+            .bind(seal_headers(&self.cipher, &w.tenant_id, &w.headers))
+            .bind(w.timeout_ms as i64)
+            .bind(w.rate_limit.map(i64::from))
+            .bind(&json.retry_schedule)
+            .bind(&json.failure_handling)
+            .bind(seal_secret(&self.cipher, &w.tenant_id, "secret", secret))
+            .bind(now)
+            .bind(now)
+            .bind(&json.search_text)
+            .fetch_one(&mut *self.writer().await?)
+            .await
+            .map_err(url_conflict)?;
+        row.into_webhook(&self.cipher)
     }
 
     async fn get_webhook(&self, tenant: &str, id: i64) -> StoreResult<Option<Webhook>> {
-        self.get_webhook_impl(tenant, id).await
+        let sql =
+            format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE tenant_id = $1 AND id = $2");
+        let row: Option<WebhookRow> = sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| r.into_webhook(&self.cipher)).transpose()
     }
 
     async fn list_webhooks(
@@ -43,15 +77,84 @@ impl Store for Backend {
         offset: u64,
         limit: u64,
     ) -> StoreResult<Page<Webhook>> {
-        self.list_webhooks_impl(tenant, filter, offset, limit).await
+        let mut count = Builder::new("SELECT COUNT(*) FROM webhooks");
+        push_webhook_filter(&mut count, tenant, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(self.reader()).await?;
+
+        let mut qb = Builder::new(format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks"));
+        push_webhook_filter(&mut qb, tenant, filter);
+        qb.push(" ORDER BY id LIMIT ")
+            .push_bind(limit as i64)
+            .push(" OFFSET ")
+            .push_bind(offset as i64);
+        let rows: Vec<WebhookRow> = qb.build_query_as().fetch_all(self.reader()).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| r.into_webhook(&self.cipher))
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            items,
+            total: total as u64,
+        })
     }
 
-    async fn update_webhook(&self, webhook: &Webhook, now: i64) -> StoreResult<Option<Webhook>> {
-        self.update_webhook_impl(webhook, now).await
+    async fn update_webhook(&self, w: &Webhook, now: i64) -> StoreResult<Option<Webhook>> {
+        let json = WebhookJsonColumns::of(w);
+        let sql = format!(
+            "UPDATE webhooks SET name = $1, url = $2, events = $3, enabled = $4, environment = $5, \
+             description = $6, headers = $7, timeout_ms = $8, rate_limit = $9, retry_schedule = $10, \
+             failure_handling = $11, search_text = $12, updated_at = $13, version = version + 1 \
+             WHERE tenant_id = $14 AND id = $15 AND version = $16 RETURNING {WEBHOOK_COLUMNS}"
+        );
+        let row: Option<WebhookRow> = sqlx::query_as(&sql)
+            .bind(&w.name)
+            .bind(&w.url)
+            .bind(&json.events)
+            .bind(w.enabled)
+            .bind(&w.environment)
+            .bind(&w.description)
+            .bind(seal_headers(&self.cipher, &w.tenant_id, &w.headers))
+            .bind(w.timeout_ms as i64)
+            .bind(w.rate_limit.map(i64::from))
+            .bind(&json.retry_schedule)
+            .bind(&json.failure_handling)
+            .bind(&json.search_text)
+            .bind(now)
+            .bind(&w.tenant_id)
+            .bind(w.id)
+            .bind(w.version)
+            .fetch_optional(&mut *self.writer().await?)
+            .await
+            .map_err(url_conflict)?;
+        match row {
+            Some(r) => Ok(Some(r.into_webhook(&self.cipher)?)),
+            None => match self.get_webhook(&w.tenant_id, w.id).await? {
+                Some(_) => Err(StoreError::Stale),
+                None => Ok(None),
+            },
+        }
     }
 
     async fn delete_webhook(&self, tenant: &str, id: i64) -> StoreResult<bool> {
-        self.delete_webhook_impl(tenant, id).await
+        let mut conn = self.writer().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
+        let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Unfinished deliveries have nowhere to go; their log stays.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, \
+             lease_owner = NULL, lease_until = NULL WHERE tenant_id = $1 AND webhook_id = $2 \
+             AND status IN ('pending', 'retrying')",
+        )
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn get_webhook_secrets(
@@ -59,7 +162,28 @@ impl Store for Backend {
         tenant: &str,
         id: i64,
     ) -> StoreResult<Option<WebhookSecrets>> {
-        self.get_webhook_secrets_impl(tenant, id).await
+        let row: Option<SealedSecrets> = sqlx::query_as(
+            "SELECT secret, previous_secret, previous_secret_expires_at FROM webhooks \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some((secret, previous, until)) = row else {
+            return Ok(None);
+        };
+        let previous = match (previous, until) {
+            (Some(p), Some(until)) => Some((
+                open_secret(&self.cipher, tenant, "previous_secret", &p)?,
+                until,
+            )),
+            _ => None,
+        };
+        Ok(Some(WebhookSecrets {
+            current: open_secret(&self.cipher, tenant, "secret", &secret)?,
+            previous,
+        }))
     }
 
     async fn rotate_webhook_secret(
@@ -70,8 +194,33 @@ impl Store for Backend {
         previous_until: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        self.rotate_webhook_secret_impl(tenant, id, new_secret, previous_until, now)
-            .await
+        let mut conn = self.writer().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
+        let current: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT secret FROM webhooks WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        // Re-seal under the previous_secret context: a sealed value is bound to its column.
+        let old = open_secret(&self.cipher, tenant, "secret", &current)?;
+        sqlx::query(
+            "UPDATE webhooks SET secret = $1, previous_secret = $2, previous_secret_expires_at = $3, \
+             updated_at = $4, version = version + 1 WHERE tenant_id = $5 AND id = $6",
+        )
+        .bind(seal_secret(&self.cipher, tenant, "secret", new_secret))
+        .bind(seal_secret(&self.cipher, tenant, "previous_secret", &old))
+        .bind(previous_until)
+        .bind(now)
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn set_webhook_suspended(
@@ -81,24 +230,89 @@ impl Store for Backend {
         suspended: bool,
         now: i64,
     ) -> StoreResult<Option<Webhook>> {
-        self.set_webhook_suspended_impl(tenant, id, suspended, now)
-            .await
+        let sql = format!(
+            "UPDATE webhooks SET suspended = $1, \
+             suspended_at = CASE WHEN $2 THEN COALESCE(suspended_at, $3) ELSE NULL END, \
+             failure_count = 0, failing_since = NULL, \
+             updated_at = $4, version = version + 1 \
+             WHERE tenant_id = $5 AND id = $6 RETURNING {WEBHOOK_COLUMNS}"
+        );
+        let row: Option<WebhookRow> = sqlx::query_as(&sql)
+            .bind(suspended)
+            .bind(suspended)
+            .bind(now)
+            .bind(now)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&mut *self.writer().await?)
+            .await?;
+        row.map(|r| r.into_webhook(&self.cipher)).transpose()
     }
 
     async fn list_event_types(&self, tenant: &str) -> StoreResult<Vec<EventTypeRecord>> {
-        self.list_event_types_impl(tenant).await
+        Ok(sqlx::query_as(
+            "SELECT name, category, description, archived_at, created_at FROM event_types \
+             WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(tenant)
+        .fetch_all(self.reader())
+        .await?)
     }
 
-    async fn create_event_type(&self, tenant: &str, record: &EventTypeRecord) -> StoreResult<()> {
-        self.create_event_type_impl(tenant, record).await
+    async fn create_event_type(&self, tenant: &str, r: &EventTypeRecord) -> StoreResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO event_types (tenant_id, name, category, description, archived_at, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET archived_at = NULL, \
+             category = excluded.category, description = excluded.description \
+             WHERE event_types.archived_at IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(&r.name)
+        .bind(&r.category)
+        .bind(&r.description)
+        .bind(r.created_at)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "event type {:?} already exists",
+                r.name
+            )));
+        }
+        Ok(())
     }
 
-    async fn archive_event_type(&self, tenant: &str, record: &EventTypeRecord) -> StoreResult<()> {
-        self.archive_event_type_impl(tenant, record).await
+    async fn archive_event_type(&self, tenant: &str, r: &EventTypeRecord) -> StoreResult<()> {
+        let at = r.archived_at.unwrap_or(r.created_at);
+        sqlx::query(
+            "INSERT INTO event_types (tenant_id, name, category, description, archived_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, name) DO UPDATE \
+             SET archived_at = COALESCE(event_types.archived_at, excluded.archived_at)",
+        )
+        .bind(tenant)
+        .bind(&r.name)
+        .bind(&r.category)
+        .bind(&r.description)
+        .bind(at)
+        .bind(r.created_at)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(())
     }
 
+    /// Only a tenant row can be un-archived (built-ins have one once archived).
     async fn restore_event_type(&self, tenant: &str, name: &str) -> StoreResult<bool> {
-        self.restore_event_type_impl(tenant, name).await
+        let r = sqlx::query(
+            "UPDATE event_types SET archived_at = NULL \
+             WHERE tenant_id = $1 AND name = $2 AND archived_at IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(name)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn create_api_key(
@@ -109,20 +323,55 @@ impl Store for Backend {
         permissions: &[Permission],
         now: i64,
     ) -> StoreResult<ApiKeyRecord> {
-        self.create_api_key_impl(tenant, name, key_hash, permissions, now)
-            .await
+        let sql = format!(
+            "INSERT INTO api_keys (tenant_id, name, key_hash, permissions, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {API_KEY_COLUMNS}"
+        );
+        let row: ApiKeyRow = sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(name)
+            .bind(key_hash)
+            .bind(serde_json::to_string(permissions).expect("permissions serialize"))
+            .bind(now)
+            .fetch_one(&mut *self.writer().await?)
+            .await?;
+        row.into_record()
     }
 
     async fn list_api_keys(&self, tenant: Option<&str>) -> StoreResult<Vec<ApiKeyRecord>> {
-        self.list_api_keys_impl(tenant).await
+        let sql = format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys \
+             WHERE revoked_at IS NULL AND ($1 IS NULL OR tenant_id = $2) ORDER BY id"
+        );
+        let rows: Vec<ApiKeyRow> = sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(tenant)
+            .fetch_all(self.reader())
+            .await?;
+        rows.into_iter().map(ApiKeyRow::into_record).collect()
     }
 
     async fn revoke_api_key(&self, tenant: &str, id: i64, now: i64) -> StoreResult<bool> {
-        self.revoke_api_key_impl(tenant, id, now).await
+        let r = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn find_api_key(&self, key_hash: &[u8]) -> StoreResult<Option<ApiKeyRecord>> {
-        self.find_api_key_impl(key_hash).await
+        let sql = format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+        );
+        let row: Option<ApiKeyRow> = sqlx::query_as(&sql)
+            .bind(key_hash)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(ApiKeyRow::into_record).transpose()
     }
 
     async fn commit_batch(&self, batch: CommitBatch, now: i64) -> Result<Committed, CommitFailed> {
@@ -140,11 +389,26 @@ impl Store for Backend {
     }
 
     async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64> {
-        self.release_leases_impl(owner, now).await
+        let r = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1 \
+             WHERE lease_until IS NOT NULL AND status IN ('pending', 'retrying') \
+             AND ($2 IS NULL OR lease_owner = $3)",
+        )
+        .bind(now)
+        .bind(owner)
+        .bind(owner)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        self.next_due_at_impl().await
+        // Leased deliveries are due at their lease's end, so one MIN covers both.
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
+        )
+        .fetch_one(self.reader())
+        .await?)
     }
 
     async fn retry_delivery(
@@ -153,7 +417,27 @@ impl Store for Backend {
         id: i64,
         now: i64,
     ) -> StoreResult<Option<DeliveryRecord>> {
-        self.retry_delivery_impl(tenant, id, now).await
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, \
+             retry_step = 0, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND (lease_until IS NULL OR lease_until < $5)",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(tenant)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        if r.rows_affected() == 0 {
+            return match self.get_delivery(tenant, id).await? {
+                Some(_) => Err(StoreError::Conflict(
+                    "an attempt of this delivery is under way; retry it when it ends".into(),
+                )),
+                None => Ok(None),
+            };
+        }
+        Ok(self.get_delivery(tenant, id).await?.map(|(d, _)| d))
     }
 
     async fn recover_webhook(
@@ -163,19 +447,63 @@ impl Store for Backend {
         since: i64,
         now: i64,
     ) -> StoreResult<u64> {
-        self.recover_webhook_impl(tenant, webhook_id, since, now)
-            .await
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, \
+             retry_step = 0, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+             WHERE tenant_id = $3 AND webhook_id = $4 AND status IN ('failed', 'diverted') AND created_at >= $5",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(tenant)
+        .bind(webhook_id)
+        .bind(since)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     async fn list_deliveries(
         &self,
         tenant: &str,
-        filter: &DeliveryFilter,
+        f: &DeliveryFilter,
         before: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        self.list_deliveries_impl(tenant, filter, before, limit)
-            .await
+        let mut qb = Builder::new(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.tenant_id = "
+        ));
+        qb.push_bind(tenant.to_owned());
+        if let Some(b) = before {
+            qb.push(" AND d.id < ").push_bind(b);
+        }
+        if let Some(w) = f.webhook_id {
+            qb.push(" AND d.webhook_id = ").push_bind(w);
+        }
+        if let Some(t) = &f.event_type {
+            qb.push(" AND d.event_type = ").push_bind(t.clone());
+        }
+        match f.status {
+            Some(DeliveryStatus::Diverted) => {
+                qb.push(" AND d.status IN ('diverted', 'failed')");
+            }
+            Some(s) => {
+                qb.push(" AND d.status = ").push_bind(s.as_str());
+            }
+            None => {}
+        }
+        if let Some(id) = &f.event_id {
+            qb.push(" AND e.id = ").push_bind(id.clone());
+        }
+        if let Some(s) = f.since {
+            qb.push(" AND d.created_at >= ").push_bind(s);
+        }
+        if let Some(u) = f.until {
+            qb.push(" AND d.created_at < ").push_bind(u);
+        }
+        qb.push(" ORDER BY d.id DESC LIMIT ")
+            .push_bind(limit as i64);
+        let rows: Vec<DeliveryRow> = qb.build_query_as().fetch_all(self.reader()).await?;
+        rows.into_iter().map(DeliveryRow::into_record).collect()
     }
 
     async fn get_delivery(
@@ -183,33 +511,130 @@ impl Store for Backend {
         tenant: &str,
         id: i64,
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRow>)>> {
-        self.get_delivery_impl(tenant, id).await
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq \
+             WHERE d.tenant_id = $1 AND d.id = $2"
+        );
+        let Some(row): Option<DeliveryRow> = sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok(None);
+        };
+        #[allow(clippy::type_complexity)]
+        let attempts: Vec<(i64, i64, i64, String, String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as(
+                "SELECT id, attempted_at, duration_ms, url, request_headers, response_status, response_headers, \
+                 response_body, error_kind, error FROM attempts WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY id",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_all(self.reader())
+            .await?;
+        let attempts = attempts
+            .into_iter()
+            .map(|a| AttemptRow {
+                id: a.0,
+                attempted_at: a.1,
+                duration_ms: a.2,
+                url: a.3,
+                request_headers: a.4,
+                response_status: a.5.map(|s| s as u16),
+                response_headers: a.6,
+                response_body: a.7,
+                error_kind: a.8,
+                error: a.9,
+            })
+            .collect();
+        Ok(Some((row.into_record()?, attempts)))
     }
 
     async fn get_event(&self, tenant: &str, id: &str) -> StoreResult<Option<EventRecord>> {
-        self.get_event_impl(tenant, id).await
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1 AND id = $2");
+        let row: Option<EventRow> = sqlx::query_as(&sql)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(EventRecord::from))
     }
 
     async fn list_events(
         &self,
         tenant: &str,
-        filter: &EventFilter,
+        f: &EventFilter,
         before: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<EventRecord>> {
-        self.list_events_impl(tenant, filter, before, limit).await
+        let mut qb = Builder::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
+        ));
+        qb.push_bind(tenant.to_owned());
+        if let Some(b) = before {
+            qb.push(" AND seq < ").push_bind(b);
+        }
+        if let Some(t) = &f.event_type {
+            qb.push(" AND event_type = ").push_bind(t.clone());
+        }
+        if let Some(s) = f.since {
+            qb.push(" AND created_at >= ").push_bind(s);
+        }
+        if let Some(u) = f.until {
+            qb.push(" AND created_at < ").push_bind(u);
+        }
+        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit as i64);
+        let rows: Vec<EventRow> = qb.build_query_as().fetch_all(self.reader()).await?;
+        Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 
     async fn purge_events(&self, before: i64, batch: u64) -> StoreResult<u64> {
-        self.purge_events_impl(before, batch).await
+        // Deliveries and attempts go with their event (ON DELETE CASCADE).
+        let r = sqlx::query(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
+             AND d.status IN ('pending', 'retrying')) ORDER BY seq LIMIT $2)",
+        )
+        .bind(before)
+        .bind(batch as i64)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(r.rows_affected())
     }
 
-    async fn queue_stats(&self, now: i64) -> StoreResult<QueueStats> {
-        self.queue_stats_impl(now).await
+    async fn queue_stats(&self, _now: i64) -> StoreResult<QueueStats> {
+        let (depth, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
+        )
+        .fetch_one(self.reader())
+        .await?;
+        Ok(QueueStats {
+            depth: depth as u64,
+            oldest_due_at: oldest,
+        })
     }
 
-    async fn create_admin_session(&self, session: &AdminSessionRecord) -> StoreResult<()> {
-        self.create_admin_session_impl(session).await
+    async fn create_admin_session(&self, s: &AdminSessionRecord) -> StoreResult<()> {
+        let mut conn = self.writer().await?;
+        sqlx::query("DELETE FROM admin_sessions WHERE expires_at <= $1")
+            .bind(s.created_at)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO admin_sessions \
+             (id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.key_ref)
+        .bind(&s.tenant_id)
+        .bind(&s.csrf_token)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     async fn find_admin_session(
@@ -217,29 +642,66 @@ impl Store for Backend {
         id_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<AdminSessionRecord>> {
-        self.find_admin_session_impl(id_hash, now).await
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at \
+             FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     async fn set_admin_session_tenant(&self, id_hash: &[u8], tenant: &str) -> StoreResult<()> {
-        self.set_admin_session_tenant_impl(id_hash, tenant).await
+        sqlx::query("UPDATE admin_sessions SET tenant_id = $1 WHERE id_hash = $2")
+            .bind(tenant)
+            .bind(id_hash)
+            .execute(&mut *self.writer().await?)
+            .await?;
+        Ok(())
     }
 
     async fn delete_admin_session(&self, id_hash: &[u8]) -> StoreResult<()> {
-        self.delete_admin_session_impl(id_hash).await
+        sqlx::query("DELETE FROM admin_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *self.writer().await?)
+            .await?;
+        Ok(())
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
-        self.get_setting_impl(key).await
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(self.reader())
+                .await?,
+        )
     }
 
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.put_setting_impl(key, value).await
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(())
     }
 
     async fn delete_setting(&self, key: &str) -> StoreResult<()> {
-        self.delete_setting_impl(key).await
+        sqlx::query("DELETE FROM settings WHERE key = $1")
+            .bind(key)
+            .execute(&mut *self.writer().await?)
+            .await?;
+        Ok(())
     }
 
+    /// Ids grow with creation time, so the window starts after the newest
+    /// delivery created before it: found by walking the (tenant, id) index
+    /// backwards, the count reads only the window's rows.
     async fn delivery_histogram(
         &self,
         tenant: &str,
@@ -247,8 +709,29 @@ impl Store for Backend {
         since: i64,
         bucket_ms: i64,
     ) -> StoreResult<Vec<HistogramRow>> {
-        self.delivery_histogram_impl(tenant, webhook_id, since, bucket_ms)
-            .await
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT (created_at - $1) / $2 AS bucket, status, COUNT(*) AS n FROM deliveries \
+             WHERE tenant_id = $3 AND created_at >= $1 AND id > COALESCE((SELECT id FROM deliveries \
+             WHERE tenant_id = $3 AND created_at < $1 ORDER BY id DESC LIMIT 1), 0) \
+             AND ($4 IS NULL OR webhook_id = $4) \
+             GROUP BY bucket, status",
+        )
+        .bind(since)
+        .bind(bucket_ms.max(1))
+        .bind(tenant)
+        .bind(webhook_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(bucket, status, n)| {
+                Ok(HistogramRow {
+                    bucket,
+                    status: crate::domain::delivery::DeliveryStatus::parse(&status)
+                        .ok_or(StoreError::Corrupt("deliveries.status"))?,
+                    count: n as u64,
+                })
+            })
+            .collect()
     }
 
     async fn heartbeat(&self, owner: &str, now: i64) -> StoreResult<()> {
