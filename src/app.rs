@@ -12,14 +12,16 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ServeArgs, Settings, SqliteSync, StoreArgs};
 use crate::crypto::{Cipher, generate_api_key, write_private_file};
 use crate::dispatcher::targets::TargetCache;
 use crate::dispatcher::{DeliveryPolicy, Dispatcher, DispatcherParts, SharedPolicy};
-use crate::http::auth::Authenticator;
-use crate::http::{AppState, router};
+use crate::http::router;
+use crate::ops::Services;
 use crate::publish::Publisher;
+use crate::state::AppState;
 use crate::store::{PostgresStore, SqliteStore, Store};
 
 const KEY_FILE: &str = "management_api_key";
@@ -222,13 +224,15 @@ pub async fn serve(
         &engine.handle,
     );
     let state = AppState {
-        authenticator: Arc::new(Authenticator::new(keys, store.clone(), cipher.clone())),
-        store: store.clone(),
-        settings: settings.clone(),
+        ops: Services {
+            authenticator: Arc::new(Authenticator::new(keys, store.clone(), cipher.clone())),
+            store: store.clone(),
+            settings: settings.clone(),
+            publisher,
+            dispatcher: dispatcher.as_ref().map(|(d, _)| d.clone()),
+            targets,
+        },
         clock: clock.clone(),
-        publisher,
-        dispatcher: dispatcher.as_ref().map(|(d, _)| d.clone()),
-        targets,
         policy,
         metrics,
         cipher,

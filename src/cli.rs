@@ -5,8 +5,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock, format_rfc3339};
 use crate::config::{Cli, Command, KeysAction, LogFormat};
-use crate::crypto::{generate_api_key, hash_api_key};
-use crate::http::api_keys::validate_api_key_request;
+use crate::domain::api_key::Principal;
+use crate::ops::OpError;
+use crate::ops::api_keys::{create_api_key, list_api_keys, revoke_api_key};
 
 pub mod listen;
 
@@ -37,18 +38,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     tenant,
                     permissions,
                 } => {
-                    let permissions = validate_api_key_request(&name, &tenant, &permissions)
-                        .map_err(|e| {
-                            let msgs: Vec<String> =
-                                e.0.iter()
-                                    .map(|f| format!("{}: {}", f.field, f.message))
-                                    .collect();
-                            anyhow::anyhow!(msgs.join("; "))
-                        })?;
-                    let key = generate_api_key();
-                    let r = store
-                        .create_api_key(&tenant, &name, &hash_api_key(&key), &permissions, now)
-                        .await?;
+                    // Whoever holds the database is the operator: a management key.
+                    let operator = Principal::Bootstrap {
+                        tenant: tenant.clone(),
+                    };
+                    let (r, key) = create_api_key(
+                        store.as_ref(),
+                        &operator,
+                        &tenant,
+                        &name,
+                        &permissions,
+                        now,
+                    )
+                    .await?;
                     println!("id:          {}", r.id);
                     println!("tenant:      {}", r.tenant_id);
                     println!("permissions: {}", perms(&r.permissions));
@@ -56,7 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("(the key is shown this once; only its hash is stored)");
                 }
                 KeysAction::List { tenant } => {
-                    for r in store.list_api_keys(tenant.as_deref()).await? {
+                    for r in list_api_keys(store.as_ref(), tenant.as_deref()).await? {
                         println!(
                             "{}\t{}\t{}\t{}\t{}",
                             r.id,
@@ -68,8 +70,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 KeysAction::Revoke { id, tenant } => {
-                    if !store.revoke_api_key(&tenant, id, now).await? {
-                        anyhow::bail!("no live key {id} in tenant {tenant:?}");
+                    match revoke_api_key(store.as_ref(), None, &tenant, id, now).await {
+                        Err(OpError::NotFound(_)) => {
+                            anyhow::bail!("no live key {id} in tenant {tenant:?}")
+                        }
+                        other => other?,
                     }
                     println!("revoked key {id}");
                 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod catalogue;
 pub mod cli;
 pub mod clock;
@@ -11,5 +12,7 @@ pub mod dispatcher;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod ops;
 pub mod publish;
+pub mod state;
 pub mod store;

@@ -14,7 +14,9 @@ use super::forms::{FieldErrors, Form, parse_id};
 use super::session::{AdminSession, Submitted, cookie, set_cookie_at};
 use super::view::{Chrome, display_time};
 use crate::domain::api_key::Permission;
-use crate::http::AppState;
+use crate::ops::OpError;
+use crate::ops::api_keys as ops;
+use crate::state::AppState;
 use crate::store::ApiKeyRecord;
 
 pub struct KeyRow {
@@ -72,9 +74,7 @@ async fn page(
     session: &AdminSession,
     done: Option<&str>,
 ) -> Result<KeysPage, PageError> {
-    let rows = state
-        .store
-        .list_api_keys(Some(&session.tenant))
+    let rows = ops::list_api_keys(state.ops.store.as_ref(), Some(&session.tenant))
         .await?
         .into_iter()
         .map(KeyRow::from)
@@ -129,7 +129,7 @@ pub async fn list(
             "",
             NEW_KEY_PATH,
             0,
-            state.settings.admin_secure_cookies,
+            state.ops.settings.admin_secure_cookies,
         ),
     );
     Ok(resp)
@@ -141,7 +141,16 @@ pub async fn create(
 ) -> Result<Response, PageError> {
     let name = form.text("name");
     let permissions = form.all("permissions");
-    match crate::http::api_keys::create(&state, &session.tenant, &name, &permissions).await {
+    let created = ops::create_api_key(
+        state.ops.store.as_ref(),
+        &session.principal,
+        &session.tenant,
+        &name,
+        &permissions,
+        state.clock.now_ms(),
+    )
+    .await;
+    match created {
         Ok((record, key)) => {
             let sealed = state.cipher.seal(
                 format!("{}\n{key}", record.name).as_bytes(),
@@ -155,14 +164,14 @@ pub async fn create(
                     &URL_SAFE_NO_PAD.encode(sealed),
                     NEW_KEY_PATH,
                     60,
-                    state.settings.admin_secure_cookies,
+                    state.ops.settings.admin_secure_cookies,
                 ),
             );
             Ok(resp)
         }
-        Err(e) if !e.errors.is_empty() => {
+        Err(OpError::Invalid(found)) => {
             let mut view = page(&state, &session, None).await?;
-            view.errors.extend(e.errors);
+            view.errors.extend(found.0);
             view.name = name;
             view.permissions = options(&permissions);
             Ok(render_with(StatusCode::BAD_REQUEST, &view))
@@ -179,9 +188,7 @@ struct RevokePage {
 }
 
 async fn find(state: &AppState, session: &AdminSession, id: i64) -> Result<KeyRow, PageError> {
-    state
-        .store
-        .list_api_keys(Some(&session.tenant))
+    ops::list_api_keys(state.ops.store.as_ref(), Some(&session.tenant))
         .await?
         .into_iter()
         .find(|k| k.id == id)
@@ -208,6 +215,13 @@ pub async fn revoke(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "API key")?;
-    crate::http::api_keys::revoke(&state, &session.tenant, id).await?;
+    ops::revoke_api_key(
+        state.ops.store.as_ref(),
+        Some(&state.ops.authenticator),
+        &session.tenant,
+        id,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(Redirect::to("/admin/api-keys?done=key_revoked").into_response())
 }

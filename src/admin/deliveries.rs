@@ -8,12 +8,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::chart::{self, Chart, RANGES, Range};
-use super::error::{PageError, render};
+use super::error::{PageError, not_found_page, render};
 use super::forms::{Form, parse_id};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
 use crate::domain::delivery::DeliveryStatus;
-use crate::http::AppState;
+use crate::ops::deliveries::{get_delivery, list_deliveries, retry_delivery};
+use crate::state::AppState;
 use crate::store::{AttemptRow, DeliveryFilter, DeliveryRecord, WebhookFilter};
 
 const PAGE_SIZE: u64 = 25;
@@ -77,6 +78,7 @@ fn link(webhook_id: Option<i64>, status: &str, range: &str, cursor: Option<&str>
 
 async fn webhook_names(state: &AppState, tenant: &str) -> Result<HashMap<i64, String>, PageError> {
     let page = state
+        .ops
         .store
         .list_webhooks(tenant, &WebhookFilter::default(), 0, WEBHOOKS_LISTED)
         .await?;
@@ -126,6 +128,7 @@ pub async fn list(
     let now = state.clock.now_ms();
     let since = range.since(now);
     let histogram = state
+        .ops
         .store
         .delivery_histogram(&session.tenant, webhook_id, since, range.bucket_ms)
         .await?;
@@ -134,14 +137,8 @@ pub async fn list(
         status,
         ..DeliveryFilter::default()
     };
-    let mut found = state
-        .store
-        .list_deliveries(&session.tenant, &filter, cursor, PAGE_SIZE + 1)
-        .await?;
-    let next_cursor = (found.len() as u64 > PAGE_SIZE).then(|| {
-        found.truncate(PAGE_SIZE as usize);
-        found.last().map(|d| d.id.to_string()).unwrap_or_default()
-    });
+    let page = list_deliveries(&state.ops, &session.tenant, &filter, cursor, PAGE_SIZE).await?;
+    let (found, next_cursor) = (page.items, page.next_cursor.map(|c| c.to_string()));
     let mut names = webhook_names(&state, &session.tenant).await?;
     let mut webhooks: Vec<(i64, String)> = names.iter().map(|(k, v)| (*k, v.clone())).collect();
     // Beyond the first webhooks listed, name those on this page one by one.
@@ -154,7 +151,7 @@ pub async fn list(
     missing.sort_unstable();
     missing.dedup();
     for id in missing {
-        if let Some(w) = state.store.get_webhook(&session.tenant, id).await? {
+        if let Some(w) = state.ops.store.get_webhook(&session.tenant, id).await? {
             if Some(id) == webhook_id {
                 webhooks.push((id, w.name.clone()));
             }
@@ -249,16 +246,16 @@ pub async fn detail(
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "delivery")?;
     let query = Form::parse(query.unwrap_or_default().as_bytes());
-    let (delivery, attempts) = state
-        .store
-        .get_delivery(&session.tenant, id)
-        .await?
-        .ok_or_else(|| PageError::not_found("delivery"))?;
+    let (delivery, attempts) = get_delivery(&state.ops, &session.tenant, id)
+        .await
+        .map_err(not_found_page)?;
     let webhook = state
+        .ops
         .store
         .get_webhook(&session.tenant, delivery.webhook_id)
         .await?;
     let event = state
+        .ops
         .store
         .get_event(&session.tenant, &delivery.event_id)
         .await?;
@@ -291,13 +288,12 @@ pub async fn retry(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "delivery")?;
-    let (delivery, _) = state
-        .store
-        .get_delivery(&session.tenant, id)
-        .await?
-        .ok_or_else(|| PageError::not_found("delivery"))?;
+    let (delivery, _) = get_delivery(&state.ops, &session.tenant, id)
+        .await
+        .map_err(not_found_page)?;
     // It would only be diverted again: say so instead of "queued".
     if let Some(w) = state
+        .ops
         .store
         .get_webhook(&session.tenant, delivery.webhook_id)
         .await?
@@ -312,6 +308,6 @@ pub async fn retry(
             ),
         });
     }
-    crate::http::deliveries::retry(&state, &session.tenant, id).await?;
+    retry_delivery(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
     Ok(Redirect::to(&format!("/admin/deliveries/{id}?done=retried")).into_response())
 }

@@ -1,12 +1,13 @@
 //! Errors of the admin page, answered as HTML: a redirect to sign-in, or
-//! an error page saying what went wrong. Field errors never get here: the
+//! an error page saying what went wrong. The one place where an operation's
+//! error becomes a page. Field errors the pages expect never get here: the
 //! form they belong to is shown again with them.
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
-use crate::http::error::ApiError;
+use crate::ops::OpError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -47,18 +48,40 @@ impl PageError {
     }
 }
 
-impl From<ApiError> for PageError {
-    fn from(e: ApiError) -> Self {
+/// An operation's error as an error page, with the same status and text
+/// as the JSON API's answer to it.
+impl From<OpError> for PageError {
+    fn from(e: OpError) -> Self {
+        e.log();
+        let status = match &e {
+            OpError::Invalid(_) => StatusCode::BAD_REQUEST,
+            OpError::NotFound(_) => StatusCode::NOT_FOUND,
+            OpError::Conflict(_) => StatusCode::CONFLICT,
+            OpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            OpError::Store(_) | OpError::Publish(_) if e.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            OpError::Store(_) | OpError::Publish(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
         Self::Page {
-            status: e.status,
-            detail: e.detail,
+            status,
+            detail: e.public_detail(),
         }
+    }
+}
+
+/// Like the `From` conversion, but a page opened for something missing
+/// says so in the admin page's own words (a link can be stale).
+pub fn not_found_page(e: OpError) -> PageError {
+    match e {
+        OpError::NotFound(what) => PageError::not_found(what),
+        other => other.into(),
     }
 }
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
-        ApiError::from(e).into()
+        OpError::from(e).into()
     }
 }
 

@@ -12,8 +12,9 @@ use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
 use crate::catalogue::Catalogue;
 use crate::domain::event_type::TEST_EVENT_TYPE;
-use crate::http::AppState;
-use crate::http::event_types::EventTypeIn;
+use crate::ops::OpError;
+use crate::ops::event_types::{self as ops, NewEventType};
+use crate::state::AppState;
 
 pub struct TypeRow {
     pub name: String,
@@ -40,7 +41,7 @@ async fn page(
     session: &AdminSession,
     done: Option<&str>,
 ) -> Result<TypesPage, PageError> {
-    let catalogue = Catalogue::load(state.store.as_ref(), &session.tenant).await?;
+    let catalogue = Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
     let rows = catalogue
         .entries()
         .into_iter()
@@ -81,19 +82,18 @@ pub async fn create(
         form.text("category"),
         form.text("description"),
     );
-    let input = EventTypeIn {
+    let input = NewEventType {
         name: name.clone(),
         category: (!category.is_empty()).then(|| category.clone()),
         description: (!description.is_empty()).then(|| description.clone()),
     };
-    match crate::http::event_types::create(&state, &session.tenant, input).await {
+    match ops::create_event_type(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
         Ok(_) => Ok(Redirect::to("/admin/event-types?done=type_added").into_response()),
-        Err(e) if !e.errors.is_empty() || e.status == StatusCode::CONFLICT => {
+        Err(e @ (OpError::Invalid(_) | OpError::Conflict(_))) => {
             let mut view = page(&state, &session, None).await?;
-            if e.errors.is_empty() {
-                view.errors.add("name", e.detail);
-            } else {
-                view.errors.extend(e.errors);
+            match e {
+                OpError::Invalid(found) => view.errors.extend(found.0),
+                other => view.errors.add("name", other.to_string()),
             }
             view.name = name;
             view.category = category;
@@ -108,7 +108,7 @@ pub async fn restore(
     State(state): State<AppState>,
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
-    crate::http::event_types::restore(&state, &session.tenant, &form.text("name")).await?;
+    ops::restore_event_type(&state.ops, &session.tenant, &form.text("name")).await?;
     Ok(Redirect::to("/admin/event-types?done=type_restored").into_response())
 }
 
@@ -116,6 +116,7 @@ pub async fn archive(
     State(state): State<AppState>,
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
-    crate::http::event_types::archive(&state, &session.tenant, &form.text("name")).await?;
+    let now = state.clock.now_ms();
+    ops::archive_event_type(&state.ops, &session.tenant, &form.text("name"), now).await?;
     Ok(Redirect::to("/admin/event-types?done=type_archived").into_response())
 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::http::AppState;
+use crate::state::AppState;
 
 mod api_keys;
 mod chart;

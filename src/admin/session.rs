@@ -23,7 +23,7 @@ use super::forms::{Form, safe_return_path};
 use crate::crypto::hash_api_key;
 use crate::domain::api_key::{Permission, Principal};
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::store::AdminSessionRecord;
 
 pub const SESSION_COOKIE: &str = "hookd_session";
@@ -40,6 +40,8 @@ const FAILED_SIGN_IN_PAUSE: std::time::Duration = std::time::Duration::from_mill
 /// a provisioned key with the `admin` permission (its own tenant).
 pub struct AdminSession {
     pub tenant: String,
+    /// Who signed in (management keys: acting on `tenant`).
+    pub principal: Principal,
     pub csrf: String,
     /// Management keys may change service-wide settings.
     pub bootstrap: bool,
@@ -165,11 +167,13 @@ impl FromRequestParts<AppState> for AdminSession {
         let id_hash = Sha256::digest(&token).to_vec();
         let now = state.clock.now_ms();
         let record = state
+            .ops
             .store
             .find_admin_session(&id_hash, now)
             .await?
             .ok_or_else(sign_in)?;
         let principal = state
+            .ops
             .authenticator
             .principal_for_session(&record.key_ref, &record.tenant_id, now)
             .await?;
@@ -178,10 +182,11 @@ impl FromRequestParts<AppState> for AdminSession {
                 tenant: p.tenant().to_owned(),
                 csrf: record.csrf_token,
                 bootstrap: p.is_bootstrap(),
+                principal: p,
                 id_hash,
             }),
             _ => {
-                state.store.delete_admin_session(&id_hash).await?;
+                state.ops.store.delete_admin_session(&id_hash).await?;
                 Err(sign_in())
             }
         }
@@ -258,7 +263,7 @@ fn login_response(
             LOGIN_COOKIE,
             &csrf,
             3_600,
-            state.settings.admin_secure_cookies,
+            state.ops.settings.admin_secure_cookies,
         ),
     );
     resp
@@ -323,6 +328,7 @@ pub async fn login_submit(
     let key_hash = hash_api_key(&key);
     let now = state.clock.now_ms();
     let principal = state
+        .ops
         .authenticator
         .principal_for_hash(&key_hash, Some(&tenant), now)
         .await?;
@@ -342,13 +348,13 @@ pub async fn login_submit(
     let token = random_token();
     let record = AdminSessionRecord {
         id_hash: Sha256::digest(token).to_vec(),
-        key_ref: state.authenticator.session_key_ref(&key_hash),
+        key_ref: state.ops.authenticator.session_key_ref(&key_hash),
         tenant_id: principal.tenant().to_owned(),
         csrf_token: URL_SAFE_NO_PAD.encode(random_token()),
         created_at: now,
         expires_at: now + SESSION_TTL_MS,
     };
-    state.store.create_admin_session(&record).await?;
+    state.ops.store.create_admin_session(&record).await?;
     match &principal {
         Principal::Bootstrap { tenant } => {
             tracing::info!(tenant = %tenant, key = "management", "admin signed in")
@@ -359,7 +365,7 @@ pub async fn login_submit(
     }
     let target = safe_return_path(&next).unwrap_or("/admin/webhooks");
     let mut resp = Redirect::to(target).into_response();
-    let secure = state.settings.admin_secure_cookies;
+    let secure = state.ops.settings.admin_secure_cookies;
     let h = resp.headers_mut();
     h.append(
         header::SET_COOKIE,
@@ -393,6 +399,7 @@ pub async fn switch_tenant(
     };
     validate_tenant_id(&tenant).map_err(|m| PageError::bad_request(format!("Tenant: {m}")))?;
     state
+        .ops
         .store
         .set_admin_session_tenant(&session.id_hash, &tenant)
         .await?;
@@ -404,13 +411,19 @@ pub async fn logout(
     submitted: Submitted,
 ) -> Result<Response, PageError> {
     state
+        .ops
         .store
         .delete_admin_session(&submitted.session.id_hash)
         .await?;
     let mut resp = Redirect::to("/admin/login?signed_out=1").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", 0, state.settings.admin_secure_cookies),
+        set_cookie(
+            SESSION_COOKIE,
+            "",
+            0,
+            state.ops.settings.admin_secure_cookies,
+        ),
     );
     Ok(resp)
 }

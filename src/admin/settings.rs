@@ -17,7 +17,7 @@ use crate::domain::duration::format_duration_ms;
 use crate::domain::webhook::{
     validate_min_failures, validate_retry_schedule, validate_suspend_after,
 };
-use crate::http::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "admin/settings.html")]
@@ -60,7 +60,7 @@ fn page(state: &AppState, session: &AdminSession, done: Option<&str>) -> Setting
         min_failures: current.min_failures.to_string(),
         suspend_after: format_duration_ms(current.suspend_after_ms),
         errors: FieldErrors::default(),
-        startup: describe(&DeliveryPolicy::from_settings(&state.settings)),
+        startup: describe(&DeliveryPolicy::from_settings(&state.ops.settings)),
     }
 }
 
@@ -119,9 +119,13 @@ pub async fn reset(
             "The default delivery settings apply to every tenant: only a management key may change them.",
         ));
     }
-    DeliveryPolicy::forget_saved(state.store.as_ref()).await?;
-    crate::dispatcher::policy::refresh(state.store.as_ref(), &state.settings, &state.policy)
-        .await?;
+    DeliveryPolicy::forget_saved(state.ops.store.as_ref()).await?;
+    crate::dispatcher::policy::refresh(
+        state.ops.store.as_ref(),
+        &state.ops.settings,
+        &state.policy,
+    )
+    .await?;
     tracing::info!("default delivery policy reset to the start-up values from the admin page");
     Ok(Redirect::to("/admin/settings?done=settings_reset").into_response())
 }
@@ -144,7 +148,7 @@ pub async fn save(
         view.errors = errors;
         return Ok(render_with(StatusCode::BAD_REQUEST, &view));
     };
-    policy.save(state.store.as_ref()).await?;
+    policy.save(state.ops.store.as_ref()).await?;
     *state.policy.write().expect("policy lock") = policy.clone();
     tracing::info!(
         ?policy,

@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::error::{PageError, render, render_with};
+use super::error::{PageError, not_found_page, render, render_with};
 use super::forms::{FieldErrors, Form, parse_id, safe_return_path, schedule_list};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
@@ -20,9 +20,10 @@ use crate::crypto::{generate_webhook_secret, webhook_secret_bytes};
 use crate::domain::duration::format_duration_ms;
 use crate::domain::event_type::{BUILTIN_EVENT_TYPES, category_of};
 use crate::domain::webhook::{Headers, Webhook};
-use crate::http::AppState;
-use crate::http::error::ApiError;
-use crate::http::webhooks::{self as api, WebhookIn, WebhookPatch};
+use crate::ops::OpError;
+use crate::ops::webhook_actions::send_test_event;
+use crate::ops::webhooks::{self as ops, NewWebhook, WebhookChanges};
+use crate::state::AppState;
 use crate::store::WebhookFilter;
 
 const PAGE_SIZE: u64 = 20;
@@ -128,11 +129,8 @@ pub async fn list(
         event_category: None,
     };
     let offset = (page - 1) * PAGE_SIZE;
-    let found = state
-        .store
-        .list_webhooks(&session.tenant, &filter, offset, PAGE_SIZE)
-        .await?;
-    let catalogue = Catalogue::load(state.store.as_ref(), &session.tenant).await?;
+    let found = ops::list_webhooks(&state.ops, &session.tenant, filter, offset, PAGE_SIZE).await?;
+    let catalogue = Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
     let shown = found.items.len() as u64;
     let page_view = ListPage {
         chrome: Chrome::new(&session, "webhooks", query.raw("done")),
@@ -148,7 +146,7 @@ pub async fn list(
         next_link: (offset + shown < found.total)
             .then(|| list_link(&q, &environment, &status, page + 1)),
         here: list_link(&q, &environment, &status, page),
-        environments: state.settings.environments.clone(),
+        environments: state.ops.settings.environments.clone(),
         q,
         environment,
         status,
@@ -399,7 +397,7 @@ async fn form_page(
     errors: FieldErrors,
     done: Option<&str>,
 ) -> Result<FormPage, PageError> {
-    let catalogue = Catalogue::load(state.store.as_ref(), &session.tenant).await?;
+    let catalogue = Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
     let categories = categories(&catalogue, &fields.events);
     let other_events = fields
         .events
@@ -413,7 +411,7 @@ async fn form_page(
         .collect();
     // A webhook in an environment no longer configured keeps showing it
     // (saving then says it is not valid) instead of silently moving.
-    let mut environments = state.settings.environments.clone();
+    let mut environments = state.ops.settings.environments.clone();
     if !fields.environment.is_empty() && !environments.contains(&fields.environment) {
         environments.push(fields.environment.clone());
     }
@@ -433,7 +431,7 @@ pub async fn new_form(
     session: AdminSession,
 ) -> Result<Response, PageError> {
     let fields = Fields {
-        environment: state.settings.default_environment().to_owned(),
+        environment: state.ops.settings.default_environment().to_owned(),
         enabled: true,
         secret: generate_webhook_secret(),
         ..Fields::default()
@@ -450,13 +448,12 @@ async fn invalid(
     editing: Option<Editing>,
     fields: Fields,
     mut errors: FieldErrors,
-    api_error: Option<ApiError>,
+    op_error: Option<OpError>,
 ) -> Result<Response, PageError> {
-    if let Some(e) = api_error {
-        if e.errors.is_empty() {
-            return Err(e.into());
-        }
-        errors.extend(e.errors);
+    match op_error {
+        Some(OpError::Invalid(found)) => errors.extend(found.0),
+        Some(other) => return Err(other.into()),
+        None => {}
     }
     let page = form_page(state, session, editing, fields, errors, None).await?;
     Ok(render_with(StatusCode::BAD_REQUEST, &page))
@@ -472,7 +469,7 @@ pub async fn create(
     if !errors.is_empty() {
         return invalid(&state, &session, None, fields, errors, None).await;
     }
-    let input = WebhookIn {
+    let input = NewWebhook {
         name: fields.name.clone(),
         url: fields.url.clone(),
         events: fields.events.clone(),
@@ -486,7 +483,7 @@ pub async fn create(
         failure_handling: None,
         secret: (!fields.secret.is_empty()).then(|| fields.secret.clone()),
     };
-    match api::create(&state, &session.tenant, input).await {
+    match ops::create_webhook(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
         Ok(_) => Ok(Redirect::to("/admin/webhooks?done=created").into_response()),
         Err(e) => invalid(&state, &session, None, fields, errors, Some(e)).await,
     }
@@ -497,15 +494,12 @@ async fn editing(
     session: &AdminSession,
     w: &Webhook,
 ) -> Result<Editing, PageError> {
-    let secret = api::secret(state, &session.tenant, w.id).await?;
+    let secret = ops::read_secret(&state.ops, &session.tenant, w.id, state.clock.now_ms()).await?;
     Ok(Editing {
         id: w.id,
         fingerprint: Fields::from_webhook(w).fingerprint(),
         secret: secret.secret,
-        previous_secret_until: secret
-            .previous_secret_expires_at
-            .and_then(|t| crate::clock::parse_rfc3339(&t).ok())
-            .map(display_time),
+        previous_secret_until: secret.previous_expires_at.map(display_time),
         suspended: w.suspended,
         suspended_at: w.suspended_at.map(display_time),
         created_at: display_time(w.created_at),
@@ -514,11 +508,9 @@ async fn editing(
 }
 
 async fn load(state: &AppState, session: &AdminSession, id: i64) -> Result<Webhook, PageError> {
-    state
-        .store
-        .get_webhook(&session.tenant, id)
-        .await?
-        .ok_or_else(|| PageError::not_found("webhook"))
+    ops::get_webhook(&state.ops, &session.tenant, id)
+        .await
+        .map_err(not_found_page)
 }
 
 pub async fn edit_form(
@@ -564,7 +556,7 @@ pub async fn update(
     if !errors.is_empty() {
         return invalid(&state, &session, Some(editing), fields, errors, None).await;
     }
-    let patch = WebhookPatch {
+    let changes = WebhookChanges {
         name: Some(fields.name.clone()),
         url: Some(fields.url.clone()),
         events: Some(fields.events.clone()),
@@ -580,21 +572,22 @@ pub async fn update(
         }),
         rate_limit: Some(parsed.rate_limit),
         retry_schedule: Some(parsed.retry_schedule),
-        ..WebhookPatch::default()
+        ..WebhookChanges::default()
     };
     let opened_with = form.text("fingerprint");
     let unchanged = |w: &Webhook| {
         opened_with.is_empty() || Fields::from_webhook(w).fingerprint() == opened_with
     };
-    match api::update_if(&state, &session.tenant, id, &patch, &unchanged).await {
+    let now = state.clock.now_ms();
+    match ops::update_webhook_if(&state.ops, &session.tenant, id, &changes, &unchanged, now).await {
         Ok(_) if new_secret.is_empty() => {
             Ok(Redirect::to("/admin/webhooks?done=saved").into_response())
         }
         Ok(_) => {
-            api::rotate_secret(&state, &session.tenant, id, Some(new_secret)).await?;
+            ops::rotate_secret(&state.ops, &session.tenant, id, Some(new_secret), now).await?;
             Ok(Redirect::to("/admin/webhooks?done=saved_rotated").into_response())
         }
-        Err(e) if e.status == StatusCode::CONFLICT && e.errors.is_empty() => {
+        Err(OpError::Conflict(_)) => {
             // `editing` holds the current values' fingerprint: saving again
             // overwrites them knowingly.
             errors.add(
@@ -640,11 +633,12 @@ pub async fn toggle(
             ));
         }
     };
-    let patch = WebhookPatch {
+    let changes = WebhookChanges {
         enabled: Some(enabled),
-        ..WebhookPatch::default()
+        ..WebhookChanges::default()
     };
-    let updated = api::update(&state, &session.tenant, id, &patch).await?;
+    let now = state.clock.now_ms();
+    let updated = ops::update_webhook(&state.ops, &session.tenant, id, &changes, now).await?;
     let done = if updated.enabled {
         "enabled"
     } else {
@@ -683,7 +677,7 @@ pub async fn delete(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
-    api::delete(&state, &session.tenant, id).await?;
+    ops::delete_webhook(&state.ops, &session.tenant, id).await?;
     Ok(Redirect::to("/admin/webhooks?done=deleted").into_response())
 }
 
@@ -693,7 +687,7 @@ pub async fn rotate_secret(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
-    api::rotate_secret(&state, &session.tenant, id, None).await?;
+    ops::rotate_secret(&state.ops, &session.tenant, id, None, state.clock.now_ms()).await?;
     Ok(Redirect::to(&format!("/admin/webhooks/{id}?done=rotated")).into_response())
 }
 
@@ -703,7 +697,7 @@ pub async fn unsuspend(
     Submitted { session, form }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
-    api::unsuspend(&state, &session.tenant, id).await?;
+    ops::unsuspend_webhook(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
     Ok(back_to(
         &form,
         &format!("/admin/webhooks/{id}"),
@@ -718,6 +712,6 @@ pub async fn send_test(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
-    crate::http::webhook_actions::send_test(&state, &session.tenant, id).await?;
+    send_test_event(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
     Ok(Redirect::to(&format!("/admin/deliveries?webhook_id={id}&done=tested")).into_response())
 }

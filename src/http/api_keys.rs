@@ -7,14 +7,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth};
 use crate::clock::format_rfc3339;
-use crate::crypto::{generate_api_key, hash_api_key};
-use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
-use crate::domain::tenant::validate_tenant_id;
+use crate::ops::api_keys as ops;
+use crate::state::AppState;
 use crate::store::ApiKeyRecord;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,29 +55,6 @@ pub struct ApiKeyList {
     pub data: Vec<ApiKeyOut>,
 }
 
-/// Validates a key request; shared with `hookd keys create`.
-pub fn validate_api_key_request(
-    name: &str,
-    tenant: &str,
-    permissions: &[String],
-) -> Result<Vec<Permission>, ValidationErrors> {
-    let mut errors = ValidationErrors::new();
-    errors.check("name", crate::domain::webhook::validate_name(name));
-    errors.check("tenant", validate_tenant_id(tenant));
-    if permissions.is_empty() {
-        errors.add("permissions", "must name at least one permission");
-    }
-    let mut parsed = Vec::new();
-    for p in permissions {
-        if let Some(p) = errors.check("permissions", Permission::parse(p))
-            && !parsed.contains(&p)
-        {
-            parsed.push(p);
-        }
-    }
-    errors.into_result().map(|_| parsed)
-}
-
 #[utoipa::path(
     post, path = "/management/api-keys", tag = "api-keys",
     request_body = ApiKeyIn,
@@ -91,40 +66,20 @@ pub async fn create_api_key(
     auth: Auth,
     ApiJson(input): ApiJson<ApiKeyIn>,
 ) -> ApiResult<(StatusCode, Json<ApiKeyOut>)> {
-    let own_tenant = auth.require(Permission::Admin)?.to_owned();
-    let tenant = input.tenant.clone().unwrap_or_else(|| own_tenant.clone());
-    if !auth.0.is_bootstrap() && tenant != own_tenant {
-        return Err(ApiError::forbidden(
-            "a tenant's admin key can only create keys for its own tenant",
-        ));
-    }
-    let (record, key) = create(&state, &tenant, &input.name, &input.permissions).await?;
+    let own_tenant = auth.require(Permission::Admin)?;
+    let tenant = input.tenant.as_deref().unwrap_or(own_tenant);
+    let (record, key) = ops::create_api_key(
+        state.ops.store.as_ref(),
+        &auth.0,
+        tenant,
+        &input.name,
+        &input.permissions,
+        state.clock.now_ms(),
+    )
+    .await?;
     let mut out = ApiKeyOut::from(record);
     out.key = Some(key);
     Ok((StatusCode::CREATED, Json(out)))
-}
-
-/// Validates and stores a new key of `tenant`; answers it with its plaintext.
-pub(crate) async fn create(
-    state: &AppState,
-    tenant: &str,
-    name: &str,
-    permissions: &[String],
-) -> ApiResult<(ApiKeyRecord, String)> {
-    let permissions = validate_api_key_request(name, tenant, permissions)?;
-    let key = generate_api_key();
-    let record = state
-        .store
-        .create_api_key(
-            tenant,
-            name,
-            &hash_api_key(&key),
-            &permissions,
-            state.clock.now_ms(),
-        )
-        .await?;
-    tracing::info!(api_key.id = record.id, tenant = %tenant, "api key created");
-    Ok((record, key))
 }
 
 #[utoipa::path(
@@ -137,7 +92,7 @@ pub async fn list_api_keys(
     auth: Auth,
 ) -> ApiResult<Json<ApiKeyList>> {
     let tenant = auth.require(Permission::Admin)?;
-    let keys = state.store.list_api_keys(Some(tenant)).await?;
+    let keys = ops::list_api_keys(state.ops.store.as_ref(), Some(tenant)).await?;
     Ok(Json(ApiKeyList {
         data: keys.into_iter().map(ApiKeyOut::from).collect(),
     }))
@@ -155,19 +110,13 @@ pub async fn revoke_api_key(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::Admin)?;
-    revoke(&state, tenant, id).await?;
+    ops::revoke_api_key(
+        state.ops.store.as_ref(),
+        Some(&state.ops.authenticator),
+        tenant,
+        id,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub(crate) async fn revoke(state: &AppState, tenant: &str, id: i64) -> ApiResult<()> {
-    if !state
-        .store
-        .revoke_api_key(tenant, id, state.clock.now_ms())
-        .await?
-    {
-        return Err(ApiError::not_found("API key"));
-    }
-    state.authenticator.forget_key(id);
-    tracing::info!(api_key.id = id, tenant = %tenant, "api key revoked");
-    Ok(())
 }

@@ -7,12 +7,13 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiPath, Auth, Params};
 use crate::clock::{format_rfc3339, parse_rfc3339};
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::DeliveryStatus;
+use crate::ops::deliveries as ops;
+use crate::state::AppState;
 use crate::store::{AttemptRow, DeliveryFilter, DeliveryRecord};
 
 /// A delivery: one event to one webhook.
@@ -123,20 +124,6 @@ pub(super) fn cursor_page(params: &Params) -> Result<(Option<i64>, u64), ApiErro
     Ok((before, limit))
 }
 
-/// Given one row more than `limit` was asked for: trims to `limit` and
-/// answers the cursor of the next page, if there is one.
-pub(super) fn next_cursor<T>(
-    rows: &mut Vec<T>,
-    limit: u64,
-    key: impl Fn(&T) -> i64,
-) -> Option<String> {
-    if rows.len() as u64 <= limit {
-        return None;
-    }
-    rows.truncate(limit as usize);
-    rows.last().map(|r| key(r).to_string())
-}
-
 pub(super) fn parse_time(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .string(name)
@@ -179,14 +166,10 @@ pub async fn list_deliveries(
         since: parse_time(&params, "since")?,
         until: parse_time(&params, "until")?,
     };
-    let mut rows = state
-        .store
-        .list_deliveries(tenant, &filter, before, limit + 1)
-        .await?;
-    let next_cursor = next_cursor(&mut rows, limit, |d| d.id);
+    let page = ops::list_deliveries(&state.ops, tenant, &filter, before, limit).await?;
     Ok(Json(DeliveryList {
-        data: rows.into_iter().map(DeliveryOut::from).collect(),
-        next_cursor,
+        data: page.items.into_iter().map(DeliveryOut::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
 }
 
@@ -202,11 +185,7 @@ pub async fn get_delivery(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DeliveryDetail>> {
     let tenant = auth.require(Permission::DeliveriesRead)?;
-    let (delivery, attempts) = state
-        .store
-        .get_delivery(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    let (delivery, attempts) = ops::get_delivery(&state.ops, tenant, id).await?;
     Ok(Json(DeliveryDetail {
         delivery: delivery.into(),
         attempts: attempts.into_iter().map(AttemptOut::from).collect(),
@@ -227,18 +206,6 @@ pub async fn retry_delivery(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<DeliveryOut>)> {
     let tenant = auth.require(Permission::DeliveriesWrite)?;
-    let d = retry(&state, tenant, id).await?;
+    let d = ops::retry_delivery(&state.ops, tenant, id, state.clock.now_ms()).await?;
     Ok((StatusCode::ACCEPTED, Json(d.into())))
-}
-
-/// Re-queues a delivery for an attempt now.
-pub(crate) async fn retry(state: &AppState, tenant: &str, id: i64) -> ApiResult<DeliveryRecord> {
-    let d = state
-        .store
-        .retry_delivery(tenant, id, state.clock.now_ms())
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery"))?;
-    state.wake_dispatcher();
-    tracing::info!(delivery.id = id, tenant = %tenant, "delivery re-queued by request");
-    Ok(d)
 }

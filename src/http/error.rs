@@ -7,6 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{FieldError, ValidationErrors};
+use crate::ops::OpError;
+use crate::publish::PublishError;
 use crate::store::StoreError;
 
 /// An RFC 9457 problem details body.
@@ -105,14 +107,6 @@ impl ApiError {
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
         }
     }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal-error",
-            "an unexpected error occurred; it has been logged",
-        )
-    }
 }
 
 impl From<ValidationErrors> for ApiError {
@@ -121,33 +115,38 @@ impl From<ValidationErrors> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+/// Every operation's error becomes an answer here, and only here.
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
         match e {
-            StoreError::Conflict(msg) => ApiError::conflict(msg),
-            StoreError::Stale => {
-                ApiError::conflict("the resource was changed concurrently; try again")
-            }
-            StoreError::Database(ref db) if is_unavailable(db) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::unavailable("the database is unavailable; try again shortly")
-            }
-            other => {
-                tracing::error!(error = %other, "store error");
-                ApiError::internal()
+            OpError::Invalid(errors) => Self::validation(errors),
+            OpError::NotFound(what) => Self::not_found(what),
+            OpError::Conflict(detail) => Self::conflict(detail),
+            OpError::Forbidden(detail) => Self::forbidden(detail),
+            OpError::Store(_) | OpError::Publish(_) => {
+                e.log();
+                // The detail is a fixed description: the cause is logged only.
+                let detail = e.public_detail();
+                if e.is_unavailable() {
+                    Self::unavailable(detail)
+                } else {
+                    Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", detail)
+                }
             }
         }
     }
 }
 
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-    )
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        OpError::from(e).into()
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        OpError::from(e).into()
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -6,16 +6,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, Params};
-use crate::catalogue::{Catalogue, CatalogueEntry};
+use crate::catalogue::CatalogueEntry;
 use crate::clock::format_rfc3339;
-use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
-use crate::domain::event_type::TEST_EVENT_TYPE;
-use crate::domain::webhook::{validate_category, validate_description};
-use crate::store::EventTypeRecord;
+use crate::ops::event_types::{self as ops, NewEventType};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventTypeOut {
@@ -71,6 +68,16 @@ pub struct EventTypeIn {
     pub description: Option<String>,
 }
 
+impl From<EventTypeIn> for NewEventType {
+    fn from(e: EventTypeIn) -> Self {
+        Self {
+            name: e.name,
+            category: e.category,
+            description: e.description,
+        }
+    }
+}
+
 #[utoipa::path(
     get, path = "/management/event-types", tag = "event-types",
     params(
@@ -93,13 +100,8 @@ pub async fn list_event_types(
     let category = params.string("category");
     let offset = params.int("offset", 0, i64::MAX)?.unwrap_or(0) as u64;
     let limit = params.int("limit", 1, 500)?.unwrap_or(500) as u64;
-    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    let entries: Vec<&CatalogueEntry> = catalogue
-        .entries()
-        .into_iter()
-        .filter(|e| include_archived || e.archived_at.is_none())
-        .filter(|e| category.as_deref().is_none_or(|c| c == e.category))
-        .collect();
+    let entries =
+        ops::list_event_types(&state.ops, tenant, include_archived, category.as_deref()).await?;
     let mut categories: Vec<CategoryOut> = Vec::new();
     for e in &entries {
         match categories.last_mut() {
@@ -116,7 +118,7 @@ pub async fn list_event_types(
             .iter()
             .skip(offset as usize)
             .take(limit as usize)
-            .map(|e| EventTypeOut::from(*e))
+            .map(EventTypeOut::from)
             .collect(),
         categories,
         offset,
@@ -136,54 +138,9 @@ pub async fn create_event_type(
     ApiJson(input): ApiJson<EventTypeIn>,
 ) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    let entry = create(&state, tenant, input).await?;
+    let now = state.clock.now_ms();
+    let entry = ops::create_event_type(&state.ops, tenant, input.into(), now).await?;
     Ok((StatusCode::CREATED, Json((&entry).into())))
-}
-
-/// Validates and adds a tenant's own event type.
-pub(crate) async fn create(
-    state: &AppState,
-    tenant: &str,
-    input: EventTypeIn,
-) -> ApiResult<CatalogueEntry> {
-    let mut errors = ValidationErrors::new();
-    let category = validate_category(&input.name, input.category.as_deref());
-    let category = match category {
-        Err(m) if crate::domain::event_type::validate_event_type_name(&input.name).is_err() => {
-            errors.add("name", m);
-            None
-        }
-        other => errors.check("category", other),
-    };
-    let description = match &input.description {
-        Some(d) => errors
-            .check("description", validate_description(d))
-            .map(Some),
-        None => Some(None),
-    };
-    errors.into_result()?;
-    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    if catalogue.get(&input.name).is_some_and(|e| e.builtin) {
-        return Err(ApiError::conflict(format!(
-            "{:?} is a built-in event type",
-            input.name
-        )));
-    }
-    let record = EventTypeRecord {
-        name: input.name,
-        category: category.expect("validated"),
-        description: description.expect("validated"),
-        archived_at: None,
-        created_at: state.clock.now_ms(),
-    };
-    state.store.create_event_type(tenant, &record).await?;
-    Ok(CatalogueEntry {
-        name: record.name,
-        category: record.category,
-        description: record.description,
-        builtin: false,
-        archived_at: None,
-    })
 }
 
 #[utoipa::path(
@@ -199,32 +156,8 @@ pub async fn archive_event_type(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    archive(&state, tenant, &name).await?;
+    ops::archive_event_type(&state.ops, tenant, &name, state.clock.now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Archives a type: existing subscriptions keep it, new ones are refused.
-pub(crate) async fn archive(state: &AppState, tenant: &str, name: &str) -> ApiResult<()> {
-    if name == TEST_EVENT_TYPE {
-        return Err(ApiError::field(
-            "name",
-            "webhook.test is used by the test endpoint and cannot be archived",
-        ));
-    }
-    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    let entry = catalogue
-        .get(name)
-        .ok_or_else(|| ApiError::not_found("event type"))?;
-    let now = state.clock.now_ms();
-    let record = EventTypeRecord {
-        name: entry.name.clone(),
-        category: entry.category.clone(),
-        description: entry.description.clone(),
-        archived_at: Some(now),
-        created_at: now,
-    };
-    state.store.archive_event_type(tenant, &record).await?;
-    Ok(())
 }
 
 #[utoipa::path(
@@ -240,22 +173,6 @@ pub async fn restore_event_type(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<EventTypeOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    let entry = restore(&state, tenant, &name).await?;
+    let entry = ops::restore_event_type(&state.ops, tenant, &name).await?;
     Ok(Json((&entry).into()))
-}
-
-/// Un-archives a type of the tenant's catalogue.
-pub(crate) async fn restore(
-    state: &AppState,
-    tenant: &str,
-    name: &str,
-) -> ApiResult<CatalogueEntry> {
-    if !state.store.restore_event_type(tenant, name).await? {
-        return Err(ApiError::not_found("archived event type"));
-    }
-    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    catalogue
-        .get(name)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("event type"))
 }

@@ -6,8 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::deliveries::{DeliveryOut, cursor_page, next_cursor, parse_time};
+use super::deliveries::{DeliveryOut, cursor_page, parse_time};
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, Params};
 use crate::clock::format_rfc3339;
@@ -16,8 +15,10 @@ use crate::domain::api_key::Permission;
 use crate::domain::delivery::{NewEvent, PublishedEvent};
 use crate::domain::event_type::validate_event_type_name;
 use crate::domain::webhook::validate_environment;
-use crate::publish::{PublishError, new_event_id};
-use crate::store::{DeliveryFilter, EventFilter, EventRecord};
+use crate::ops::events as ops;
+use crate::publish::new_event_id;
+use crate::state::AppState;
+use crate::store::{EventFilter, EventRecord};
 
 /// The most events one batch request may carry.
 pub const MAX_BATCH: usize = 1_000;
@@ -133,10 +134,10 @@ fn validate_event(
     }
     let environment = input
         .environment
-        .unwrap_or_else(|| state.settings.default_environment().to_owned());
+        .unwrap_or_else(|| state.ops.settings.default_environment().to_owned());
     errors.check(
         &field("environment"),
-        validate_environment(&environment, &state.settings.environments),
+        validate_environment(&environment, &state.ops.settings.environments),
     );
     let key = match (input.idempotency_key, header_key) {
         (Some(body), Some(header)) if body != header => {
@@ -179,17 +180,6 @@ fn idempotency_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .transpose()
 }
 
-pub(super) fn publish_error(e: PublishError) -> ApiError {
-    match e {
-        PublishError::Unavailable(_) => {
-            ApiError::unavailable("the event could not be stored; nothing was accepted, retry")
-        }
-        PublishError::Stopped => {
-            ApiError::unavailable("hookd is shutting down; retry on another instance")
-        }
-    }
-}
-
 #[utoipa::path(
     post, path = "/v1/events", tag = "events",
     request_body = EventIn,
@@ -221,11 +211,7 @@ pub async fn publish_event(
     );
     errors.into_result()?;
     let event = event.expect("no errors");
-    let mut results = state
-        .publisher
-        .publish(vec![event])
-        .await
-        .map_err(publish_error)?;
+    let mut results = state.ops.publisher.publish(vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(results.remove(0).into())))
 }
 
@@ -268,11 +254,7 @@ pub async fn publish_batch(
         }
     }
     errors.into_result()?;
-    let results = state
-        .publisher
-        .publish(events)
-        .await
-        .map_err(publish_error)?;
+    let results = state.ops.publisher.publish(events).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(PublishedBatchOut {
@@ -293,19 +275,7 @@ pub async fn get_event(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<EventOut>> {
     let tenant = auth.require(Permission::DeliveriesRead)?;
-    let event = state
-        .store
-        .get_event(tenant, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))?;
-    let filter = DeliveryFilter {
-        event_id: Some(id),
-        ..DeliveryFilter::default()
-    };
-    let deliveries = state
-        .store
-        .list_deliveries(tenant, &filter, None, 500)
-        .await?;
+    let (event, deliveries) = ops::get_event(&state.ops, tenant, id).await?;
     let mut out = EventOut::from(event);
     out.deliveries = Some(deliveries.into_iter().map(DeliveryOut::from).collect());
     Ok(Json(out))
@@ -333,13 +303,9 @@ pub async fn list_events(
         since: parse_time(&params, "since")?,
         until: parse_time(&params, "until")?,
     };
-    let mut rows = state
-        .store
-        .list_events(tenant, &filter, before, limit + 1)
-        .await?;
-    let next_cursor = next_cursor(&mut rows, limit, |e| e.seq);
+    let page = ops::list_events(&state.ops, tenant, &filter, before, limit).await?;
     Ok(Json(EventList {
-        data: rows.into_iter().map(EventOut::from).collect(),
-        next_cursor,
+        data: page.items.into_iter().map(EventOut::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
     }))
 }

@@ -9,9 +9,10 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
+use crate::crypto::hash_api_key;
 use crate::domain::api_key::{Permission, Principal};
+use crate::state::AppState;
 
 /// A JSON body. Any content type is accepted (curl's `-d` sends a form
 /// type by default); malformed JSON, wrong types and unknown fields are 400s
@@ -24,7 +25,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| body_rejection(e, state.settings.max_body_bytes))?;
+            .map_err(|e| body_rejection(e, state.ops.settings.max_body_bytes))?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -105,7 +106,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| body_rejection(e, state.settings.max_body_bytes))?;
+            .map_err(|e| body_rejection(e, state.ops.settings.max_body_bytes))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(MaybeJson(T::default()));
         }
@@ -188,19 +189,27 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let authorization = parts
+        let key = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| {
+                let (scheme, rest) = h.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|k| !k.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
         let tenant = parts
             .headers
             .get("x-tenant-id")
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         state
+            .ops
             .authenticator
-            .authenticate(authorization, tenant, state.clock.now_ms())
-            .await
+            .principal_for_hash(&hash_api_key(key), tenant, state.clock.now_ms())
+            .await?
             .map(Auth)
+            .ok_or_else(ApiError::unauthorized)
     }
 }
 

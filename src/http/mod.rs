@@ -1,5 +1,6 @@
-//! The HTTP surface: the one route table, shared state, and the OpenAPI
-//! document generated from the handlers' annotations.
+//! The HTTP surface: the one route table and the OpenAPI document
+//! generated from the handlers' annotations. Handlers call `ops` and map
+//! its errors in `error`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,15 +15,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::clock::Clock;
-use crate::config::Settings;
-use crate::dispatcher::targets::TargetCache;
-use crate::dispatcher::{Dispatcher, SharedPolicy};
-use crate::publish::Publisher;
-use crate::store::Store;
+use crate::state::AppState;
 
 pub mod api_keys;
-pub mod auth;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
@@ -31,40 +26,7 @@ pub mod extract;
 pub mod webhook_actions;
 pub mod webhooks;
 
-use auth::Authenticator;
 use error::ApiError;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub settings: Arc<Settings>,
-    pub authenticator: Arc<Authenticator>,
-    pub clock: Arc<dyn Clock>,
-    pub publisher: Publisher,
-    /// Present when this instance delivers (role worker or all).
-    pub dispatcher: Option<Dispatcher>,
-    /// Shared with the dispatcher: webhook changes invalidate entries.
-    pub targets: Arc<TargetCache>,
-    pub policy: SharedPolicy,
-    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
-    /// Signs the admin page's session cookies.
-    pub cipher: Arc<crate::crypto::Cipher>,
-}
-
-impl AppState {
-    /// Re-queued work should not wait for the scheduler's next poll.
-    pub fn wake_dispatcher(&self) {
-        if let Some(d) = &self.dispatcher {
-            d.wake();
-        }
-    }
-
-    /// A webhook changed: drop the dispatcher's cached copy.
-    pub fn webhook_changed(&self, id: i64) {
-        self.targets.invalidate(id);
-    }
-}
 
 struct BearerAuth;
 
@@ -166,7 +128,7 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
         router
     };
     let doc = Arc::new(openapi());
-    let max_body = state.settings.max_body_bytes;
+    let max_body = state.ops.settings.max_body_bytes;
     router
         .route(
             "/openapi.json",
@@ -261,7 +223,7 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, description = "The database answers", body = Health),
               (status = 503, description = "The database does not answer", body = error::Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+    match tokio::time::timeout(Duration::from_secs(2), state.ops.store.ping()).await {
         Ok(Ok(())) => Ok(Json(Health { status: "ready" })),
         _ => Err(ApiError::unavailable("the database does not answer")),
     }

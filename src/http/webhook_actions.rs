@@ -7,15 +7,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::{ApiError, ApiResult, Problem};
-use super::events::{PublishedOut, publish_error};
+use super::events::PublishedOut;
 use super::extract::{ApiJson, ApiPath, Auth};
 use crate::clock::parse_rfc3339;
 use crate::domain::api_key::Permission;
-use crate::domain::delivery::NewEvent;
-use crate::domain::event_type::TEST_EVENT_TYPE;
-use crate::publish::new_event_id;
+use crate::ops::webhook_actions as ops;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -44,40 +42,9 @@ pub async fn test_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<(StatusCode, Json<PublishedOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(send_test(&state, tenant, id).await?),
-    ))
-}
-
-/// Publishes a `webhook.test` event to webhook `id` alone.
-pub(crate) async fn send_test(state: &AppState, tenant: &str, id: i64) -> ApiResult<PublishedOut> {
-    let webhook = state
-        .store
-        .get_webhook(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
     let now = state.clock.now_ms();
-    let data = serde_json::json!({
-        "webhook_id": webhook.id,
-        "message": "This is a test event sent by hookd.",
-    });
-    let event = NewEvent {
-        id: new_event_id(now),
-        tenant_id: tenant.to_owned(),
-        event_type: TEST_EVENT_TYPE.to_owned(),
-        environment: webhook.environment.clone(),
-        data: data.to_string(),
-        idempotency_key: None,
-        created_at: now,
-        only_webhook: Some(webhook.id),
-    };
-    let mut results = state
-        .publisher
-        .publish(vec![event])
-        .await
-        .map_err(publish_error)?;
-    Ok(results.remove(0).into())
+    let published = ops::send_test_event(&state.ops, tenant, id, now).await?;
+    Ok((StatusCode::ACCEPTED, Json(published.into())))
 }
 
 #[utoipa::path(
@@ -97,14 +64,7 @@ pub async fn recover_webhook(
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
     let since = parse_rfc3339(&input.since).map_err(|m| ApiError::field("since", m))?;
-    if state.store.get_webhook(tenant, id).await?.is_none() {
-        return Err(ApiError::not_found("webhook"));
-    }
-    let requeued = state
-        .store
-        .recover_webhook(tenant, id, since, state.clock.now_ms())
-        .await?;
-    state.wake_dispatcher();
-    tracing::info!(webhook.id = id, tenant = %tenant, requeued, "deliveries recovered");
+    let now = state.clock.now_ms();
+    let requeued = ops::recover_webhook(&state.ops, tenant, id, since, now).await?;
     Ok((StatusCode::ACCEPTED, Json(RecoverOut { requeued })))
 }

@@ -8,23 +8,17 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::AppState;
-use super::error::{ApiError, ApiResult, Problem};
+use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, MaybeJson, Params};
-use crate::catalogue::Catalogue;
 use crate::clock::format_rfc3339;
-use crate::crypto::{generate_webhook_secret, webhook_secret_bytes};
-use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
 use crate::domain::duration::format_duration_ms;
-use crate::domain::webhook::{self as rules, FailureHandling, Headers, Webhook};
-use crate::store::{StoreError, WebhookFilter};
-
-/// Attempts of a PATCH that keeps meeting concurrent changes before 409.
-const MAX_PATCH_ROUNDS: usize = 50;
-
-/// How long a rotated-out secret keeps signing.
-const PREVIOUS_SECRET_GRACE_MS: i64 = 24 * 3_600_000;
+use crate::domain::webhook::{Headers, Webhook};
+use crate::ops::webhooks::{
+    self as ops, FailureHandlingInput, NewWebhook, WebhookChanges, WebhookSecret,
+};
+use crate::state::AppState;
+use crate::store::WebhookFilter;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +92,56 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+impl From<FailureHandlingIn> for FailureHandlingInput {
+    fn from(f: FailureHandlingIn) -> Self {
+        Self {
+            min_failures: f.min_failures,
+            suspend_after: f.suspend_after,
+        }
+    }
+}
+
+impl From<WebhookIn> for NewWebhook {
+    fn from(w: WebhookIn) -> Self {
+        Self {
+            name: w.name,
+            url: w.url,
+            events: w.events,
+            enabled: w.enabled,
+            environment: w.environment,
+            description: w.description,
+            headers: w.headers,
+            timeout: w.timeout,
+            rate_limit: w.rate_limit,
+            retry_schedule: w.retry_schedule,
+            failure_handling: w.failure_handling.map(Into::into),
+            secret: w.secret,
+        }
+    }
+}
+
+impl From<WebhookPatch> for WebhookChanges {
+    fn from(p: WebhookPatch) -> Self {
+        Self {
+            name: p.name,
+            url: p.url,
+            events: p.events,
+            enabled: p.enabled,
+            environment: p.environment,
+            description: p.description,
+            headers: p.headers,
+            timeout: p.timeout,
+            rate_limit: p.rate_limit,
+            retry_schedule: p.retry_schedule,
+            failure_handling: p.failure_handling.map(|f| f.map(Into::into)),
+            add_events: p.add_events,
+            remove_events: p.remove_events,
+            add_headers: p.add_headers,
+            remove_headers: p.remove_headers,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -179,60 +223,20 @@ pub struct SecretOut {
     pub previous_secret_expires_at: Option<String>,
 }
 
+impl From<WebhookSecret> for SecretOut {
+    fn from(s: WebhookSecret) -> Self {
+        Self {
+            secret: s.secret,
+            previous_secret_expires_at: s.previous_expires_at.map(format_rfc3339),
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecretIn {
     /// A `whsec_` secret to use instead of a generated one.
     pub secret: Option<String>,
-}
-
-fn validate_failure_handling(
-    errors: &mut ValidationErrors,
-    f: &FailureHandlingIn,
-) -> Option<FailureHandling> {
-    errors.check(
-        "failure_handling",
-        rules::validate_failure_handling(f.min_failures, &f.suspend_after),
-    )
-}
-
-fn validate_secret(errors: &mut ValidationErrors, secret: &Option<String>) -> Option<String> {
-    match secret {
-        None => Some(generate_webhook_secret()),
-        Some(s) => errors.check("secret", webhook_secret_bytes(s).map(|_| s.clone())),
-    }
-}
-
-/// Checks subscriptions against the catalogue. Only `new` ones must be
-/// live: existing subscriptions to an archived type keep working.
-fn check_events(
-    errors: &mut ValidationErrors,
-    catalogue: &Catalogue,
-    new: &[String],
-    existing: &[String],
-) {
-    match rules::validate_events_syntax(new) {
-        Err(m) => errors.add("events", m),
-        Ok(events) => {
-            let unknown = catalogue.unknown(events.iter().filter(|e| !existing.contains(e)));
-            if !unknown.is_empty() {
-                errors.add(
-                    "events",
-                    format!("unsupported event types: {}", unknown.join(", ")),
-                );
-            }
-        }
-    }
-}
-
-fn url_conflict(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict(_) => ApiError::field(
-            "url",
-            "a webhook with this URL already exists in this tenant",
-        ),
-        other => other.into(),
-    }
 }
 
 #[utoipa::path(
@@ -253,7 +257,8 @@ pub async fn create_webhook(
     ApiJson(input): ApiJson<WebhookIn>,
 ) -> ApiResult<Response> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    let (created, secret) = create(&state, tenant, input).await?;
+    let now = state.clock.now_ms();
+    let (created, secret) = ops::create_webhook(&state.ops, tenant, input.into(), now).await?;
     let location = format!("/management/webhooks/{}", created.id);
     let mut out = WebhookOut::from(created);
     out.secret = Some(secret);
@@ -263,62 +268,6 @@ pub async fn create_webhook(
         Json(out),
     )
         .into_response())
-}
-
-/// Validates and stores a new webhook; answers it with its secret.
-pub(crate) async fn create(
-    state: &AppState,
-    tenant: &str,
-    input: WebhookIn,
-) -> ApiResult<(Webhook, String)> {
-    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    let mut errors = ValidationErrors::new();
-    let secret = validate_secret(&mut errors, &input.secret);
-    // A new webhook is a blank one with every given field patched in.
-    let blank = Webhook {
-        id: 0,
-        tenant_id: tenant.to_owned(),
-        name: String::new(),
-        url: String::new(),
-        events: Vec::new(),
-        enabled: true,
-        environment: state.settings.default_environment().to_owned(),
-        description: None,
-        headers: Headers::new(),
-        timeout_ms: 0,
-        rate_limit: None,
-        retry_schedule_ms: None,
-        failure_handling: None,
-        suspended: false,
-        suspended_at: None,
-        created_at: 0,
-        updated_at: 0,
-        version: 0,
-    };
-    let patch = WebhookPatch {
-        name: Some(input.name),
-        url: Some(input.url),
-        events: Some(input.events),
-        enabled: input.enabled,
-        environment: input.environment,
-        description: input.description.map(Some),
-        headers: input.headers,
-        timeout: input.timeout,
-        rate_limit: input.rate_limit.map(Some),
-        retry_schedule: input.retry_schedule.map(Some),
-        failure_handling: input.failure_handling.map(Some),
-        ..WebhookPatch::default()
-    };
-    let draft = apply_patch(state, &catalogue, &blank, &patch, &mut errors);
-    errors.into_result()?;
-    let secret = secret.expect("a secret error was reported above");
-    let created = state
-        .store
-        .create_webhook(&draft, &secret, state.clock.now_ms())
-        .await
-        .map_err(url_conflict)?;
-    tracing::info!(webhook.id = created.id, tenant = %tenant, "webhook created");
-    Ok((created, secret))
 }
 
 #[utoipa::path(
@@ -347,40 +296,21 @@ pub async fn list_webhooks(
 ) -> ApiResult<Json<WebhookList>> {
     let tenant = auth.require(Permission::WebhooksList)?;
     let (offset, limit) = params.page()?;
-    let event_type = params.string("event_type");
-    let event_category = match &event_type {
-        Some(t) => Catalogue::load(state.store.as_ref(), tenant)
-            .await?
-            .get(t)
-            .map(|e| e.category.clone()),
-        None => None,
-    };
     let filter = WebhookFilter {
         q: params.string("q"),
         environment: params.string("environment"),
         enabled: params.bool("enabled")?,
         suspended: params.bool("suspended")?,
-        event_type,
-        event_category,
+        event_type: params.string("event_type"),
+        event_category: None,
     };
-    let page = state
-        .store
-        .list_webhooks(tenant, &filter, offset, limit)
-        .await?;
+    let page = ops::list_webhooks(&state.ops, tenant, filter, offset, limit).await?;
     Ok(Json(WebhookList {
         data: page.items.into_iter().map(WebhookOut::from).collect(),
         total: page.total,
         offset,
         limit,
     }))
-}
-
-pub(crate) async fn load(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
-    state
-        .store
-        .get_webhook(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
 #[utoipa::path(
@@ -395,92 +325,7 @@ pub async fn get_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksRead)?;
-    Ok(Json(load(&state, tenant, id).await?.into()))
-}
-
-/// Applies a patch to `current`, recording every invalid field in `errors`.
-fn apply_patch(
-    state: &AppState,
-    catalogue: &Catalogue,
-    current: &Webhook,
-    patch: &WebhookPatch,
-    errors: &mut ValidationErrors,
-) -> Webhook {
-    let settings = &state.settings;
-    let mut w = current.clone();
-    if let Some(n) = &patch.name {
-        w.name = errors
-            .check("name", rules::validate_name(n))
-            .unwrap_or_default();
-    }
-    if let Some(u) = &patch.url {
-        w.url = errors
-            .check("url", rules::validate_url(u, settings.url_policy))
-            .unwrap_or_default();
-    }
-    if let Some(e) = patch.enabled {
-        w.enabled = e;
-    }
-    if let Some(env) = &patch.environment {
-        w.environment = errors
-            .check(
-                "environment",
-                rules::validate_environment(env, &settings.environments),
-            )
-            .unwrap_or_default();
-    }
-    if let Some(d) = &patch.description {
-        w.description = match d {
-            Some(d) => errors.check("description", rules::validate_description(d)),
-            None => None,
-        };
-    }
-    if patch.events.is_some() || patch.add_events.is_some() || patch.remove_events.is_some() {
-        let base = patch
-            .events
-            .clone()
-            .unwrap_or_else(|| current.events.clone());
-        let events = rules::patch_events(
-            &base,
-            patch.remove_events.as_deref().unwrap_or_default(),
-            patch.add_events.as_deref().unwrap_or_default(),
-        );
-        check_events(errors, catalogue, &events, &current.events);
-        w.events = events;
-    }
-    if patch.headers.is_some() || patch.add_headers.is_some() || patch.remove_headers.is_some() {
-        let base = patch
-            .headers
-            .clone()
-            .unwrap_or_else(|| current.headers.clone());
-        let headers = rules::patch_headers(
-            &base,
-            patch.remove_headers.as_deref().unwrap_or_default(),
-            &patch.add_headers.clone().unwrap_or_default(),
-        );
-        w.headers = errors
-            .check("headers", rules::validate_headers(&headers))
-            .unwrap_or_default();
-    }
-    if let Some(t) = &patch.timeout {
-        w.timeout_ms = errors
-            .check("timeout", rules::validate_timeout(t))
-            .unwrap_or_default();
-    }
-    if let Some(r) = &patch.rate_limit {
-        w.rate_limit = r.and_then(|r| errors.check("rate_limit", rules::validate_rate_limit(r)));
-    }
-    if let Some(s) = &patch.retry_schedule {
-        w.retry_schedule_ms = s
-            .as_ref()
-            .and_then(|s| errors.check("retry_schedule", rules::validate_retry_schedule(s)));
-    }
-    if let Some(f) = &patch.failure_handling {
-        w.failure_handling = f
-            .as_ref()
-            .and_then(|f| validate_failure_handling(errors, f));
-    }
-    w
+    Ok(Json(ops::get_webhook(&state.ops, tenant, id).await?.into()))
 }
 
 #[utoipa::path(
@@ -497,70 +342,9 @@ pub async fn update_webhook(
     ApiJson(patch): ApiJson<WebhookPatch>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    Ok(Json(update(&state, tenant, id, &patch).await?.into()))
-}
-
-/// Applies a validated patch to a stored webhook.
-pub(crate) async fn update(
-    state: &AppState,
-    tenant: &str,
-    id: i64,
-    patch: &WebhookPatch,
-) -> ApiResult<Webhook> {
-    update_if(state, tenant, id, patch, &|_| true).await
-}
-
-/// Like [`update`], only while `unchanged` holds for the stored webhook
-/// (else 409): the check and the write see the same row version, so a form
-/// opened earlier cannot silently undo a change made since.
-pub(crate) async fn update_if(
-    state: &AppState,
-    tenant: &str,
-    id: i64,
-    patch: &WebhookPatch,
-    unchanged: &(dyn Fn(&Webhook) -> bool + Sync),
-) -> ApiResult<Webhook> {
-    let catalogue = Catalogue::load(state.store.as_ref(), tenant).await?;
-    // Read-modify-write guarded by the row version; retry when another
-    // change landed in between, so concurrent add/remove patches compose.
-    // Each round lets at least one writer through, so the bound is only a
-    // guard against a pathological storm; a short random pause spreads
-    // the retries out.
-    for round in 0..MAX_PATCH_ROUNDS {
-        if round > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(
-                rand::random::<u64>() % 5 + 1,
-            ))
-            .await;
-        }
-        let current = load(state, tenant, id).await?;
-        if !unchanged(&current) {
-            return Err(ApiError::conflict(
-                "the webhook was changed since this form was opened",
-            ));
-        }
-        let mut errors = ValidationErrors::new();
-        let updated = apply_patch(state, &catalogue, &current, patch, &mut errors);
-        errors.into_result()?;
-        if updated == current {
-            return Ok(current);
-        }
-        match state
-            .store
-            .update_webhook(&updated, state.clock.now_ms())
-            .await
-        {
-            Ok(Some(w)) => {
-                state.webhook_changed(id);
-                tracing::info!(webhook.id = id, tenant = %tenant, "webhook updated");
-                return Ok(w);
-            }
-            Ok(None) => return Err(ApiError::not_found("webhook")),
-            Err(StoreError::Stale) => continue,
-            Err(e) => return Err(url_conflict(e)),
-        }
-    }
-    Err(StoreError::Stale.into())
+    let now = state.clock.now_ms();
+    let updated = ops::update_webhook(&state.ops, tenant, id, &patch.into(), now).await?;
+    Ok(Json(updated.into()))
 }
 
 #[utoipa::path(
@@ -575,18 +359,8 @@ pub async fn delete_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    delete(&state, tenant, id).await?;
+    ops::delete_webhook(&state.ops, tenant, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-pub(crate) async fn delete(state: &AppState, tenant: &str, id: i64) -> ApiResult<()> {
-    if state.store.delete_webhook(tenant, id).await? {
-        state.webhook_changed(id);
-        tracing::info!(webhook.id = id, tenant = %tenant, "webhook deleted");
-        Ok(())
-    } else {
-        Err(ApiError::not_found("webhook"))
-    }
 }
 
 #[utoipa::path(
@@ -602,24 +376,10 @@ pub async fn get_webhook_secret(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SecretOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    Ok(Json(secret(&state, tenant, id).await?))
-}
-
-/// The current secret, and until when the previous one signs.
-pub(crate) async fn secret(state: &AppState, tenant: &str, id: i64) -> ApiResult<SecretOut> {
-    let secrets = state
-        .store
-        .get_webhook_secrets(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
     let now = state.clock.now_ms();
-    Ok(SecretOut {
-        secret: secrets.current,
-        previous_secret_expires_at: secrets
-            .previous
-            .filter(|(_, until)| *until > now)
-            .map(|(_, until)| format_rfc3339(until)),
-    })
+    Ok(Json(
+        ops::read_secret(&state.ops, tenant, id, now).await?.into(),
+    ))
 }
 
 #[utoipa::path(
@@ -637,36 +397,9 @@ pub async fn rotate_webhook_secret(
     MaybeJson(input): MaybeJson<RotateSecretIn>,
 ) -> ApiResult<Json<SecretOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    Ok(Json(rotate_secret(&state, tenant, id, input.secret).await?))
-}
-
-/// Replaces the secret (a generated one unless `given`); the old one
-/// keeps signing for the grace period.
-pub(crate) async fn rotate_secret(
-    state: &AppState,
-    tenant: &str,
-    id: i64,
-    given: Option<String>,
-) -> ApiResult<SecretOut> {
-    let mut errors = ValidationErrors::new();
-    let secret = validate_secret(&mut errors, &given);
-    errors.into_result()?;
-    let secret = secret.expect("validated above");
     let now = state.clock.now_ms();
-    let until = now + PREVIOUS_SECRET_GRACE_MS;
-    if !state
-        .store
-        .rotate_webhook_secret(tenant, id, &secret, until, now)
-        .await?
-    {
-        return Err(ApiError::not_found("webhook"));
-    }
-    state.webhook_changed(id);
-    tracing::info!(webhook.id = id, tenant = %tenant, "webhook secret rotated");
-    Ok(SecretOut {
-        secret,
-        previous_secret_expires_at: Some(format_rfc3339(until)),
-    })
+    let rotated = ops::rotate_secret(&state.ops, tenant, id, input.secret, now).await?;
+    Ok(Json(rotated.into()))
 }
 
 #[utoipa::path(
@@ -681,16 +414,10 @@ pub async fn unsuspend_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<WebhookOut>> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    Ok(Json(unsuspend(&state, tenant, id).await?.into()))
-}
-
-pub(crate) async fn unsuspend(state: &AppState, tenant: &str, id: i64) -> ApiResult<Webhook> {
-    let w = state
-        .store
-        .set_webhook_suspended(tenant, id, false, state.clock.now_ms())
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
-    state.webhook_changed(id);
-    tracing::info!(webhook.id = id, tenant = %tenant, "webhook unsuspended");
-    Ok(w)
+    let now = state.clock.now_ms();
+    Ok(Json(
+        ops::unsuspend_webhook(&state.ops, tenant, id, now)
+            .await?
+            .into(),
+    ))
 }

@@ -1,5 +1,7 @@
 //! Who is calling: bootstrap keys from the configuration, provisioned keys
-//! from the store (by SHA-256 hash), and the tenant each acts on.
+//! from the store (by SHA-256 hash), and the tenant each acts on. Shared by
+//! every surface (the JSON API's bearer keys, the admin page's sessions)
+//! and by the key operations (a revocation clears the cache).
 //!
 //! Provisioned keys are cached for a few seconds so publishing does not
 //! cost a database read per request; a revocation on this instance clears
@@ -8,18 +10,19 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::error::ApiError;
 use subtle::ConstantTimeEq;
 
 use crate::crypto::{Cipher, hash_api_key};
 use crate::domain::api_key::Principal;
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
+use crate::ops::OpError;
 use crate::store::{ApiKeyRecord, Store};
 
 const CACHE_TTL_MS: i64 = 5_000;
 const SESSION_REF_PURPOSE: &str = "admin-session-key";
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
+/// Resolves keys to principals, with a short cache of provisioned keys.
 pub struct Authenticator {
     /// SHA-256 of each bootstrap key: comparing hashes in constant time
     /// hides both where a guess differs and how long the key is.
@@ -48,26 +51,6 @@ impl Authenticator {
         }
     }
 
-    /// Resolves the `Authorization` and `X-Tenant-Id` headers to a principal.
-    pub async fn authenticate(
-        &self,
-        authorization: Option<&str>,
-        tenant_header: Option<&str>,
-        now: i64,
-    ) -> Result<Principal, ApiError> {
-        let key = authorization
-            .and_then(|h| {
-                let (scheme, rest) = h.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|k| !k.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-
-        self.principal_for_hash(&hash_api_key(key), tenant_header, now)
-            .await?
-            .ok_or_else(ApiError::unauthorized)
-    }
-
     /// The principal of the key with this SHA-256 hash (`None`: no such
     /// live key). `tenant` applies to bootstrap keys only. The admin page
     /// re-checks its session's key this way on every request.
@@ -76,7 +59,7 @@ impl Authenticator {
         given: &[u8],
         tenant: Option<&str>,
         now: i64,
-    ) -> Result<Option<Principal>, ApiError> {
+    ) -> Result<Option<Principal>, OpError> {
         // Compare against every bootstrap key, so timing does not tell which matched.
         let is_bootstrap = self
             .bootstrap_hashes
@@ -84,7 +67,7 @@ impl Authenticator {
             .fold(false, |found, k| bool::from(given.ct_eq(k)) | found);
         if is_bootstrap {
             let tenant = tenant.unwrap_or(DEFAULT_TENANT).trim();
-            validate_tenant_id(tenant).map_err(|m| ApiError::field("X-Tenant-Id", m))?;
+            validate_tenant_id(tenant).map_err(|m| OpError::field("X-Tenant-Id", m))?;
             return Ok(Some(Principal::Bootstrap {
                 tenant: tenant.to_owned(),
             }));
@@ -101,7 +84,7 @@ impl Authenticator {
 
     /// The live key with this hash; the cache is keyed by an owned copy,
     /// made on a miss only (a hit allocates nothing).
-    async fn lookup(&self, hash: &[u8], now: i64) -> Result<Option<ApiKeyRecord>, ApiError> {
+    async fn lookup(&self, hash: &[u8], now: i64) -> Result<Option<ApiKeyRecord>, OpError> {
         if let Some((record, at)) = self.cache.lock().expect("cache lock").get(hash)
             && now - at < CACHE_TTL_MS
         {
@@ -146,7 +129,7 @@ impl Authenticator {
         key_ref: &[u8],
         tenant: &str,
         now: i64,
-    ) -> Result<Option<Principal>, ApiError> {
+    ) -> Result<Option<Principal>, OpError> {
         let is_bootstrap = self
             .bootstrap_session_refs
             .iter()

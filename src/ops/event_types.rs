@@ -1,0 +1,128 @@
+//! The tenant's event-type catalogue: list, add a tenant type, archive,
+//! restore. Built-in types cannot be redefined; `webhook.test` cannot be
+//! archived.
+
+use crate::catalogue::{Catalogue, CatalogueEntry};
+use crate::domain::ValidationErrors;
+use crate::domain::event_type::{TEST_EVENT_TYPE, validate_event_type_name};
+use crate::domain::webhook::{validate_category, validate_description};
+use crate::store::EventTypeRecord;
+
+use super::{OpError, OpResult, Services};
+
+/// A tenant type as given, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct NewEventType {
+    pub name: String,
+    /// Must equal the name's first segment; derived from it when absent.
+    pub category: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The catalogue's types sorted by category (then name): live ones only
+/// unless `include_archived`, of one category if given.
+pub async fn list_event_types(
+    ops: &Services,
+    tenant: &str,
+    include_archived: bool,
+    category: Option<&str>,
+) -> OpResult<Vec<CatalogueEntry>> {
+    let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
+    Ok(catalogue
+        .entries()
+        .into_iter()
+        .filter(|e| include_archived || e.archived_at.is_none())
+        .filter(|e| category.is_none_or(|c| c == e.category))
+        .cloned()
+        .collect())
+}
+
+/// Validates and adds a tenant's own event type.
+pub async fn create_event_type(
+    ops: &Services,
+    tenant: &str,
+    input: NewEventType,
+    now: i64,
+) -> OpResult<CatalogueEntry> {
+    let mut errors = ValidationErrors::new();
+    let category = validate_category(&input.name, input.category.as_deref());
+    let category = match category {
+        Err(m) if validate_event_type_name(&input.name).is_err() => {
+            errors.add("name", m);
+            None
+        }
+        other => errors.check("category", other),
+    };
+    let description = match &input.description {
+        Some(d) => errors
+            .check("description", validate_description(d))
+            .map(Some),
+        None => Some(None),
+    };
+    errors.into_result()?;
+    let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
+    if catalogue.get(&input.name).is_some_and(|e| e.builtin) {
+        return Err(OpError::Conflict(format!(
+            "{:?} is a built-in event type",
+            input.name
+        )));
+    }
+    let record = EventTypeRecord {
+        name: input.name,
+        category: category.expect("validated"),
+        description: description.expect("validated"),
+        archived_at: None,
+        created_at: now,
+    };
+    ops.store.create_event_type(tenant, &record).await?;
+    Ok(CatalogueEntry {
+        name: record.name,
+        category: record.category,
+        description: record.description,
+        builtin: false,
+        archived_at: None,
+    })
+}
+
+/// Archives a type: existing subscriptions keep it, new ones are refused.
+pub async fn archive_event_type(
+    ops: &Services,
+    tenant: &str,
+    name: &str,
+    now: i64,
+) -> OpResult<()> {
+    if name == TEST_EVENT_TYPE {
+        return Err(OpError::field(
+            "name",
+            "webhook.test is used by the test endpoint and cannot be archived",
+        ));
+    }
+    let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
+    let entry = catalogue.get(name).ok_or(OpError::NotFound("event type"))?;
+    let record = EventTypeRecord {
+        name: entry.name.clone(),
+        category: entry.category.clone(),
+        description: entry.description.clone(),
+        archived_at: Some(now),
+        created_at: now,
+    };
+    ops.store.archive_event_type(tenant, &record).await?;
+    Ok(())
+}
+
+/// Un-archives a type of the tenant's catalogue: new subscriptions to it
+/// are accepted again.
+pub async fn restore_event_type(
+    ops: &Services,
+    tenant: &str,
+    name: &str,
+) -> OpResult<CatalogueEntry> {
+    if !ops.store.restore_event_type(tenant, name).await? {
+        return Err(OpError::NotFound("archived event type"));
+    }
+    let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
+    catalogue
+        .get(name)
+        .cloned()
+        .ok_or(OpError::NotFound("event type"))
+}
