@@ -2,7 +2,9 @@
 //! router, and runs until the shutdown token fires.
 //!
 //! `serve` takes an already-bound listener and a cancellation token, so a
-//! test binds port 0 and runs the real server in-process or as a child.
+//! test binds port 0 and runs the real server as a child; `run` takes the
+//! parts (settings, store, clock), so a test runs it in-process with a
+//! clock it moves.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -14,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ServeArgs, Settings, SqliteSync, StoreArgs};
+use crate::config::{Role, ServeArgs, Settings, SqliteSync, StoreArgs};
 use crate::crypto::{Cipher, generate_api_key, write_private_file};
 use crate::dispatcher::targets::TargetCache;
 use crate::dispatcher::{DeliveryPolicy, Dispatcher, DispatcherParts, SharedPolicy};
@@ -171,6 +173,21 @@ impl EngineRuntime {
     }
 }
 
+/// What a running hookd is made of. `serve` builds it from the command
+/// line; a test builds it with a clock it moves and runs it in-process.
+pub struct Parts {
+    pub settings: Settings,
+    pub role: Role,
+    pub store: Arc<dyn Store>,
+    pub cipher: Arc<Cipher>,
+    pub clock: Arc<dyn Clock>,
+    /// The bootstrap management keys.
+    pub management_keys: Vec<String>,
+    /// This process alone uses the store (SQLite, under the data
+    /// directory's lock): leases of an earlier run are void at start.
+    pub exclusive_store: bool,
+}
+
 /// Runs the service on `listener` until `shutdown` is cancelled, then
 /// drains: HTTP first (no new events), then the publisher, then in-flight
 /// attempts.
@@ -179,18 +196,43 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let settings = Arc::new(Settings::from_args(&args)?);
+    let settings = Settings::from_args(&args)?;
     let _lock = lock_data_dir(&args.store)?;
     let cipher = load_cipher(&args.store)?;
-    let store = open_store_with(&args.store, cipher.clone()).await?;
-    let keys = bootstrap_keys(&args)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let parts = Parts {
+        settings,
+        role: args.role,
+        store: open_store_with(&args.store, cipher.clone()).await?,
+        cipher,
+        clock: Arc::new(SystemClock),
+        management_keys: bootstrap_keys(&args)?,
+        exclusive_store: args.store.database_url.is_none(),
+    };
+    run(parts, listener, shutdown).await
+}
+
+/// Runs hookd from its parts on `listener` until `shutdown` is cancelled
+/// (see `serve`).
+pub async fn run(
+    parts: Parts,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let Parts {
+        settings,
+        role,
+        store,
+        cipher,
+        clock,
+        management_keys: keys,
+        exclusive_store,
+    } = parts;
+    let settings = Arc::new(settings);
     let metrics = crate::metrics::install();
     let policy: SharedPolicy = Arc::new(RwLock::new(DeliveryPolicy::from_settings(&settings)));
     crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await?;
     let targets = Arc::new(TargetCache::default());
-    if args.store.database_url.is_none() {
-        // This process alone uses the file: leases of a previous run are void.
+    if exclusive_store {
         let released = store.release_leases(None, clock.now_ms()).await?;
         if released > 0 {
             tracing::info!(
@@ -202,7 +244,7 @@ pub async fn serve(
     let owner = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
     let engine = EngineRuntime::start()?;
     let (outcome_tx, outcome_rx) = tokio::sync::mpsc::unbounded_channel();
-    let dispatcher = args.role.delivers().then(|| {
+    let dispatcher = role.delivers().then(|| {
         Dispatcher::start(DispatcherParts {
             store: store.clone(),
             settings: settings.clone(),
@@ -246,14 +288,14 @@ pub async fn serve(
         maintenance_stop.clone(),
     ));
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && !settings.admin_secure_cookies && args.role.serves_api() {
+    if !addr.ip().is_loopback() && !settings.admin_secure_cookies && role.serves_api() {
         tracing::warn!(
             "listening beyond loopback without --admin-secure-cookies: behind HTTPS, set it \
              so the admin page's session cookie is never sent over plain HTTP"
         );
     }
-    tracing::info!(%addr, role = ?args.role, instance = %owner, "hookd listening");
-    axum::serve(listener, router(state, args.role.serves_api()))
+    tracing::info!(%addr, ?role, instance = %owner, "hookd listening");
+    axum::serve(listener, router(state, role.serves_api()))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .context("serving HTTP")?;
@@ -292,6 +334,8 @@ async fn maintenance_loop(
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
+            // A moved clock may have made events old enough to purge.
+            _ = crate::clock::jumped(clock.as_ref()) => purge.reset_immediately(),
             _ = stats.tick() => {
                 let now = clock.now_ms();
                 if let Ok(q) = store.queue_stats(now).await {

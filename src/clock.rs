@@ -1,9 +1,31 @@
 //! Time enters here: everything below the HTTP handlers and the
-//! dispatcher loop takes `now` as an argument.
+//! dispatcher loop takes `now` as an argument. The app is built with a
+//! `Clock` (`app::Parts`): the system's in production, a `ManualClock` in
+//! tests of time rules, which move it instead of sleeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use tokio::sync::Notify;
 
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// Fires when the clock jumps (a `ManualClock` moved), so that loops
+    /// waiting for a due time read it again at once. A real clock never
+    /// jumps: `None`.
+    fn jumps(&self) -> Option<Arc<Notify>> {
+        None
+    }
+}
+
+/// Waits until `clock` jumps; for ever if it cannot.
+pub async fn jumped(clock: &dyn Clock) {
+    match clock.jumps() {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -15,6 +37,39 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         d.as_millis() as i64
+    }
+}
+
+/// A clock that stands still until it is moved: time rules (retry
+/// schedules, windows, expiries, retention) tested without waiting.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<AtomicI64>,
+    jumps: Arc<Notify>,
+}
+
+impl ManualClock {
+    pub fn new(now_ms: i64) -> Self {
+        Self {
+            now: Arc::new(AtomicI64::new(now_ms)),
+            jumps: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Moves the clock forward and wakes whoever waits on it.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.now.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        self.jumps.notify_waiters();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn jumps(&self) -> Option<Arc<Notify>> {
+        Some(self.jumps.clone())
     }
 }
 
@@ -36,6 +91,23 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_manual_clock_moves_only_when_advanced_and_wakes_its_waiters() {
+        let clock = ManualClock::new(1_000);
+        assert_eq!(clock.now_ms(), 1_000);
+        let waiter = {
+            let clock = clock.clone();
+            tokio::spawn(async move { jumped(&clock).await })
+        };
+        tokio::task::yield_now().await;
+        clock.advance(std::time::Duration::from_secs(90));
+        assert_eq!(clock.now_ms(), 91_000);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter was woken")
+            .unwrap();
+    }
 
     #[test]
     fn formats_utc_seconds() {

@@ -431,6 +431,7 @@ async fn scheduler_loop(inner: Arc<Inner>) {
                 }
             } => {}
             _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+            _ = crate::clock::jumped(inner.clock.as_ref()) => {}
             _ = inner.stop.cancelled() => return,
         }
     }
