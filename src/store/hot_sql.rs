@@ -7,6 +7,8 @@
 use std::collections::HashMap;
 
 use crate::domain::delivery::DeliveryJob;
+use crate::domain::fanout::Subscriber;
+use crate::store::{StoreError, StoreResult};
 
 /// The stored event with an idempotency key; `$lock` locks it on
 /// PostgreSQL, so a concurrent batch with the same key waits for this one.
@@ -30,7 +32,8 @@ macro_rules! claim_sql {
              WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
              AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4",
             $lock,
-            ") RETURNING id, tenant_id, event_seq, webhook_id, event_type, attempts, retry_step"
+            ") RETURNING id AS delivery_id, tenant_id, event_seq, webhook_id, event_type, \
+             attempts, retry_step"
         )
     };
 }
@@ -79,7 +82,18 @@ pub(crate) const SUSPEND_IF_FAILING: &str = "UPDATE webhooks SET suspended = TRU
      suspended_at = $1, version = version + 1 WHERE id = $2 AND NOT suspended \
      AND ($3 OR (failure_count >= $4 AND failing_since <= $5))";
 
+/// A claim of due deliveries (`Store::claim_due_deliveries`): lease up to
+/// `limit` of those due at `now` to `owner` until `lease_until`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Claim<'a> {
+    pub owner: &'a str,
+    pub now: i64,
+    pub lease_until: i64,
+    pub limit: usize,
+}
+
 /// A delivery as a claim returns it.
+#[derive(sqlx::FromRow)]
 pub(crate) struct ClaimedRow {
     pub delivery_id: i64,
     pub tenant_id: String,
@@ -88,6 +102,15 @@ pub(crate) struct ClaimedRow {
     pub event_type: String,
     pub attempts: i64,
     pub retry_step: i64,
+}
+
+/// A subscriber from its row (`SUBSCRIBERS`): `events` is JSON text.
+pub(crate) fn subscriber(id: i64, events: &str, suspended: bool) -> StoreResult<Subscriber> {
+    Ok(Subscriber {
+        id,
+        events: serde_json::from_str(events).map_err(|_| StoreError::Corrupt("webhooks.events"))?,
+        suspended,
+    })
 }
 
 /// The claimed deliveries as jobs, given their events' (id, created_at,

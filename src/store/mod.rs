@@ -189,7 +189,7 @@ pub struct QueueStats {
 /// A signed-in admin page session. The browser holds the token; the store
 /// keeps its SHA-256 (`id_hash`), so a database read does not yield
 /// usable sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AdminSessionRecord {
     pub id_hash: Vec<u8>,
     /// Which key signed in (see `Authenticator::session_key_ref`),

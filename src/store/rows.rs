@@ -4,9 +4,7 @@ use crate::crypto::Cipher;
 use crate::domain::api_key::Permission;
 use crate::domain::webhook::{FailureHandling, Headers, Webhook};
 
-use super::{
-    AdminSessionRecord, ApiKeyRecord, DeliveryRecord, EventRecord, StoreError, StoreResult,
-};
+use super::{ApiKeyRecord, DeliveryRecord, EventRecord, StoreError, StoreResult};
 use crate::domain::delivery::DeliveryStatus;
 
 /// The `aad` that binds a sealed value to its tenant and column.
@@ -213,26 +211,3 @@ impl From<EventRow> for EventRecord {
 }
 
 pub(crate) const EVENT_COLUMNS: &str = "seq, id, tenant_id, event_type, environment, data, idempotency_key, delivery_count, created_at";
-
-#[derive(sqlx::FromRow)]
-pub(super) struct SessionRow {
-    pub id_hash: Vec<u8>,
-    pub key_ref: Vec<u8>,
-    pub tenant_id: String,
-    pub csrf_token: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-impl From<SessionRow> for AdminSessionRecord {
-    fn from(r: SessionRow) -> Self {
-        Self {
-            id_hash: r.id_hash,
-            key_ref: r.key_ref,
-            tenant_id: r.tenant_id,
-            csrf_token: r.csrf_token,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-        }
-    }
-}

@@ -8,16 +8,14 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use super::{PostgresStore, WORK_CHANNEL};
 use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
-use crate::domain::fanout::{
-    Audience, Lease, PublishBatch, PublishPlan, StoredKey, Subscriber, key_lookups,
-};
+use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::fold_outcomes;
 use crate::store::hot_sql::{
-    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
+    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, Claim, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
     INSERT_DELIVERY_COLUMNS, INSERT_EVENT_COLUMNS, NAMED_WEBHOOK, SUBSCRIBERS, SUSPEND_IF_FAILING,
-    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql,
+    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql, subscriber,
 };
-use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
+use crate::store::{CommitBatch, CommitFailed, Committed, StoreResult};
 
 /// Rows per multi-row statement (bound parameters stay far under 65,535).
 const CHUNK: usize = 500;
@@ -75,44 +73,15 @@ impl PostgresStore {
         Ok((published, suspended))
     }
 
-    pub(super) async fn claim_hot(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<DeliveryJob>> {
+    pub(super) async fn claim_hot(&self, c: Claim<'_>) -> StoreResult<Vec<DeliveryJob>> {
         let mut tx = self.pool.begin().await?;
         let claimed: Vec<ClaimedRow> = sqlx::query_as(claim_sql!(" FOR UPDATE SKIP LOCKED"))
-            .bind(owner)
-            .bind(lease_until)
-            .bind(now)
-            .bind(limit as i64)
+            .bind(c.owner)
+            .bind(c.lease_until)
+            .bind(c.now)
+            .bind(c.limit as i64)
             .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(
-                |(
-                    delivery_id,
-                    tenant_id,
-                    event_seq,
-                    webhook_id,
-                    event_type,
-                    attempts,
-                    retry_step,
-                )| {
-                    ClaimedRow {
-                        delivery_id,
-                        tenant_id,
-                        event_seq,
-                        webhook_id,
-                        event_type,
-                        attempts,
-                        retry_step,
-                    }
-                },
-            )
-            .collect();
+            .await?;
         let mut seqs: Vec<i64> = claimed.iter().map(|c| c.event_seq).collect();
         seqs.sort_unstable();
         seqs.dedup();
@@ -240,15 +209,8 @@ async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<
             .fetch_all(&mut *tx)
             .await?;
         let subscribers = rows
-            .into_iter()
-            .map(|(id, events, suspended)| {
-                Ok(Subscriber {
-                    id,
-                    events: serde_json::from_str(&events)
-                        .map_err(|_| StoreError::Corrupt("webhooks.events"))?,
-                    suspended,
-                })
-            })
+            .iter()
+            .map(|(id, events, suspended)| subscriber(*id, events, *suspended))
             .collect::<StoreResult<Vec<_>>>()?;
         audience.subscribers.push(subscribers);
     }

@@ -15,6 +15,9 @@
 mod store_impl;
 
 use super::{Backend, Db};
+use crate::crypto::Cipher;
+use crate::domain::webhook::Webhook;
+use crate::store::rows::{WebhookJsonColumns, seal_headers};
 use crate::store::{StoreError, StoreResult, WebhookFilter, like_escape};
 
 /// What the key check seals, to detect a wrong encryption key at start.
@@ -95,4 +98,32 @@ fn push_webhook_filter(qb: &mut Builder<'_>, tenant: &str, f: &WebhookFilter) {
         }
         qb.push(")");
     }
+}
+
+/// The columns a webhook's owner edits, bound as `$1`…`$12` by
+/// `bind_editable` (the same order in an INSERT and an UPDATE).
+const EDITABLE_COLUMNS: &str = "name, url, events, enabled, environment, description, headers, \
+     timeout_ms, rate_limit, retry_schedule, failure_handling, search_text";
+const EDITABLE_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
+
+type WebhookQuery<'q, O> = sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments<'q>>;
+
+fn bind_editable<'q, O>(
+    q: WebhookQuery<'q, O>,
+    w: &'q Webhook,
+    json: &'q WebhookJsonColumns,
+    cipher: &Cipher,
+) -> WebhookQuery<'q, O> {
+    q.bind(&w.name)
+        .bind(&w.url)
+        .bind(&json.events)
+        .bind(w.enabled)
+        .bind(&w.environment)
+        .bind(&w.description)
+        .bind(seal_headers(cipher, &w.tenant_id, &w.headers))
+        .bind(w.timeout_ms as i64)
+        .bind(w.rate_limit.map(i64::from))
+        .bind(&json.retry_schedule)
+        .bind(&json.failure_handling)
+        .bind(&json.search_text)
 }

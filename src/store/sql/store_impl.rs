@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{API_KEY_COLUMNS, Backend, Builder, SealedSecrets, push_webhook_filter, url_conflict};
+use super::{
+    API_KEY_COLUMNS, Backend, Builder, EDITABLE_COLUMNS, EDITABLE_VALUES, SealedSecrets,
+    bind_editable, push_webhook_filter, url_conflict,
+};
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::DeliveryJob;
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::webhook::{Webhook, WebhookSecrets};
+use crate::store::hot_sql::Claim;
 use crate::store::rows::{
-    ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVENT_COLUMNS, EventRow, SessionRow, WEBHOOK_COLUMNS,
-    WebhookJsonColumns, WebhookRow, open_secret, seal_headers, seal_secret,
+    ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVENT_COLUMNS, EventRow, WEBHOOK_COLUMNS,
+    WebhookJsonColumns, WebhookRow, open_secret, seal_secret,
 };
 use crate::store::{
     AdminSessionRecord, ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed,
@@ -30,29 +34,14 @@ impl Store for Backend {
     async fn create_webhook(&self, w: &Webhook, secret: &str, now: i64) -> StoreResult<Webhook> {
         let json = WebhookJsonColumns::of(w);
         let sql = format!(
-            "INSERT INTO webhooks (tenant_id, name, url, events, enabled, environment, description, \
-             headers, timeout_ms, rate_limit, retry_schedule, failure_handling, suspended, secret, \
-             created_at, updated_at, version, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, FALSE, $13, $14, $15, 1, $16) \
+            "INSERT INTO webhooks ({EDITABLE_COLUMNS}, tenant_id, secret, created_at, updated_at, \
+             suspended, version) VALUES ({EDITABLE_VALUES}, $13, $14, $15, $15, FALSE, 1) \
              RETURNING {WEBHOOK_COLUMNS}"
         );
-        let row: WebhookRow = sqlx::query_as(&sql)
+        let row: WebhookRow = bind_editable(sqlx::query_as(&sql), w, &json, &self.cipher)
             .bind(&w.tenant_id)
-            .bind(&w.name)
-            .bind(&w.url)
-            .bind(&json.events)
-            .bind(w.enabled)
-            .bind(&w.environment)
-            .bind(&w.description)
-            .bind(seal_headers(&self.cipher, &w.tenant_id, &w.headers))
-            .bind(w.timeout_ms as i64)
-            .bind(w.rate_limit.map(i64::from))
-            .bind(&json.retry_schedule)
-            .bind(&json.failure_handling)
             .bind(seal_secret(&self.cipher, &w.tenant_id, "secret", secret))
             .bind(now)
-            .bind(now)
-            .bind(&json.search_text)
             .fetch_one(&mut *self.writer().await?)
             .await
             .map_err(url_conflict)?;
@@ -101,24 +90,11 @@ impl Store for Backend {
     async fn update_webhook(&self, w: &Webhook, now: i64) -> StoreResult<Option<Webhook>> {
         let json = WebhookJsonColumns::of(w);
         let sql = format!(
-            "UPDATE webhooks SET name = $1, url = $2, events = $3, enabled = $4, environment = $5, \
-             description = $6, headers = $7, timeout_ms = $8, rate_limit = $9, retry_schedule = $10, \
-             failure_handling = $11, search_text = $12, updated_at = $13, version = version + 1 \
+            "UPDATE webhooks SET ({EDITABLE_COLUMNS}, updated_at, version) = \
+             ({EDITABLE_VALUES}, $13, version + 1) \
              WHERE tenant_id = $14 AND id = $15 AND version = $16 RETURNING {WEBHOOK_COLUMNS}"
         );
-        let row: Option<WebhookRow> = sqlx::query_as(&sql)
-            .bind(&w.name)
-            .bind(&w.url)
-            .bind(&json.events)
-            .bind(w.enabled)
-            .bind(&w.environment)
-            .bind(&w.description)
-            .bind(seal_headers(&self.cipher, &w.tenant_id, &w.headers))
-            .bind(w.timeout_ms as i64)
-            .bind(w.rate_limit.map(i64::from))
-            .bind(&json.retry_schedule)
-            .bind(&json.failure_handling)
-            .bind(&json.search_text)
+        let row: Option<WebhookRow> = bind_editable(sqlx::query_as(&sql), w, &json, &self.cipher)
             .bind(now)
             .bind(&w.tenant_id)
             .bind(w.id)
@@ -385,7 +361,13 @@ impl Store for Backend {
         lease_until: i64,
         limit: usize,
     ) -> StoreResult<Vec<DeliveryJob>> {
-        self.claim_hot(owner, now, lease_until, limit).await
+        self.claim_hot(Claim {
+            owner,
+            now,
+            lease_until,
+            limit,
+        })
+        .await
     }
 
     async fn release_leases(&self, owner: Option<&str>, now: i64) -> StoreResult<u64> {
@@ -642,7 +624,7 @@ impl Store for Backend {
         id_hash: &[u8],
         now: i64,
     ) -> StoreResult<Option<AdminSessionRecord>> {
-        let row: Option<SessionRow> = sqlx::query_as(
+        let session: Option<AdminSessionRecord> = sqlx::query_as(
             "SELECT id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at \
              FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
@@ -650,7 +632,7 @@ impl Store for Backend {
         .bind(now)
         .fetch_optional(self.reader())
         .await?;
-        Ok(row.map(Into::into))
+        Ok(session)
     }
 
     async fn set_admin_session_tenant(&self, id_hash: &[u8], tenant: &str) -> StoreResult<()> {

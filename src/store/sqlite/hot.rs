@@ -12,14 +12,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
-use crate::domain::fanout::{
-    Audience, Lease, PublishBatch, PublishPlan, StoredKey, Subscriber, key_lookups,
-};
+use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::fold_outcomes;
 use crate::store::hot_sql::{
-    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
+    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, Claim, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
     INSERT_DELIVERY_COLUMNS, INSERT_EVENT_COLUMNS, NAMED_WEBHOOK, SUBSCRIBERS, SUSPEND_IF_FAILING,
-    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql,
+    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql, subscriber,
 };
 use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
@@ -129,19 +127,13 @@ impl HotWriter {
         })
     }
 
-    pub async fn claim(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<DeliveryJob>> {
-        let owner = owner.to_owned();
+    pub async fn claim(&self, c: Claim<'_>) -> StoreResult<Vec<DeliveryJob>> {
+        let owner = c.owner.to_owned();
         self.ask(|reply| Job::Claim {
             owner,
-            now,
-            lease_until,
-            limit,
+            now: c.now,
+            lease_until: c.lease_until,
+            limit: c.limit,
             reply,
         })
         .await
@@ -255,13 +247,8 @@ fn audience(conn: &Connection, plan: &PublishPlan) -> StoreResult<Audience> {
         })?;
         let mut subscribers = Vec::new();
         for row in rows {
-            let (id, events, suspended) = row?;
-            subscribers.push(Subscriber {
-                id,
-                events: serde_json::from_str(&events)
-                    .map_err(|_| StoreError::Corrupt("webhooks.events"))?,
-                suspended,
-            });
+            let (id, events, suspended): (i64, String, bool) = row?;
+            subscribers.push(subscriber(id, &events, suspended)?);
         }
         audience.subscribers.push(subscribers);
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool, Transaction};
 
+use super::hot_sql::Claim;
 use super::{CommitBatch, CommitFailed, Committed, StoreResult, migrations};
 use crate::crypto::Cipher;
 use crate::domain::delivery::DeliveryJob;
@@ -115,14 +116,8 @@ impl SqliteStore {
         self.hot.commit(batch, now).await
     }
 
-    async fn claim_hot(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<DeliveryJob>> {
-        self.hot.claim(owner, now, lease_until, limit).await
+    async fn claim_hot(&self, claim: Claim<'_>) -> StoreResult<Vec<DeliveryJob>> {
+        self.hot.claim(claim).await
     }
 
     // One instance per database (the data directory's lock): no heartbeats,
