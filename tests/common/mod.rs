@@ -15,14 +15,23 @@ use serde_json::Value;
 
 pub const MGMT_KEY: &str = "management_key_dev_123456";
 
-/// A running hookd process; killed when dropped.
+/// A running hookd; stopped when dropped.
 pub struct TestServer {
     pub base: String,
     pub port: u16,
     pub data_dir: PathBuf,
-    child: Child,
+    running: Running,
     pub client: reqwest::Client,
     log_path: PathBuf,
+}
+
+/// How a test server runs.
+enum Running {
+    /// The real binary, as a child process: for what a process is the
+    /// point of (signals, crashes, restarts, the command line).
+    Process(Child),
+    /// `hookd::app::run` on the test's runtime, with a clock the test moves.
+    InProcess(tokio_util::sync::CancellationToken),
 }
 
 pub fn free_port() -> u16 {
@@ -64,6 +73,58 @@ impl ServerConfig {
     }
     pub async fn start(self) -> TestServer {
         TestServer::start_with(self).await
+    }
+
+    /// Runs hookd in this process (`hookd::app::run`) with a clock that
+    /// stands still until the test moves it: time rules are tested by
+    /// advancing it, not by sleeping. The test's runtime must be
+    /// multi-threaded (the server runs on it).
+    pub async fn start_in_process(self) -> (TestServer, hookd::clock::ManualClock) {
+        use clap::Parser;
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let mut argv: Vec<String> = vec!["hookd".into(), "serve".into(), "--data-dir".into()];
+        argv.push(self.data_dir.display().to_string());
+        if let Some(url) = postgres_url_for(&self.data_dir).await {
+            argv.extend(["--database-url".into(), url]);
+        }
+        argv.extend(self.args.iter().cloned());
+        let hookd::config::Command::Serve(args) = hookd::config::Cli::try_parse_from(&argv)
+            .expect("test server flags")
+            .command
+        else {
+            unreachable!("argv names serve")
+        };
+        let clock = hookd::clock::ManualClock::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
+        );
+        let parts = hookd::app::Parts {
+            settings: hookd::config::Settings::from_args(&args).expect("test server settings"),
+            role: args.role,
+            store: hookd::app::open_store(&args.store)
+                .await
+                .expect("opening the store"),
+            cipher: hookd::app::load_cipher(&args.store).expect("the encryption key"),
+            clock: std::sync::Arc::new(clock.clone()),
+            management_keys: self.management_key.into_iter().collect(),
+            exclusive_store: args.store.database_url.is_none(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(hookd::app::run(parts, listener, shutdown.clone()));
+        let server = TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            log_path: self.data_dir.join("in-process.log"),
+            data_dir: self.data_dir,
+            running: Running::InProcess(shutdown),
+            client: reqwest::Client::new(),
+        };
+        server.wait_ready().await;
+        (server, clock)
     }
 }
 
@@ -109,7 +170,7 @@ impl TestServer {
             base: format!("http://127.0.0.1:{port}"),
             port,
             data_dir: cfg.data_dir.clone(),
-            child,
+            running: Running::Process(child),
             client: reqwest::Client::new(),
             log_path,
         };
@@ -140,25 +201,34 @@ impl TestServer {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    fn child(&mut self) -> &mut Child {
+        match &mut self.running {
+            Running::Process(child) => child,
+            Running::InProcess(_) => panic!("an in-process server has no process"),
+        }
+    }
+
+    pub fn pid(&mut self) -> u32 {
+        self.child().id()
     }
 
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// SIGTERM, then wait for exit; returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child();
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
+            if let Some(s) = child.try_wait().unwrap() {
                 return s;
             }
             if Instant::now() > deadline {
@@ -236,8 +306,13 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.running {
+            Running::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::InProcess(shutdown) => shutdown.cancel(),
+        }
     }
 }
 
