@@ -321,3 +321,39 @@ async fn retention_purges_finished_events_and_keeps_unfinished_ones() {
         .await;
     assert_eq!(d["status"], "retrying", "{d}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_zero_negative_or_past_never_brings_a_retry_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, clock) = server(dir.path(), &[]).await;
+    let r = Receiver::start().await;
+    let retry_after = |v: &str| Reply::WithHeaders(503, vec![("retry-after", v.to_string())]);
+    r.script(
+        "/hook",
+        vec![
+            retry_after("0"),
+            retry_after("-30"),
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+        ],
+    );
+    s.create_webhook(
+        &r.url("/hook"),
+        json!({"retry_schedule": ["10m", "10m", "10m"]}),
+    )
+    .await;
+    let p = publish(&s, json!({"type": "license.created", "data": {}})).await;
+    for attempt in 1..=3 {
+        r.wait_for("/hook", attempt, WAIT).await;
+        let at = clock.now_ms();
+        let d = wait_delivery(&s, &p, "recorded", |d| d["attempt_count"] == attempt).await;
+        let delay = ms(&d["next_attempt_at"]) - at;
+        assert!(
+            (480_000 - 1_000..=720_000).contains(&delay),
+            "attempt {attempt}: retry due {} s later; the 10 min schedule (± 20 %) holds: {d}",
+            delay / 1000
+        );
+        clock.advance(13 * MINUTE);
+    }
+    r.wait_for("/hook", 4, WAIT).await;
+    wait_delivery(&s, &p, "succeeded", |d| d["status"] == "succeeded").await;
+}

@@ -7,8 +7,9 @@ pub const JITTER: f64 = 0.2;
 /// since the delivery was (re)queued, or `None` when the schedule is done.
 ///
 /// `jitter` is a number in [-1, 1] (random in production); `retry_after_ms`
-/// is the receiver's `Retry-After` (429/503), honoured up to twice the
-/// scheduled delay.
+/// is the receiver's `Retry-After` (429/503): it may lengthen the delay, up
+/// to twice the scheduled one, never shorten it (§14: a proxy answering
+/// `Retry-After: 0` during an outage must not burn the schedule).
 pub fn next_delay_ms(
     schedule: &[u64],
     attempts_made: u32,
@@ -18,7 +19,7 @@ pub fn next_delay_ms(
     let scheduled = *schedule.get((attempts_made as usize).checked_sub(1)?)?;
     let jittered = (scheduled as f64 * (1.0 + JITTER * jitter.clamp(-1.0, 1.0))).round() as u64;
     Some(match retry_after_ms {
-        Some(ra) => ra.min(scheduled.saturating_mul(2)),
+        Some(ra) => jittered.max(ra.min(scheduled.saturating_mul(2))),
         None => jittered,
     })
 }
@@ -63,11 +64,19 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_honoured_up_to_twice_the_scheduled_delay() {
+    fn retry_after_lengthens_up_to_twice_the_scheduled_delay() {
         assert_eq!(next_delay_ms(&DEFAULT, 1, 0.5, Some(7_000)), Some(7_000));
         assert_eq!(next_delay_ms(&DEFAULT, 1, 0.0, Some(60_000)), Some(10_000));
-        assert_eq!(next_delay_ms(&DEFAULT, 1, 0.0, Some(1_000)), Some(1_000));
         assert_eq!(next_delay_ms(&DEFAULT, 8, 0.0, Some(1_000)), None);
+    }
+
+    #[test]
+    fn retry_after_never_shortens_the_scheduled_delay() {
+        assert_eq!(next_delay_ms(&DEFAULT, 1, 0.0, Some(1_000)), Some(5_000));
+        assert_eq!(next_delay_ms(&DEFAULT, 1, 0.0, Some(0)), Some(5_000));
+        assert_eq!(next_delay_ms(&DEFAULT, 2, -1.0, Some(0)), Some(240_000));
+        // Within the jittered delay: the jittered delay.
+        assert_eq!(next_delay_ms(&DEFAULT, 1, 1.0, Some(5_500)), Some(6_000));
     }
 
     #[test]
@@ -79,5 +88,11 @@ mod tests {
             Some(10_000)
         );
         assert_eq!(parse_retry_after("soon", 0), None);
+        assert_eq!(parse_retry_after("-5", 0), None, "negative: ignored");
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(0),
+            "a past date is no delay"
+        );
     }
 }
