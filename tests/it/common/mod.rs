@@ -1,6 +1,5 @@
 //! Test harness: runs the real `hookd` binary on a free port with a
 //! temporary data directory and talks HTTP to it.
-#![allow(dead_code)]
 
 pub mod browser;
 pub mod pg;
@@ -18,8 +17,6 @@ pub const MGMT_KEY: &str = "management_key_dev_123456";
 /// A running hookd process; killed when dropped.
 pub struct TestServer {
     pub base: String,
-    pub port: u16,
-    pub data_dir: PathBuf,
     child: Child,
     pub client: reqwest::Client,
     log_path: PathBuf,
@@ -107,8 +104,6 @@ impl TestServer {
         let child = cmd.spawn().expect("spawning hookd");
         let server = TestServer {
             base: format!("http://127.0.0.1:{port}"),
-            port,
-            data_dir: cfg.data_dir.clone(),
             child,
             client: reqwest::Client::new(),
             log_path,
@@ -138,10 +133,6 @@ impl TestServer {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// SIGKILL: no chance to clean up.

@@ -1,11 +1,9 @@
 //! §9: the OpenAPI document, health endpoints, unknown routes, and logs
 //! that are structured and free of secrets.
 
-mod common;
+use crate::common::{assert_problem, full};
 
-use common::{assert_problem, full};
-
-use common::{MGMT_KEY, ServerConfig, TestServer, send};
+use crate::common::{MGMT_KEY, ServerConfig, TestServer, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 

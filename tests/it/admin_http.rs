@@ -5,12 +5,10 @@
 //! the settings (saved, restarted, applied), the delivery log and retry,
 //! and the security headers.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::receiver::{Receiver, Reply};
-use common::{MGMT_KEY, ServerConfig, TestServer, send};
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::{MGMT_KEY, ServerConfig, TestServer, send};
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap};
 use serde_json::{Value, json};
@@ -2146,12 +2144,12 @@ async fn admin_pages_carry_security_headers_and_serve_their_own_assets() {
         (
             "/admin/static/app.css",
             "text/css",
-            include_str!("../assets/admin/app.css"),
+            include_str!("../../assets/admin/app.css"),
         ),
         (
             "/admin/static/app.js",
             "text/javascript",
-            include_str!("../assets/admin/app.js"),
+            include_str!("../../assets/admin/app.js"),
         ),
     ] {
         let p = web.get(path, None).await;

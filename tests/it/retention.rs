@@ -1,11 +1,11 @@
 //! Events, deliveries and attempts older than the retention period are purged.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::ServerConfig;
-use common::receiver::Receiver;
+use crate::common::ServerConfig;
+use crate::common::receiver::Receiver;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,16 +9,16 @@
 //! 127.0.0.1 (hence `--allow-private-targets`) with millisecond retry
 //! schedules, and waits by polling with deadlines.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::common::receiver::{Receiver, Reply, closing_server};
+use crate::common::{ServerConfig, TestServer, assert_field_error, send};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::receiver::{Receiver, Reply, closing_server};
-use common::{ServerConfig, TestServer, assert_field_error, send};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -2,16 +2,16 @@
 //! These run only on PostgreSQL (`HOOKD_TEST_BACKEND=postgres`); on SQLite,
 //! one process owns its data directory, and they say they are skipped.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::pg::TestDatabase;
-use common::receiver::Receiver;
-use common::{MGMT_KEY, ServerConfig, TestServer};
+use crate::common::pg::TestDatabase;
+use crate::common::receiver::Receiver;
+use crate::common::{MGMT_KEY, ServerConfig, TestServer};
 use serde_json::json;
 
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";

@@ -4,16 +4,14 @@
 //! data directory. Duplicates are allowed; a duplicate carries the same
 //! Idempotency-Key.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::receiver::{Receiver, Reply};
-use common::{MGMT_KEY, ServerConfig, TestServer};
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::{MGMT_KEY, ServerConfig, TestServer};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(30);

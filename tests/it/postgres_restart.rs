@@ -6,14 +6,14 @@
 //! runs it alone, after everything else:
 //! `HOOKD_TEST_BACKEND=postgres cargo test --test postgres_restart -- --ignored`.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::ServerConfig;
-use common::receiver::Receiver;
+use crate::common::ServerConfig;
+use crate::common::receiver::Receiver;
 use serde_json::json;
 
 fn cluster() -> String {

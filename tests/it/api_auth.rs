@@ -1,10 +1,8 @@
 //! §2: authentication, provisioned API keys, permissions and tenants.
 
-mod common;
+use crate::common::{assert_problem, full};
 
-use common::{assert_problem, full};
-
-use common::{MGMT_KEY, ServerConfig, TestServer, assert_field_error, send};
+use crate::common::{MGMT_KEY, ServerConfig, TestServer, assert_field_error, send};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::{Value, json};

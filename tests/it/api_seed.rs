@@ -1,8 +1,6 @@
 //! Seed 000's example, exactly as documented.
 
-mod common;
-
-use common::{MGMT_KEY, TestServer, send};
+use crate::common::{MGMT_KEY, TestServer, send};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! A real headless Chromium, driven over WebDriver (chromedriver) with
 //! fantoccini. Debian's `chromium` and `chromium-driver` provide both
 //! (`.ci/run` installs them); the tests fail, saying so, without them.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,5 @@
 //! A webhook receiver for tests: records every request and answers what
 //! the test scripted, per path (200 once the script runs out).
-#![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

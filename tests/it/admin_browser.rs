@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-mod common;
-use common::browser::Browser;
-use common::receiver::{Receiver, Reply};
-use common::{MGMT_KEY, ServerConfig, TestServer};
+use crate::common::browser::Browser;
+use crate::common::receiver::{Receiver, Reply};
+use crate::common::{MGMT_KEY, ServerConfig, TestServer};
 
 async fn server(dir: &std::path::Path) -> TestServer {
     ServerConfig::new(dir)

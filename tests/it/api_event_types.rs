@@ -1,10 +1,10 @@
 //! §4: the event-type catalogue, tenant types and archiving.
 
-mod common;
+use crate::common;
 
-use common::{assert_problem, full};
+use crate::common::{assert_problem, full};
 
-use common::{TestServer, assert_field_error, send};
+use crate::common::{TestServer, assert_field_error, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,10 +1,10 @@
 //! `hookd keys create|list|revoke` against the data directory a server uses.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
-use common::{TestServer, send};
+use crate::common::{TestServer, send};
 
 /// Runs `hookd args… --data-dir dir` against the store a server on `dir` uses.
 fn hookd(

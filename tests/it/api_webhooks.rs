@@ -1,13 +1,11 @@
 //! §3: the webhook endpoints of the management API, ugly cases included.
 
-mod common;
-
-use common::{assert_problem, full};
+use crate::common::{assert_problem, full};
 
 use std::time::Duration;
 
+use crate::common::{MGMT_KEY, ServerConfig, TestServer, assert_field_error, send};
 use base64::Engine;
-use common::{MGMT_KEY, ServerConfig, TestServer, assert_field_error, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 

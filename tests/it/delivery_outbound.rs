@@ -3,13 +3,11 @@
 //! resolves to 127.0.0.1 is refused like the literal); a CIDR allow-list
 //! or `--allow-private-targets` lifts that.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::receiver::Receiver;
-use common::{ServerConfig, TestServer};
+use crate::common::receiver::Receiver;
+use crate::common::{ServerConfig, TestServer};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);

@@ -1,15 +1,15 @@
 //! Data survives restarts and crashes; secrets are encrypted at rest; a
 //! wrong encryption key refuses to start.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{MGMT_KEY, ServerConfig, TestServer, free_port, send};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{MGMT_KEY, ServerConfig, TestServer, free_port, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 

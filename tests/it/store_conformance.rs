@@ -14,7 +14,7 @@ use hookd::store::{
     PublishBatch, SqliteStore, Store, WebhookFilter,
 };
 
-mod common;
+use crate::common;
 
 struct Backend {
     name: &'static str,

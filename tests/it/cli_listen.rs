@@ -1,6 +1,6 @@
 //! `hookd listen`: verifies each delivery's signature and prints it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

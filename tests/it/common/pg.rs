@@ -3,7 +3,6 @@
 //! `HOOKD_TEST_DATABASE_URL` names a server (and a database to connect to
 //! for CREATE/DROP). When it is set and the server cannot be reached, tests
 //! fail; when it is unset, PostgreSQL runs are skipped with a message.
-#![allow(dead_code)]
 
 use sqlx::Connection;
 

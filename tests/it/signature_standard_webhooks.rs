@@ -3,15 +3,15 @@
 //! verifies real deliveries, rejects tampered ones, and accepts both
 //! signatures while a rotated-out secret is still live (SPEC §6).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Once;
 use std::time::Duration;
 
-use common::receiver::{Received, Receiver};
-use common::{ServerConfig, TestServer};
+use crate::common::receiver::{Received, Receiver};
+use crate::common::{ServerConfig, TestServer};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
