@@ -2144,12 +2144,12 @@ async fn admin_pages_carry_security_headers_and_serve_their_own_assets() {
         (
             "/admin/static/app.css",
             "text/css",
-            include_str!("../../assets/admin/app.css"),
+            include_str!("../../../assets/admin/app.css"),
         ),
         (
             "/admin/static/app.js",
             "text/javascript",
-            include_str!("../../assets/admin/app.js"),
+            include_str!("../../../assets/admin/app.js"),
         ),
     ] {
         let p = web.get(path, None).await;
