@@ -2,9 +2,10 @@
 //! down (never a 202 that is then lost), the instance reconnects, and every
 //! accepted event is delivered once it is back.
 //!
-//! It stops the machine's PostgreSQL, so it is `#[ignore]`d and `.ci/run`
-//! runs it alone, after everything else:
-//! `HOOKD_TEST_BACKEND=postgres cargo test --test postgres_restart -- --ignored`.
+//! It stops the machine's PostgreSQL, so it is `#[ignore]`d and
+//! `scripts/test` runs it alone, after everything else:
+//! `HOOKD_TEST_BACKEND=postgres cargo test --test it -- --ignored --exact \
+//! postgres_restart::publishes_during_an_outage_are_refused_and_nothing_accepted_is_lost`.
 
 use crate::common;
 
@@ -45,12 +46,12 @@ impl Drop for Restart {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "stops the machine's PostgreSQL; run alone with --ignored"]
+#[ignore = "stops the machine's PostgreSQL: scripts/test runs it alone, last"]
 async fn publishes_during_an_outage_are_refused_and_nothing_accepted_is_lost() {
-    if !common::on_postgres() {
-        eprintln!("needs HOOKD_TEST_BACKEND=postgres: skipped");
-        return;
-    }
+    assert!(
+        common::on_postgres(),
+        "this test needs HOOKD_TEST_BACKEND=postgres (scripts/test runs it so)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start().await;
     let s = ServerConfig::new(dir.path())

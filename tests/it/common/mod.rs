@@ -233,32 +233,27 @@ impl Drop for TestServer {
 }
 
 /// Which store the servers of this test run use: `HOOKD_TEST_BACKEND=postgres`
-/// runs the same suite on PostgreSQL (`HOOKD_TEST_DATABASE_URL` must then
-/// name a server); anything else, SQLite.
+/// runs the same suite on PostgreSQL (the server of `pg::admin_url()`);
+/// anything else, SQLite.
 pub fn on_postgres() -> bool {
     std::env::var("HOOKD_TEST_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 /// On PostgreSQL, the database of the server using `data_dir`: one per data
 /// directory, so a restart on the same directory finds its data again.
-/// Created on first use; `.ci/run` drops them all after the run.
+/// Created on first use; `scripts/test` drops them all after the run.
 pub async fn postgres_url_for(data_dir: &Path) -> Option<String> {
     if !on_postgres() {
         return None;
     }
-    let admin = std::env::var(pg::ENV).unwrap_or_else(|_| {
-        panic!(
-            "HOOKD_TEST_BACKEND=postgres needs {} to name a server",
-            pg::ENV
-        )
-    });
+    let admin = pg::admin_url();
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     data_dir.hash(&mut h);
     let name = format!("hookd_srv_{:016x}", h.finish());
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await
-        .unwrap_or_else(|e| panic!("{} is set but PostgreSQL is unreachable: {e}", pg::ENV));
+        .unwrap_or_else(|e| panic!("{}", pg::unreachable(&admin, &e)));
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&name)
         .fetch_optional(&mut conn)

@@ -1,12 +1,22 @@
 //! Fresh PostgreSQL databases for tests.
 //!
 //! `HOOKD_TEST_DATABASE_URL` names a server (and a database to connect to
-//! for CREATE/DROP). When it is set and the server cannot be reached, tests
-//! fail; when it is unset, PostgreSQL runs are skipped with a message.
+//! for CREATE/DROP), by default the local one. The tests that need it are
+//! `#[ignore]`d with that reason, and `scripts/test` runs them when a server
+//! answers; run without one, they fail saying so (never pass unchecked).
 
 use sqlx::Connection;
 
 pub const ENV: &str = "HOOKD_TEST_DATABASE_URL";
+
+/// The server used when `HOOKD_TEST_DATABASE_URL` is unset (the one
+/// `scripts/test` looks for).
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// `HOOKD_TEST_DATABASE_URL`, else the local server.
+pub fn admin_url() -> String {
+    std::env::var(ENV).unwrap_or_else(|_| DEFAULT_URL.to_string())
+}
 
 /// A database created for one test and dropped when this is dropped.
 pub struct TestDatabase {
@@ -16,14 +26,11 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A new empty database, or `None` when `HOOKD_TEST_DATABASE_URL` is unset.
-    pub async fn create() -> Option<TestDatabase> {
-        let Ok(admin_url) = std::env::var(ENV) else {
-            eprintln!("{ENV} is unset: the PostgreSQL half of this test is skipped");
-            return None;
-        };
+    /// A new empty database on the server of `admin_url()`; panics when
+    /// no server answers there.
+    pub async fn create() -> TestDatabase {
         let name = format!("hookd_test_{:016x}", rand_u64());
-        Some(Self::named(&admin_url, &name, true).await)
+        Self::named(&admin_url(), &name, true).await
     }
 
     /// The database `name`, created if `fresh`; reused otherwise.
@@ -31,9 +38,7 @@ impl TestDatabase {
         if fresh {
             let mut conn = sqlx::PgConnection::connect(admin_url)
                 .await
-                .unwrap_or_else(|e| {
-                    panic!("{ENV}={admin_url} is set but PostgreSQL is unreachable: {e}")
-                });
+                .unwrap_or_else(|e| panic!("{}", unreachable(admin_url, &e)));
             sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await
@@ -66,6 +71,14 @@ impl Drop for TestDatabase {
         })
         .join();
     }
+}
+
+/// What a test says when the server does not answer.
+pub fn unreachable(admin_url: &str, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "this test needs PostgreSQL, and none answers at {admin_url} ({ENV}): {e}; \
+         scripts/test runs the PostgreSQL tests when a server answers"
+    )
 }
 
 fn rand_u64() -> u64 {
