@@ -1,13 +1,14 @@
 //! Signatures checked by an independent implementation: the official
-//! Standard Webhooks Python library (`pip install standardwebhooks`)
-//! verifies real deliveries, rejects tampered ones, and accepts both
+//! Standard Webhooks Python library (`standardwebhooks`, which
+//! `scripts/test` installs) verifies real deliveries, rejects tampered
+//! ones, and accepts both
 //! signatures while a rotated-out secret is still live (SPEC §6).
 
 use crate::common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Once;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::common::receiver::{Received, Receiver};
@@ -33,50 +34,28 @@ except WebhookVerificationError as e:
 print("verified", payload["id"])
 "#;
 
-static PYTHON_READY: Once = Once::new();
+static PYTHON_READY: OnceLock<bool> = OnceLock::new();
 
-/// Makes sure `standardwebhooks` can be imported, installing it if needed.
-fn ensure_standardwebhooks() {
-    PYTHON_READY.call_once(|| {
-        let importable = || {
-            Command::new("python3")
-                .args(["-c", "import standardwebhooks"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        };
-        if importable() {
-            return;
-        }
-        let pip = |extra: &[&str]| {
-            Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .args(extra)
-                .arg("standardwebhooks")
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-        };
-        // Debian-style "externally managed" Pythons need the extra flag.
-        if !pip(&[]) {
-            pip(&["--break-system-packages"]);
-        }
-        assert!(
-            importable(),
-            "python3 cannot import standardwebhooks, and installing it with pip failed"
-        );
+/// Fails, saying what to do, unless python3 can import `standardwebhooks`
+/// (`scripts/test` installs it; a test never installs anything itself).
+fn require_standardwebhooks() {
+    let importable = PYTHON_READY.get_or_init(|| {
+        Command::new("python3")
+            .args(["-c", "import standardwebhooks"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
     });
+    assert!(
+        *importable,
+        "python3 cannot import standardwebhooks, the independent verifier of this test: \
+         run scripts/test, which installs it (python3 -m pip install standardwebhooks)"
+    );
 }
 
 /// Runs the Python verifier; true when it accepts.
 fn python_verifies(dir: &Path, tag: &str, body: &[u8], headers: &Value, secret: &str) -> bool {
-    ensure_standardwebhooks();
+    require_standardwebhooks();
     let body_path = dir.join(format!("{tag}.body"));
     let headers_path = dir.join(format!("{tag}.headers.json"));
     let secret_path = dir.join(format!("{tag}.secret"));

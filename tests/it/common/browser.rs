@@ -1,8 +1,9 @@
 //! A real headless Chromium, driven over WebDriver (chromedriver) with
 //! fantoccini. Debian's `chromium` and `chromium-driver` provide both
-//! (`.ci/run` installs them); the tests fail, saying so, without them.
+//! (`scripts/test` installs them when run as root); without them the tests
+//! fail at once, saying so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,8 +32,39 @@ pub fn screenshot_dir() -> PathBuf {
         })
 }
 
+/// Whether `name` is an executable file in a directory of `$PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Fails, saying what to do, unless Chromium and chromedriver are installed.
+fn require_chromium() {
+    let chromium = chromium_binary();
+    let missing: Vec<&str> = [
+        (!Path::new(&chromium).exists()).then_some(chromium.as_str()),
+        (!on_path("chromedriver")).then_some("chromedriver"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "the admin page's browser tests need Chromium and chromedriver; missing: {}. \
+         Run scripts/test, which installs them as root \
+         (apt-get install -y chromium chromium-driver)",
+        missing.join(", ")
+    );
+}
+
 impl Browser {
     pub async fn start() -> Browser {
+        require_chromium();
         let port = super::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -41,7 +73,7 @@ impl Browser {
             .spawn()
             .expect(
                 "chromedriver is needed for the admin page's browser tests \
-                 (apt-get install -y chromium chromium-driver; .ci/run does it)",
+                 (apt-get install -y chromium chromium-driver; scripts/test does it)",
             );
         let profile = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
