@@ -37,8 +37,11 @@ fn assert_page_headers(p: &Page, what: &str) {
         ] {
             assert!(!p.body.contains(bad), "{what}: {bad:?} in\n{}", p.body);
         }
-        for (a, _) in tags(&p.body, "script") {
-            assert!(attr(&a, "src").is_some(), "{what}: inline script");
+        for script in Html::parse_document(&p.body).select(&selector("script")) {
+            assert!(
+                script.value().attr("src").is_some(),
+                "{what}: inline script"
+            );
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::common::receiver::{Receiver, Reply};
 use crate::common::{MGMT_KEY, ServerConfig, TestServer, send};
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap};
+use scraper::{ElementRef, Html, Selector};
 use serde_json::{Value, json};
 
 mod catalogue;
@@ -36,8 +37,6 @@ async fn server(dir: &std::path::Path) -> TestServer {
 }
 
 type Fields = Vec<(String, String)>;
-/// A tag's attributes: (name, value if any), values unescaped.
-type Attrs = Vec<(String, Option<String>)>;
 /// Extra request headers.
 type Headers<'a> = Vec<(&'a str, &'a str)>;
 
@@ -394,44 +393,9 @@ async fn wait_delivery(
 
 // ---------------------------------------------------------------- HTML
 
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(semi) = rest.find(';').filter(|i| *i <= 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let entity = &rest[1..semi];
-        let ch = match entity {
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "amp" => Some('&'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .or_else(|| entity.strip_prefix("#X"))
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+/// A CSS selector written in a test (so a bad one is the test's bug).
+fn selector(css: &str) -> Selector {
+    Selector::parse(css).unwrap_or_else(|e| panic!("selector {css:?}: {e}"))
 }
 
 /// `text` as HTML-escaped, in either spelling: named (`&lt;`) or numeric (`&#60;`).
@@ -455,57 +419,6 @@ fn contains_escaped(html: &str, text: &str) -> bool {
         .any(|e| html.contains(e.as_str()))
 }
 
-/// The attributes of a tag (the text after its name, up to `>`).
-fn attrs(text: &str) -> Attrs {
-    let mut out = Vec::new();
-    let mut rest = text.trim_start();
-    while !rest.is_empty() {
-        let end = rest
-            .find(|c: char| c.is_whitespace() || c == '=' || c == '/')
-            .unwrap_or(rest.len());
-        let name = rest[..end].to_ascii_lowercase();
-        rest = &rest[end..];
-        let mut value = None;
-        if let Some(r) = rest.strip_prefix('=') {
-            let r = r.strip_prefix('"').expect("attribute values are quoted");
-            let close = r.find('"').expect("closing quote");
-            value = Some(unescape(&r[..close]));
-            rest = &r[close + 1..];
-        } else if let Some(r) = rest.strip_prefix('/') {
-            rest = r;
-        }
-        if !name.is_empty() {
-            out.push((name, value));
-        }
-        rest = rest.trim_start();
-    }
-    out
-}
-
-fn attr<'a>(attrs: &'a [(String, Option<String>)], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_deref().unwrap_or(""))
-}
-
-/// The tags named `name` in `html`: (attributes, offset just past `>`).
-fn tags(html: &str, name: &str) -> Vec<(Attrs, usize)> {
-    let open = format!("<{name}");
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(off) = html[at..].find(&open) {
-        let start = at + off + open.len();
-        let after = html[start..].chars().next().unwrap_or('>');
-        let close = start + html[start..].find('>').expect("tag end");
-        if after.is_whitespace() || after == '>' {
-            out.push((attrs(&html[start..close]), close + 1));
-        }
-        at = close + 1;
-    }
-    out
-}
-
 /// What a browser would submit from the form posting to `action`:
 /// inputs (ticked checkboxes only), textareas and selects, in order.
 fn form_fields(html: &str, action: &str) -> Fields {
@@ -513,56 +426,46 @@ fn form_fields(html: &str, action: &str) -> Fields {
 }
 
 fn find_form(html: &str, action: &str) -> Option<Fields> {
-    let (_, body_start) = tags(html, "form")
-        .into_iter()
-        .find(|(a, _)| attr(a, "action") == Some(action))?;
-    let body = &html[body_start..body_start + html[body_start..].find("</form>").unwrap()];
-    let mut out: Vec<(usize, String, String)> = Vec::new();
-    for (a, end) in tags(body, "input") {
-        let Some(name) = attr(&a, "name") else {
-            continue;
-        };
-        if attr(&a, "disabled").is_some() {
-            continue;
-        }
-        let kind = attr(&a, "type").unwrap_or("text");
-        let value = attr(&a, "value").unwrap_or_default();
-        match kind {
-            "checkbox" | "radio" => {
-                if attr(&a, "checked").is_some() {
-                    let v = if value.is_empty() { "on" } else { value };
-                    out.push((end, name.to_owned(), v.to_owned()));
+    let page = Html::parse_document(html);
+    let form = page
+        .select(&selector("form"))
+        .find(|f| f.value().attr("action") == Some(action))?;
+    let mut out = Vec::new();
+    for field in form.select(&selector("input[name], textarea[name], select[name]")) {
+        let el = field.value();
+        let name = el.attr("name").unwrap_or_default().to_owned();
+        match el.name() {
+            "input" => {
+                if el.attr("disabled").is_some() {
+                    continue;
+                }
+                let value = el.attr("value").unwrap_or_default();
+                match el.attr("type").unwrap_or("text") {
+                    "checkbox" | "radio" => {
+                        if el.attr("checked").is_some() {
+                            let v = if value.is_empty() { "on" } else { value };
+                            out.push((name, v.to_owned()));
+                        }
+                    }
+                    "submit" | "button" | "image" | "reset" => {}
+                    _ => out.push((name, value.to_owned())),
                 }
             }
-            "submit" | "button" | "image" | "reset" => {}
-            _ => out.push((end, name.to_owned(), value.to_owned())),
-        }
-    }
-    for (a, end) in tags(body, "textarea") {
-        if let Some(name) = attr(&a, "name") {
-            let text = &body[end..end + body[end..].find("</textarea>").unwrap()];
-            out.push((end, name.to_owned(), unescape(text)));
-        }
-    }
-    for (a, end) in tags(body, "select") {
-        if let Some(name) = attr(&a, "name") {
-            let inner = &body[end..end + body[end..].find("</select>").unwrap()];
-            let options = tags(inner, "option");
-            let chosen = options
-                .iter()
-                .find(|(o, _)| attr(o, "selected").is_some())
-                .or(options.first());
-            if let Some((o, _)) = chosen {
-                out.push((
-                    end,
-                    name.to_owned(),
-                    attr(o, "value").unwrap_or_default().to_owned(),
-                ));
+            "textarea" => out.push((name, field.text().collect())),
+            _ => {
+                let options: Vec<ElementRef> = field.select(&selector("option")).collect();
+                let chosen = options
+                    .iter()
+                    .find(|o| o.value().attr("selected").is_some())
+                    .or(options.first());
+                if let Some(o) = chosen {
+                    let value = o.value().attr("value").unwrap_or_default();
+                    out.push((name, value.to_owned()));
+                }
             }
         }
     }
-    out.sort_by_key(|(at, _, _)| *at);
-    Some(out.into_iter().map(|(_, k, v)| (k, v)).collect())
+    Some(out)
 }
 
 /// The tenant a signed-in page says it shows: the tenant switch of a
@@ -572,15 +475,16 @@ fn shown_tenant(html: &str) -> String {
         return value_of(&f, "tenant").unwrap_or_default().to_owned();
     }
     let start = html.find("Tenant <strong>").expect("tenant shown") + "Tenant <strong>".len();
-    unescape(&html[start..start + html[start..].find("</strong>").unwrap()])
+    let label = &html[start..start + html[start..].find("</strong>").unwrap()];
+    Html::parse_fragment(label).root_element().text().collect()
 }
 
 /// The page's CSRF token (its hidden `csrf_token` input).
 fn csrf_of(html: &str) -> String {
-    let token = tags(html, "input")
-        .into_iter()
-        .find(|(a, _)| attr(a, "name") == Some("csrf_token"))
-        .and_then(|(a, _)| attr(&a, "value").map(str::to_owned))
+    let token = Html::parse_document(html)
+        .select(&selector("input[name=csrf_token]"))
+        .next()
+        .and_then(|e| e.value().attr("value").map(str::to_owned))
         .unwrap_or_else(|| panic!("no csrf_token input in:\n{html}"));
     assert!(token.len() >= 32, "CSRF token too short: {token:?}");
     token
@@ -588,18 +492,18 @@ fn csrf_of(html: &str) -> String {
 
 /// The message shown next to `field`, if any.
 fn field_error(html: &str, field: &str) -> Option<String> {
-    let id = format!("{field}-error");
-    tags(html, "p").into_iter().find_map(|(a, end)| {
-        (attr(&a, "class") == Some("field-error") && attr(&a, "id") == Some(&id))
-            .then(|| unescape(&html[end..end + html[end..].find("</p>").unwrap()]))
-    })
+    Html::parse_document(html)
+        .select(&selector(&format!("p.field-error[id=\"{field}-error\"]")))
+        .next()
+        .map(|e| e.text().collect())
 }
 
 /// The ids in the list's rows (`data-{what}-id`).
 fn row_ids(html: &str, what: &str) -> Vec<i64> {
-    tags(html, "tr")
-        .into_iter()
-        .filter_map(|(a, _)| attr(&a, &format!("data-{what}-id")).map(|v| v.parse().unwrap()))
+    let attr = format!("data-{what}-id");
+    Html::parse_document(html)
+        .select(&selector(&format!("tr[{attr}]")))
+        .map(|e| e.value().attr(&attr).unwrap().parse().unwrap())
         .collect()
 }
 
