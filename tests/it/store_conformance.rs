@@ -1,0 +1,681 @@
+//! One conformance suite for every `Store` backend: each test takes a
+//! fresh store and runs once per backend, as `sqlite::<test>` (always) and
+//! `postgres::<test>` (ignored unless asked for: it needs a server, and
+//! `scripts/test` runs it when one answers at `HOOKD_TEST_DATABASE_URL`;
+//! each test in a fresh database, created and dropped).
+
+use std::sync::Arc;
+
+use hookd::crypto::Cipher;
+use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
+use hookd::domain::webhook::{Headers, Webhook};
+use hookd::store::{
+    AdminSessionRecord, CommitBatch, EventTypeRecord, HistogramRow, Lease, PostgresStore,
+    PublishBatch, SqliteStore, Store, WebhookFilter,
+};
+
+use crate::common;
+
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    _db: Option<common::pg::TestDatabase>,
+}
+
+fn cipher() -> Arc<Cipher> {
+    Arc::new(Cipher::from_key(&[9u8; 32]))
+}
+
+/// A fresh SQLite store: real files in a temp dir.
+async fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), cipher(), false)
+        .await
+        .unwrap();
+    Backend {
+        name: "sqlite",
+        store: Arc::new(store),
+        _dir: dir,
+        _db: None,
+    }
+}
+
+/// A fresh PostgreSQL store, in a database created for the test (and
+/// dropped after it) on the server of `HOOKD_TEST_DATABASE_URL`.
+async fn postgres() -> Backend {
+    let db = common::pg::TestDatabase::create().await;
+    let store = PostgresStore::open(&db.url, cipher()).await.unwrap();
+    Backend {
+        name: "postgres",
+        store: Arc::new(store),
+        _dir: tempfile::tempdir().unwrap(),
+        _db: Some(db),
+    }
+}
+
+/// Every test of the suite, once per backend: `sqlite::<test>` always,
+/// `postgres::<test>` when asked for (`scripts/test` does when a server
+/// answers; plain `cargo test` lists them as ignored).
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::sqlite().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: scripts/test runs it when a server answers"]
+                async fn $test() {
+                    super::$test(super::postgres().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    webhooks_are_scoped_by_tenant,
+    stale_updates_are_refused,
+    publishing_fans_out_and_replays_idempotency_keys,
+    leases_hide_deliveries_until_they_expire,
+    outcomes_update_deliveries_and_suspend_failing_webhooks,
+    purge_keeps_unfinished_deliveries,
+    secrets_rotate_and_api_keys_revoke,
+    admin_sessions_expire_and_settings_persist,
+    the_delivery_histogram_counts_the_window_by_status,
+    archived_event_types_are_restored_per_tenant,
+);
+
+fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
+    Webhook {
+        id: 0,
+        tenant_id: tenant.into(),
+        name: "w".into(),
+        url: url.into(),
+        events: events.iter().map(|s| s.to_string()).collect(),
+        enabled: true,
+        environment: "production".into(),
+        description: None,
+        headers: Headers::new(),
+        timeout_ms: 0,
+        rate_limit: None,
+        retry_schedule_ms: None,
+        failure_handling: None,
+        suspended: false,
+        suspended_at: None,
+        created_at: 0,
+        updated_at: 0,
+        version: 0,
+    }
+}
+
+fn event(tenant: &str, id: &str, event_type: &str, key: Option<&str>, now: i64) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        event_type: event_type.into(),
+        environment: "production".into(),
+        data: r#"{"n":1}"#.into(),
+        idempotency_key: key.map(str::to_owned),
+        created_at: now,
+        only_webhook: None,
+    }
+}
+
+fn lease(max: usize, until: i64) -> Lease {
+    Lease {
+        owner: "test".into(),
+        until,
+        max,
+    }
+}
+
+/// Publishes through the group commit, with no outcomes.
+async fn publish(
+    s: &Arc<dyn Store>,
+    events: Vec<NewEvent>,
+    lease: Option<Lease>,
+    now: i64,
+) -> PublishBatch {
+    let batch = CommitBatch {
+        events,
+        lease,
+        outcomes: Vec::new(),
+    };
+    s.commit_batch(batch, now)
+        .await
+        .map_err(|f| f.error)
+        .unwrap()
+        .published
+}
+
+/// Records outcomes through the group commit; the webhooks it suspended.
+async fn record(s: &Arc<dyn Store>, outcomes: Vec<Outcome>, now: i64) -> Vec<i64> {
+    let batch = CommitBatch {
+        outcomes,
+        ..CommitBatch::default()
+    };
+    s.commit_batch(batch, now)
+        .await
+        .map_err(|f| f.error)
+        .unwrap()
+        .suspended
+}
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+async fn webhooks_are_scoped_by_tenant(b: Backend) {
+    let s = &b.store;
+    let a = s
+        .create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(
+        s.get_webhook("b", a.id).await.unwrap().is_none(),
+        "{}",
+        b.name
+    );
+    assert!(!s.delete_webhook("b", a.id).await.unwrap(), "{}", b.name);
+    let page = s
+        .list_webhooks("b", &WebhookFilter::default(), 0, 50)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0, "{}", b.name);
+    // The same URL in another tenant is fine; twice in one is a conflict.
+    s.create_webhook(
+        &webhook("b", "https://x.test/1", &["license.created"]),
+        SECRET,
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1
+        )
+        .await
+        .is_err()
+    );
+}
+
+async fn stale_updates_are_refused(b: Backend) {
+    let s = &b.store;
+    let w = s
+        .create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    let mut first = w.clone();
+    first.name = "first".into();
+    s.update_webhook(&first, 2).await.unwrap().unwrap();
+    let mut second = w.clone();
+    second.name = "second".into();
+    assert!(
+        matches!(
+            s.update_webhook(&second, 3).await,
+            Err(hookd::store::StoreError::Stale)
+        ),
+        "{}",
+        b.name
+    );
+}
+
+async fn publishing_fans_out_and_replays_idempotency_keys(b: Backend) {
+    let s = &b.store;
+    let w1 = s
+        .create_webhook(&webhook("a", "https://x.test/1", &["license.*"]), SECRET, 1)
+        .await
+        .unwrap();
+    let w2 = s
+        .create_webhook(
+            &webhook("a", "https://x.test/2", &["license.revoked"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    s.create_webhook(&webhook("b", "https://x.test/3", &["license.*"]), SECRET, 1)
+        .await
+        .unwrap();
+    let batch = publish(
+        s,
+        vec![
+            event("a", "evt_1", "license.created", Some("k1"), 10),
+            event("a", "evt_2", "license.revoked", None, 10),
+        ],
+        Some(lease(10, 1_000)),
+        10,
+    )
+    .await;
+    assert_eq!(batch.results[0].deliveries, 1, "{}", b.name);
+    assert_eq!(batch.results[1].deliveries, 2, "{}", b.name);
+    assert_eq!(batch.jobs.len(), 3);
+    assert!(
+        batch
+            .jobs
+            .iter()
+            .all(|j| j.webhook_id == w1.id || j.webhook_id == w2.id)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&batch.jobs[0].body).unwrap();
+    assert_eq!(body["data"]["n"], 1);
+
+    let again = publish(
+        s,
+        vec![event("a", "evt_3", "license.created", Some("k1"), 20)],
+        None,
+        20,
+    )
+    .await;
+    assert_eq!(
+        again.results[0].id, "evt_1",
+        "{}: a repeated key answers the first event",
+        b.name
+    );
+    assert!(again.jobs.is_empty() && again.unleased == 0);
+    // Past the 24 h window the key is new again.
+    let later = 20 + 24 * 3_600_000 + 1;
+    let fresh = publish(
+        s,
+        vec![event("a", "evt_4", "license.created", Some("k1"), later)],
+        None,
+        later,
+    )
+    .await;
+    assert_eq!(fresh.results[0].id, "evt_4", "{}", b.name);
+}
+
+async fn leases_hide_deliveries_until_they_expire(b: Backend) {
+    let s = &b.store;
+    s.create_webhook(
+        &webhook("a", "https://x.test/1", &["license.created"]),
+        SECRET,
+        1,
+    )
+    .await
+    .unwrap();
+    let batch = publish(
+        s,
+        vec![event("a", "evt_1", "license.created", None, 10)],
+        Some(lease(10, 1_000)),
+        10,
+    )
+    .await;
+    assert_eq!(batch.jobs.len(), 1);
+    assert!(
+        s.claim_due_deliveries("other", 500, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: leased",
+        b.name
+    );
+    let taken = s
+        .claim_due_deliveries("other", 1_001, 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "{}: an expired lease is taken over", b.name);
+    assert!(
+        s.claim_due_deliveries("third", 2_000, 90_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}",
+        b.name
+    );
+    assert_eq!(s.release_leases(Some("other"), 3_000).await.unwrap(), 1);
+    assert_eq!(
+        s.claim_due_deliveries("third", 3_000, 90_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "{}",
+        b.name
+    );
+}
+
+fn attempt(at: i64, status: u16) -> AttemptRecord {
+    AttemptRecord {
+        attempted_at: at,
+        duration_ms: 1,
+        url: "https://x.test/1".into(),
+        request_headers: "{}".into(),
+        response_status: Some(status),
+        response_headers: Some("{}".into()),
+        response_body: Some("body".into()),
+        error_kind: None,
+        error: None,
+    }
+}
+
+async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
+    let s = &b.store;
+    let w = s
+        .create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    let batch = publish(
+        s,
+        vec![
+            event("a", "evt_1", "license.created", None, 10),
+            event("a", "evt_2", "license.created", None, 10),
+        ],
+        Some(lease(10, 100_000)),
+        10,
+    )
+    .await;
+    let outcome = |id: i64, status: DeliveryStatus, next: Option<i64>| Outcome {
+        delivery_id: id,
+        tenant_id: "a".into(),
+        webhook_id: w.id,
+        status,
+        next_attempt_at: next,
+        attempt: Some(attempt(20, 500)),
+        min_failures: 2,
+        suspend_after_ms: 0,
+        gone: false,
+    };
+    let suspended = record(
+        s,
+        vec![
+            outcome(
+                batch.jobs[0].delivery_id,
+                DeliveryStatus::Retrying,
+                Some(50),
+            ),
+            outcome(batch.jobs[1].delivery_id, DeliveryStatus::Failed, None),
+        ],
+        30,
+    )
+    .await;
+    assert_eq!(
+        suspended,
+        vec![w.id],
+        "{}: two failures reach min_failures",
+        b.name
+    );
+    let (d, attempts) = s
+        .get_delivery("a", batch.jobs[0].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.status, DeliveryStatus::Retrying);
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.last_status_code, Some(500));
+    assert_eq!(attempts.len(), 1);
+    assert!(
+        s.get_delivery("b", batch.jobs[0].delivery_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "{}: tenant scoped",
+        b.name
+    );
+    assert_eq!(s.next_due_at().await.unwrap(), Some(50));
+    assert_eq!(
+        s.claim_due_deliveries("x", 50, 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let w = s.get_webhook("a", w.id).await.unwrap().unwrap();
+    assert!(w.suspended && w.suspended_at == Some(30), "{}", b.name);
+    let recovered = s.recover_webhook("a", w.id, 0, 40).await.unwrap();
+    assert_eq!(recovered, 1, "{}: the failed one", b.name);
+}
+
+async fn purge_keeps_unfinished_deliveries(b: Backend) {
+    let s = &b.store;
+    s.create_webhook(
+        &webhook("a", "https://x.test/1", &["license.created"]),
+        SECRET,
+        1,
+    )
+    .await
+    .unwrap();
+    publish(
+        s,
+        vec![event("a", "evt_1", "license.created", None, 10)],
+        None,
+        10,
+    )
+    .await;
+    publish(
+        s,
+        vec![event("a", "evt_2", "license.revoked", None, 10)],
+        None,
+        10,
+    )
+    .await;
+    // evt_1 has a pending delivery, evt_2 none.
+    assert_eq!(s.purge_events(1_000, 100).await.unwrap(), 1, "{}", b.name);
+    assert!(s.get_event("a", "evt_1").await.unwrap().is_some());
+    assert!(s.get_event("a", "evt_2").await.unwrap().is_none());
+}
+
+async fn secrets_rotate_and_api_keys_revoke(b: Backend) {
+    let s = &b.store;
+    let w = s
+        .create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(
+        s.rotate_webhook_secret("a", w.id, "whsec_new", 500, 2)
+            .await
+            .unwrap()
+    );
+    let secrets = s.get_webhook_secrets("a", w.id).await.unwrap().unwrap();
+    assert_eq!(secrets.current, "whsec_new");
+    assert_eq!(
+        secrets.previous,
+        Some((SECRET.to_string(), 500)),
+        "{}",
+        b.name
+    );
+    assert!(
+        !s.rotate_webhook_secret("b", w.id, "whsec_x", 500, 2)
+            .await
+            .unwrap()
+    );
+
+    let k = s
+        .create_api_key(
+            "a",
+            "k",
+            b"hash",
+            &[hookd::domain::api_key::Permission::Admin],
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.find_api_key(b"hash").await.unwrap().unwrap().id, k.id);
+    assert!(!s.revoke_api_key("b", k.id, 2).await.unwrap(), "{}", b.name);
+    assert!(s.revoke_api_key("a", k.id, 2).await.unwrap());
+    assert!(s.find_api_key(b"hash").await.unwrap().is_none());
+}
+
+async fn admin_sessions_expire_and_settings_persist(b: Backend) {
+    let s = &b.store;
+    let session = |id: u8, expires_at: i64| AdminSessionRecord {
+        id_hash: vec![id; 32],
+        key_ref: vec![7; 32],
+        tenant_id: "a".into(),
+        csrf_token: format!("csrf-{id}"),
+        created_at: 100,
+        expires_at,
+    };
+    s.create_admin_session(&session(1, 1_000)).await.unwrap();
+    let found = s.find_admin_session(&[1; 32], 500).await.unwrap();
+    assert_eq!(found, Some(session(1, 1_000)), "{}", b.name);
+    assert_eq!(
+        s.find_admin_session(&[1; 32], 1_000).await.unwrap(),
+        None,
+        "{}: an expired session is gone",
+        b.name
+    );
+    assert_eq!(s.find_admin_session(&[2; 32], 500).await.unwrap(), None);
+    s.set_admin_session_tenant(&[1; 32], "b").await.unwrap();
+    let moved = s.find_admin_session(&[1; 32], 500).await.unwrap().unwrap();
+    assert_eq!(moved.tenant_id, "b", "{}", b.name);
+    s.create_admin_session(&session(2, 5_000)).await.unwrap();
+    s.delete_admin_session(&[2; 32]).await.unwrap();
+    assert_eq!(
+        s.find_admin_session(&[2; 32], 500).await.unwrap(),
+        None,
+        "{}: signed out",
+        b.name
+    );
+
+    assert_eq!(s.get_setting("policy").await.unwrap(), None);
+    s.put_setting("policy", r#"{"a":1}"#).await.unwrap();
+    s.put_setting("policy", r#"{"a":2}"#).await.unwrap();
+    assert_eq!(
+        s.get_setting("policy").await.unwrap().as_deref(),
+        Some(r#"{"a":2}"#),
+        "{}",
+        b.name
+    );
+    s.delete_setting("policy").await.unwrap();
+    assert_eq!(s.get_setting("policy").await.unwrap(), None, "{}", b.name);
+    s.delete_setting("policy").await.unwrap();
+}
+
+async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
+    let s = &b.store;
+    s.create_webhook(&webhook("a", "https://x.test/1", &["license.*"]), SECRET, 1)
+        .await
+        .unwrap();
+    s.create_webhook(&webhook("b", "https://x.test/2", &["license.*"]), SECRET, 1)
+        .await
+        .unwrap();
+    for (i, at) in [(1, 500), (2, 1_000), (3, 1_500), (4, 2_600)] {
+        publish(
+            s,
+            vec![
+                event("a", &format!("evt_a{i}"), "license.created", None, at),
+                event("b", &format!("evt_b{i}"), "license.created", None, at),
+            ],
+            None,
+            at,
+        )
+        .await;
+    }
+    // Window from 1,000 in buckets of 1,000: [1000, 2000) and [2000, 3000).
+    let mut rows = s.delivery_histogram("a", None, 1_000, 1_000).await.unwrap();
+    rows.sort_by_key(|r| r.bucket);
+    assert_eq!(
+        rows,
+        vec![
+            HistogramRow {
+                bucket: 0,
+                status: DeliveryStatus::Pending,
+                count: 2
+            },
+            HistogramRow {
+                bucket: 1,
+                status: DeliveryStatus::Pending,
+                count: 1
+            },
+        ],
+        "{}: the event before the window and tenant b's are not counted",
+        b.name
+    );
+    assert!(
+        s.delivery_histogram("c", None, 0, 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let w1 = s
+        .list_webhooks("a", &WebhookFilter::default(), 0, 10)
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    let one = s
+        .delivery_histogram("a", Some(w1), 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(one.iter().map(|r| r.count).sum::<u64>(), 4, "{}", b.name);
+    let other = s
+        .delivery_histogram("a", Some(w1 + 1000), 0, 10_000)
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "{}: another webhook's deliveries", b.name);
+}
+
+async fn archived_event_types_are_restored_per_tenant(b: Backend) {
+    let s = &b.store;
+    let archived = |name: &str| EventTypeRecord {
+        name: name.into(),
+        category: "license".into(),
+        description: None,
+        archived_at: Some(5),
+        created_at: 5,
+    };
+    let live = |s: &Arc<dyn Store>, tenant: &'static str, name: &'static str| {
+        let s = s.clone();
+        async move {
+            s.list_event_types(tenant)
+                .await
+                .unwrap()
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.archived_at.is_none())
+        }
+    };
+    s.archive_event_type("a", &archived("license.created"))
+        .await
+        .unwrap();
+    s.archive_event_type("b", &archived("license.created"))
+        .await
+        .unwrap();
+    assert_eq!(live(s, "a", "license.created").await, Some(false));
+    assert!(
+        !s.restore_event_type("a", "license.updated").await.unwrap(),
+        "{}: nothing archived to restore",
+        b.name
+    );
+    assert!(s.restore_event_type("a", "license.created").await.unwrap());
+    assert!(
+        !s.restore_event_type("a", "license.created").await.unwrap(),
+        "{}: restoring twice",
+        b.name
+    );
+    assert_eq!(
+        live(s, "a", "license.created").await,
+        Some(true),
+        "{}",
+        b.name
+    );
+    assert_eq!(
+        live(s, "b", "license.created").await,
+        Some(false),
+        "{}: another tenant's archive stands",
+        b.name
+    );
+}
