@@ -175,6 +175,24 @@ impl Hookd {
             .map_or(0.0, |kb| kb / 1024.0)
     }
 
+    /// CPU time (user + system) used so far, in seconds: /proc's clock
+    /// ticks at Linux's USER_HZ of 100.
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces): utime and
+        // stime are the 12th and 13th.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     fn stop(mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -211,6 +229,10 @@ impl Cluster {
             .iter()
             .map(Hookd::peak_rss_mb)
             .fold(0.0, f64::max)
+    }
+
+    fn cpu_seconds(&self) -> f64 {
+        self.nodes.iter().map(Hookd::cpu_seconds).sum()
     }
 
     fn stop(self) {
@@ -406,14 +428,16 @@ async fn scenario_fanout(
     let span_s = (rx.last_us.load(Ordering::Relaxed).saturating_sub(start_us)) as f64 / 1e6;
     let delivered = rx.received.load(Ordering::Relaxed);
     let dps = delivered as f64 / span_s;
+    let cpu = h.cpu_seconds();
     println!(
-        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s; delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd peak RSS {:.0} MB",
+        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s; delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
         ctx.args.publishers,
         accepted as f64 / elapsed.as_secs_f64(),
         if complete { "" } else { " (INCOMPLETE)" },
         dps,
         100.0 * dps / ctx.ceiling,
         latency_line(&rx),
+        1000.0 * cpu / delivered.max(1) as f64,
         h.peak_rss_mb()
     );
     h.stop();
@@ -555,11 +579,13 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
     }
     let drain_s = started.elapsed().as_secs_f64();
     let delivered = rx.received.load(Ordering::Relaxed);
+    let cpu = h.cpu_seconds();
     println!(
-        "(d) {accepted} events published to --role api in {publish_s:.1} s ({:.0} events/s, peak RSS {api_rss:.0} MB); restarted --role all: drained {delivered} in {drain_s:.1} s = {:.0} deliveries/s ({:.1} % of the ceiling); peak RSS {:.0} MB",
+        "(d) {accepted} events published to --role api in {publish_s:.1} s ({:.0} events/s, peak RSS {api_rss:.0} MB); restarted --role all: drained {delivered} in {drain_s:.1} s = {:.0} deliveries/s ({:.1} % of the ceiling); drain CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; peak RSS {:.0} MB",
         accepted as f64 / publish_s,
         delivered as f64 / drain_s,
         100.0 * delivered as f64 / drain_s / ctx.ceiling,
+        1000.0 * cpu / delivered.max(1) as f64,
         peak.max(h.peak_rss_mb())
     );
     h.stop();
