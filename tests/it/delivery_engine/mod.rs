@@ -119,11 +119,6 @@ async fn wait_webhook(s: &TestServer, id: i64, what: &str, pred: impl Fn(&Value)
     }
 }
 
-/// Lets the engine run a little, to show that something does NOT happen.
-async fn quiet_period() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-}
-
 fn wid(w: &Value) -> i64 {
     w["id"].as_i64().expect("webhook id")
 }

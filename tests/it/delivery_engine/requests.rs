@@ -88,7 +88,13 @@ async fn fan_out_follows_subscriptions_enabled_and_environment() {
     assert_eq!(upd["deliveries"], 1, "{upd}");
     r.wait_for("/wildcard", 2, WAIT).await;
 
-    quiet_period().await;
+    // Deliveries are made at publish: these five are all there will be.
+    // Once each has succeeded, every receiver has had all it will get.
+    let all = list_all(&s, "").await;
+    assert_eq!(all.len(), 5, "{all:?}");
+    for d in &all {
+        wait_status(&s, d["id"].as_i64().unwrap(), "succeeded").await;
+    }
     assert_eq!(
         r.received("/exact").len(),
         1,
