@@ -125,8 +125,7 @@ pub async fn list(
         environment: (!environment.is_empty()).then(|| environment.clone()),
         enabled,
         suspended,
-        event_type: None,
-        event_category: None,
+        ..WebhookFilter::default()
     };
     let offset = (page - 1) * PAGE_SIZE;
     let found = ops::list_webhooks(&state.ops, &session.tenant, filter, offset, PAGE_SIZE).await?;

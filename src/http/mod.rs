@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::dialects::event_api;
 use crate::state::AppState;
 
 pub mod api_keys;
@@ -51,6 +52,7 @@ impl Modify for BearerAuth {
         (name = "events", description = "Publishing, and the event log"),
         (name = "deliveries", description = "The delivery log and retries"),
         (name = "operations", description = "Health and the API description"),
+        (name = "seed-004-event-api", description = "Seed 004's webhook API (`/event/{tenantLocator}/webhooks`), served verbatim over the same webhooks"),
     )
 )]
 struct ApiDoc;
@@ -87,6 +89,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
+        .routes(routes!(event_api::create_webhook))
+        .routes(routes!(event_api::list_webhooks))
+        .routes(routes!(
+            event_api::get_webhook,
+            event_api::update_webhook,
+            event_api::delete_webhook
+        ))
+        .routes(routes!(event_api::unsuspend_webhook))
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).

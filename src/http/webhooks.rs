@@ -302,7 +302,7 @@ pub async fn list_webhooks(
         enabled: params.bool("enabled")?,
         suspended: params.bool("suspended")?,
         event_type: params.string("event_type"),
-        event_category: None,
+        ..WebhookFilter::default()
     };
     let page = ops::list_webhooks(&state.ops, tenant, filter, offset, limit).await?;
     Ok(Json(WebhookList {

@@ -200,13 +200,12 @@ pub async fn list_webhooks(
     offset: u64,
     limit: u64,
 ) -> OpResult<Page<Webhook>> {
-    filter.event_category = match &filter.event_type {
-        Some(t) => Catalogue::load(ops.store.as_ref(), tenant)
-            .await?
-            .get(t)
-            .map(|e| e.category.clone()),
-        None => None,
-    };
+    if filter.event_type.is_some() || !filter.any_event_type.is_empty() {
+        let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
+        let category = |t: &String| catalogue.get(t).map(|e| e.category.clone());
+        filter.event_category = filter.event_type.as_ref().and_then(category);
+        filter.any_event_category = filter.any_event_type.iter().filter_map(category).collect();
+    }
     Ok(ops
         .store
         .list_webhooks(tenant, &filter, offset, limit)

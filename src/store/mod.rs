@@ -58,6 +58,16 @@ pub struct WebhookFilter {
     pub event_type: Option<String>,
     /// The type's category, when the tenant set one apart from its first segment.
     pub event_category: Option<String>,
+    /// Exactly this name.
+    pub name: Option<String>,
+    /// Enabled and not suspended (`true`), or disabled or suspended (`false`).
+    pub active: Option<bool>,
+    /// Webhooks that receive at least one of these types (exactly or
+    /// through `category.*`).
+    pub any_event_type: Vec<String>,
+    /// The categories of `any_event_type` that the tenant set apart from
+    /// their first segment.
+    pub any_event_category: Vec<String>,
 }
 
 /// One page of a list with its total count.

@@ -22,6 +22,7 @@ mod cli_listen;
 mod delivery_crash;
 mod delivery_engine;
 mod delivery_outbound;
+mod dialects;
 mod multi_instance;
 mod openapi;
 mod persistence;

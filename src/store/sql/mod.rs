@@ -79,25 +79,58 @@ fn push_webhook_filter(qb: &mut Builder<'_>, tenant: &str, f: &WebhookFilter) {
         qb.push(" AND suspended = ").push_bind(suspended);
     }
     if let Some(t) = &f.event_type {
-        // `events` is a JSON array of validated names, which cannot contain
-        // quotes, so a quoted substring match is exact.
-        let exact = format!("%\"{}\"%", like_escape(t));
-        let wildcard = format!(
+        push_receives_any(qb, std::slice::from_ref(t), f.event_category.as_slice());
+    }
+    if let Some(name) = &f.name {
+        qb.push(" AND name = ").push_bind(name.clone());
+    }
+    match f.active {
+        Some(true) => {
+            qb.push(" AND enabled = ")
+                .push_bind(true)
+                .push(" AND suspended = ")
+                .push_bind(false);
+        }
+        Some(false) => {
+            qb.push(" AND (enabled = ")
+                .push_bind(false)
+                .push(" OR suspended = ")
+                .push_bind(true)
+                .push(")");
+        }
+        None => {}
+    }
+    if !f.any_event_type.is_empty() {
+        push_receives_any(qb, &f.any_event_type, &f.any_event_category);
+    }
+}
+
+/// ` AND (…)`: the webhook receives one of `types`, exactly or through a
+/// `category.*` wildcard of the type's first segment or of `categories`.
+fn push_receives_any(qb: &mut Builder<'_>, types: &[String], categories: &[String]) {
+    // `events` is a JSON array of validated names, which cannot contain
+    // quotes, so a quoted substring match is exact.
+    let mut patterns: Vec<String> = Vec::new();
+    for t in types {
+        patterns.push(format!("%\"{}\"%", like_escape(t)));
+        patterns.push(format!(
             "%\"{}.*\"%",
             like_escape(crate::domain::event_type::category_of(t))
-        );
-        qb.push(" AND (events LIKE ")
-            .push_bind(exact)
-            .push(" ESCAPE '\\' OR events LIKE ")
-            .push_bind(wildcard)
-            .push(" ESCAPE '\\'");
-        if let Some(c) = &f.event_category {
-            qb.push(" OR events LIKE ")
-                .push_bind(format!("%\"{}.*\"%", like_escape(c)))
-                .push(" ESCAPE '\\'");
-        }
-        qb.push(")");
+        ));
     }
+    for c in categories {
+        patterns.push(format!("%\"{}.*\"%", like_escape(c)));
+    }
+    patterns.sort();
+    patterns.dedup();
+    qb.push(" AND (");
+    for (i, p) in patterns.into_iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        qb.push("events LIKE ").push_bind(p).push(" ESCAPE '\\'");
+    }
+    qb.push(")");
 }
 
 /// The columns a webhook's owner edits, bound as `$1`…`$12` by

@@ -1,0 +1,5 @@
+//! The other seeds' webhook APIs (SPEC §10): each document's examples sent
+//! verbatim, its routes and filters, its auth and error shapes; and one
+//! webhook seen, edited and delivered through every surface.
+
+mod seed_004;
