@@ -26,6 +26,7 @@ use crate::ops::OpError;
 use crate::state::AppState;
 
 pub mod event_api;
+pub mod voucherify;
 
 /// Why a surface refuses a request, before its own shape is put on it.
 #[derive(Debug)]

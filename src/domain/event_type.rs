@@ -36,6 +36,12 @@ pub const BUILTIN_EVENT_TYPES: &[(&str, &str)] = &[
     ("contract.suspended", "A contract was suspended."),
     ("telemetry.received", "Telemetry was received."),
     ("telemetry.flagged", "Telemetry was flagged for review."),
+    // Named by seed 002's document.
+    (
+        "business_validation_rule.assignment.created",
+        "A business validation rule was assigned.",
+    ),
+    ("redemption.succeeded", "A redemption succeeded."),
     (TEST_EVENT_TYPE, "A test event sent on request."),
 ];
 

@@ -10,12 +10,12 @@ use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dialects::event_api;
+use crate::dialects::{event_api, voucherify};
 use crate::state::AppState;
 
 pub mod api_keys;
@@ -38,6 +38,16 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        // Seed 002's pair of headers.
+        for (name, header) in [
+            ("management_id", "X-Management-Id"),
+            ("management_token", "X-Management-Token"),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))),
+            );
+        }
     }
 }
 
@@ -52,6 +62,7 @@ impl Modify for BearerAuth {
         (name = "events", description = "Publishing, and the event log"),
         (name = "deliveries", description = "The delivery log and retries"),
         (name = "operations", description = "Health and the API description"),
+        (name = "seed-002-voucherify", description = "Seed 002's webhook API (`/management/v1/projects/{projectId}/webhooks`), served verbatim over the same webhooks"),
         (name = "seed-004-event-api", description = "Seed 004's webhook API (`/event/{tenantLocator}/webhooks`), served verbatim over the same webhooks"),
     )
 )]
@@ -97,6 +108,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
             event_api::delete_webhook
         ))
         .routes(routes!(event_api::unsuspend_webhook))
+        .routes(routes!(
+            voucherify::create_webhook,
+            voucherify::list_webhooks
+        ))
+        .routes(routes!(
+            voucherify::get_webhook,
+            voucherify::update_webhook,
+            voucherify::put_webhook,
+            voucherify::delete_webhook
+        ))
 }
 
 /// The OpenAPI document (also served at `/openapi.json`).

@@ -2,4 +2,5 @@
 //! verbatim, its routes and filters, its auth and error shapes; and one
 //! webhook seen, edited and delivered through every surface.
 
+mod seed_002;
 mod seed_004;
