@@ -295,10 +295,13 @@ pub async fn run(
         );
     }
     tracing::info!(%addr, ?role, instance = %owner, "hookd listening");
-    axum::serve(listener, router(state, role.serves_api()))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    crate::listener::serve(
+        listener,
+        router(state, role.serves_api()),
+        crate::listener::ConnectionLimits::from_settings(&settings),
+        shutdown,
+    )
+    .await;
     // The router (and every Publisher clone in it) is gone: no new events.
     // In-flight attempts finish; the commit loop records their outcomes,
     // then stops; whatever is still leased is released for the next run.

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod dispatcher;
 pub mod domain;
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod ops;
 pub mod publish;
