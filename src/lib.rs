@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod data_dir;
 pub mod dispatcher;
 pub mod domain;
 pub mod http;
