@@ -18,3 +18,4 @@ pub mod ops;
 pub mod publish;
 pub mod state;
 pub mod store;
+pub mod throttle;
