@@ -18,7 +18,7 @@
 //! Invariants: memory is bounded (`MAX_CLIENTS` buckets, at most
 //! `KNOWN_KEYS` remembered keys each; the clients whose budget is whole
 //! again go first, then those closest to it); a valid request takes no
-//! lock while no client has failed; time is an input (`now`, epoch ms).
+//! lock while no client has failures on record; time is an input (`now`, epoch ms).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
