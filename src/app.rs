@@ -36,7 +36,7 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
 
 /// The encryption key: configured, or kept in the data directory.
 pub fn load_cipher(args: &StoreArgs) -> anyhow::Result<Arc<Cipher>> {
-    std::fs::create_dir_all(&args.data_dir)
+    crate::data_dir::prepare(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     Ok(Arc::new(
         Cipher::load_or_create(args.encryption_key.as_deref(), &args.data_dir)
@@ -112,14 +112,10 @@ fn lock_data_dir(args: &StoreArgs) -> anyhow::Result<Option<std::fs::File>> {
     if args.database_url.is_some() {
         return Ok(None);
     }
-    std::fs::create_dir_all(&args.data_dir)
+    crate::data_dir::prepare(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let path = args.data_dir.join("hookd.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
+    let file = crate::data_dir::open_private_file(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     file.try_lock().map_err(|_| {
         anyhow::anyhow!(
@@ -295,10 +291,13 @@ pub async fn run(
         );
     }
     tracing::info!(%addr, ?role, instance = %owner, "hookd listening");
-    axum::serve(listener, router(state, role.serves_api()))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving HTTP")?;
+    crate::listener::serve(
+        listener,
+        router(state, role.serves_api()),
+        crate::listener::ConnectionLimits::from_settings(&settings),
+        shutdown,
+    )
+    .await;
     // The router (and every Publisher clone in it) is gone: no new events.
     // In-flight attempts finish; the commit loop records their outcomes,
     // then stops; whatever is still leased is released for the next run.

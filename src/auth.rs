@@ -3,6 +3,10 @@
 //! every surface (the JSON API's bearer keys, the admin page's sessions)
 //! and by the key operations (a revocation clears the cache).
 //!
+//! Every key a client presents goes through `check_key`, which keeps the
+//! client's budget of failures (`throttle`): repeated wrong keys from one
+//! client are refused before being checked.
+//!
 //! Provisioned keys are cached for a few seconds so publishing does not
 //! cost a database read per request; a revocation on this instance clears
 //! the cache at once, one on another instance takes effect within the TTL.
@@ -17,6 +21,7 @@ use crate::domain::api_key::Principal;
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
 use crate::ops::OpError;
 use crate::store::{ApiKeyRecord, Store};
+use crate::throttle::{ClientId, FailureBudget, Throttled};
 
 const CACHE_TTL_MS: i64 = 5_000;
 const SESSION_REF_PURPOSE: &str = "admin-session-key";
@@ -33,6 +38,17 @@ pub struct Authenticator {
     cipher: Arc<Cipher>,
     store: Arc<dyn Store>,
     cache: Mutex<HashMap<Vec<u8>, (ApiKeyRecord, i64)>>,
+    failures: FailureBudget,
+}
+
+/// What a key presented by a client turned out to be.
+#[derive(Debug)]
+pub enum KeyCheck {
+    Valid(Principal),
+    /// No such live key (one failure spent from the client's budget).
+    Unknown,
+    /// The client's budget of failures is spent: the key was not checked.
+    Throttled(Throttled),
 }
 
 impl Authenticator {
@@ -48,7 +64,35 @@ impl Authenticator {
             cipher,
             store,
             cache: Mutex::new(HashMap::new()),
+            failures: FailureBudget::default(),
         }
+    }
+
+    /// Checks a key presented by `client` against its budget of failures,
+    /// then resolves it (`principal_for_hash`). Every surface that takes a
+    /// key from a client (bearer keys, admin sign-in) comes here.
+    pub async fn check_key(
+        &self,
+        client: Option<ClientId>,
+        key_hash: &[u8],
+        tenant: Option<&str>,
+        now: i64,
+    ) -> Result<KeyCheck, OpError> {
+        if let Err(throttled) = self.failures.admit(client, key_hash, now) {
+            return Ok(KeyCheck::Throttled(throttled));
+        }
+        Ok(
+            match self.principal_for_hash(key_hash, tenant, now).await? {
+                Some(principal) => {
+                    self.failures.succeeded(client, key_hash);
+                    KeyCheck::Valid(principal)
+                }
+                None => {
+                    self.failures.failed(client, now);
+                    KeyCheck::Unknown
+                }
+            },
+        )
     }
 
     /// The principal of the key with this SHA-256 hash (`None`: no such

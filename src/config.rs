@@ -211,6 +211,19 @@ pub struct ServeArgs {
     /// reach hookd over HTTPS, e.g. behind a TLS-terminating proxy).
     #[arg(long, env = "HOOKD_ADMIN_SECURE_COOKIES")]
     pub admin_secure_cookies: bool,
+    /// Most connections open at once (API and admin page); beyond it new
+    /// connections wait until one closes. Keep it below the process's
+    /// file-descriptor limit (`ulimit -n`), with room for the database and
+    /// outbound deliveries.
+    #[arg(long, env = "HOOKD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (from its first byte,
+    /// or from connecting).
+    #[arg(long, env = "HOOKD_HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: String,
+    /// Time after which a keep-alive connection with no request closes.
+    #[arg(long, env = "HOOKD_IDLE_TIMEOUT", default_value = "60s")]
+    pub idle_timeout: String,
 }
 
 /// Validated service settings derived from `ServeArgs`.
@@ -229,6 +242,9 @@ pub struct Settings {
     pub retention_ms: u64,
     pub purge_interval_ms: u64,
     pub admin_secure_cookies: bool,
+    pub max_connections: usize,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
 }
 
 impl Settings {
@@ -256,6 +272,14 @@ impl Settings {
         if environments.is_empty() {
             anyhow::bail!("--environments must name at least one environment");
         }
+        if args.max_connections == 0 {
+            anyhow::bail!("--max-connections must be at least 1");
+        }
+        let header_read_timeout_ms = parse("--header-read-timeout", &args.header_read_timeout)?;
+        let idle_timeout_ms = parse("--idle-timeout", &args.idle_timeout)?;
+        if header_read_timeout_ms == 0 || idle_timeout_ms == 0 {
+            anyhow::bail!("--header-read-timeout and --idle-timeout must be longer than 0");
+        }
         Ok(Self {
             url_policy: args.url_policy,
             environments,
@@ -270,6 +294,9 @@ impl Settings {
             retention_ms: parse("--retention", &args.retention)?,
             purge_interval_ms: parse("--purge-interval", &args.purge_interval)?.max(10),
             admin_secure_cookies: args.admin_secure_cookies,
+            max_connections: args.max_connections,
+            header_read_timeout_ms,
+            idle_timeout_ms,
         })
     }
 

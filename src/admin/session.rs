@@ -20,11 +20,13 @@ use subtle::ConstantTimeEq;
 
 use super::error::{PageError, render_with};
 use super::forms::{Form, safe_return_path};
+use crate::auth::KeyCheck;
 use crate::crypto::hash_api_key;
 use crate::domain::api_key::{Permission, Principal};
 use crate::domain::tenant::{DEFAULT_TENANT, validate_tenant_id};
 use crate::state::AppState;
 use crate::store::AdminSessionRecord;
+use crate::throttle::Client;
 
 pub const SESSION_COOKIE: &str = "hookd_session";
 /// Marks the one reload of a page reached by a link from another site.
@@ -286,6 +288,7 @@ pub async fn login_page(
 
 pub async fn login_submit(
     axum::extract::State(state): axum::extract::State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -327,15 +330,35 @@ pub async fn login_submit(
     }
     let key_hash = hash_api_key(&key);
     let now = state.clock.now_ms();
-    let principal = state
+    let principal = match state
         .ops
         .authenticator
-        .principal_for_hash(&key_hash, Some(&tenant), now)
-        .await?;
-    let Some(principal) = principal else {
-        tracing::warn!(tenant = %tenant, "admin sign-in refused: unknown key");
-        tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
-        return fail(StatusCode::UNAUTHORIZED, "This API key is not valid.");
+        .check_key(client, &key_hash, Some(&tenant), now)
+        .await?
+    {
+        KeyCheck::Valid(principal) => principal,
+        KeyCheck::Unknown => {
+            tracing::warn!(tenant = %tenant, "admin sign-in refused: unknown key");
+            tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
+            return fail(StatusCode::UNAUTHORIZED, "This API key is not valid.");
+        }
+        KeyCheck::Throttled(t) => {
+            tracing::warn!(tenant = %tenant, "admin sign-in refused: too many failures from this address");
+            let mut resp = login_response(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                &tenant_given,
+                Some(format!(
+                    "Too many failed sign-ins from your address. Try again in {} seconds.",
+                    t.retry_after_s
+                )),
+                false,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after_s));
+            return Ok(resp);
+        }
     };
     if !principal.has(Permission::Admin) {
         tracing::warn!(tenant = %principal.tenant(), "admin sign-in refused: the key lacks admin");

@@ -13,6 +13,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
+
+use crate::throttle::{Client, ClientId};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -157,7 +159,8 @@ fn field_name(field: &str) -> String {
 /// The one place a refusal becomes this API's answer.
 impl IntoResponse for EventApiError {
     fn into_response(self) -> Response {
-        let shown = Shown::of(self.0, field_name);
+        let mut shown = Shown::of(self.0, field_name);
+        let fields = std::mem::take(&mut shown.fields);
         let body = EventApiErrorBody {
             status: shown.status.as_u16(),
             error: shown
@@ -165,15 +168,16 @@ impl IntoResponse for EventApiError {
                 .canonical_reason()
                 .unwrap_or("Error")
                 .to_owned(),
-            message: shown.message,
-            errors: shown
-                .fields
+            message: shown.message.clone(),
+            errors: fields
                 .into_iter()
                 .map(|(field, message)| EventApiFieldError { field, message })
                 .collect(),
         };
-        let mut resp = (shown.status, Json(body)).into_response();
-        if shown.status == StatusCode::UNAUTHORIZED {
+        let status = shown.status;
+        let mut resp = (status, Json(body)).into_response();
+        shown.add_headers(&mut resp);
+        if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
@@ -205,6 +209,7 @@ pub fn tenant_of_locator(locator: &str) -> Result<String, String> {
 /// `permission`.
 async fn tenant_for(
     state: &AppState,
+    client: Option<ClientId>,
     headers: &HeaderMap,
     locator: &str,
     permission: Permission,
@@ -213,7 +218,7 @@ async fn tenant_for(
         "an API key is required: send Authorization: Bearer <key>",
     ))?;
     let tenant = tenant_of_locator(locator).map_err(|m| Refusal::malformed("tenantLocator", m))?;
-    let principal = principal_for(state, Some(key), &tenant, "tenant").await?;
+    let principal = principal_for(state, client, Some(key), &tenant, "tenant").await?;
     require(&principal, permission)?;
     Ok(tenant)
 }
@@ -309,10 +314,18 @@ impl From<Webhook> for WebhookResponse {
 pub async fn create_webhook(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
-    let tenant = tenant_for(&state, &headers, &path(p)?, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(
+        &state,
+        client,
+        &headers,
+        &path(p)?,
+        Permission::WebhooksWrite,
+    )
+    .await?;
     let input: CreateWebhookRequest = read_json(body, &state)?;
     let now = state.clock.now_ms();
     let (created, _secret) = ops::create_webhook(&state.ops, &tenant, input.into(), now).await?;
@@ -344,9 +357,17 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<Json<Vec<WebhookResponse>>> {
-    let tenant = tenant_for(&state, &headers, &path(p)?, Permission::WebhooksList).await?;
+    let tenant = tenant_for(
+        &state,
+        client,
+        &headers,
+        &path(p)?,
+        Permission::WebhooksList,
+    )
+    .await?;
     let q = Query::parse(query.as_deref())?;
     let offset = q.int("offset", 0, i64::MAX as u64)?.unwrap_or(0);
     let count = q.int("count", 1, 500)?.unwrap_or(50);
@@ -376,10 +397,11 @@ pub async fn list_webhooks(
 pub async fn get_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<Json<WebhookResponse>> {
     let (tenant, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &tenant, Permission::WebhooksRead).await?;
+    let tenant = tenant_for(&state, client, &headers, &tenant, Permission::WebhooksRead).await?;
     let w = ops::get_webhook(&state.ops, &tenant, webhook_id(&webhook)?).await?;
     Ok(Json(w.into()))
 }
@@ -401,11 +423,12 @@ pub async fn get_webhook(
 pub async fn update_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
     let (tenant, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &tenant, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(&state, client, &headers, &tenant, Permission::WebhooksWrite).await?;
     let id = webhook_id(&webhook)?;
     let input: UpdateWebhookRequest = read_json(body, &state)?;
     let now = state.clock.now_ms();
@@ -427,10 +450,11 @@ pub async fn update_webhook(
 pub async fn unsuspend_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<StatusCode> {
     let (tenant, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &tenant, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(&state, client, &headers, &tenant, Permission::WebhooksWrite).await?;
     let now = state.clock.now_ms();
     ops::unsuspend_webhook(&state.ops, &tenant, webhook_id(&webhook)?, now).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -450,10 +474,11 @@ pub async fn unsuspend_webhook(
 pub async fn delete_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<StatusCode> {
     let (tenant, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &tenant, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(&state, client, &headers, &tenant, Permission::WebhooksWrite).await?;
     ops::delete_webhook(&state.ops, &tenant, webhook_id(&webhook)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

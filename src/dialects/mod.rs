@@ -19,11 +19,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
+use crate::auth::KeyCheck;
 use crate::crypto::hash_api_key;
 use crate::domain::api_key::{Permission, Principal};
 use crate::domain::tenant::validate_tenant_id;
 use crate::ops::OpError;
 use crate::state::AppState;
+use crate::throttle::{ClientId, Throttled};
 
 pub mod event_api;
 pub mod voucherify;
@@ -37,6 +39,8 @@ pub enum Refusal {
     Malformed { field: String, message: String },
     /// The body is over the configured limit (413).
     TooLarge(usize),
+    /// Too many unknown keys from this client (429, with `Retry-After`).
+    Throttled(Throttled),
     /// The operation's answer (or the tenant check's, as an operation
     /// would answer it).
     Op(OpError),
@@ -65,6 +69,8 @@ pub struct Shown {
     /// (field, message) pairs; empty when no field is at fault.
     pub fields: Vec<(String, String)>,
     pub message: String,
+    /// For a throttled client: when to try again (`Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 impl Shown {
@@ -75,6 +81,7 @@ impl Shown {
             status,
             fields: Vec::new(),
             message,
+            retry_after_s: None,
         };
         match refusal {
             Refusal::Unauthenticated(m) => plain(StatusCode::UNAUTHORIZED, m.to_owned()),
@@ -82,6 +89,17 @@ impl Shown {
                 status: StatusCode::BAD_REQUEST,
                 message: format!("{field}: {message}"),
                 fields: vec![(field, message)],
+                retry_after_s: None,
+            },
+            Refusal::Throttled(t) => Shown {
+                retry_after_s: Some(t.retry_after_s),
+                ..plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "too many failed authentications from this address; retry in {} s",
+                        t.retry_after_s
+                    ),
+                )
             },
             Refusal::TooLarge(limit) => plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -102,6 +120,7 @@ impl Shown {
                     status: StatusCode::BAD_REQUEST,
                     fields,
                     message,
+                    retry_after_s: None,
                 }
             }
             Refusal::Op(OpError::NotFound(what)) => {
@@ -118,6 +137,17 @@ impl Shown {
                 };
                 plain(status, e.public_detail())
             }
+        }
+    }
+}
+
+impl Shown {
+    /// Adds the headers every surface sends with its error body.
+    pub fn add_headers(&self, response: &mut axum::response::Response) {
+        if let Some(s) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
         }
     }
 }
@@ -229,17 +259,29 @@ pub fn tenant_named(raw: &str, field: &str) -> Result<String, Refusal> {
 /// even as forbidden).
 pub async fn principal_for(
     state: &AppState,
+    client: Option<ClientId>,
     key: Option<&str>,
     tenant: &str,
     tenant_kind: &'static str,
 ) -> Result<Principal, Refusal> {
     let key = key.ok_or(Refusal::Unauthenticated("an API key is required"))?;
-    let principal = state
+    // The one key check of every surface: a client that keeps presenting
+    // unknown keys is throttled here as on hookd's own API (§14).
+    let principal = match state
         .ops
         .authenticator
-        .principal_for_hash(&hash_api_key(key), Some(tenant), state.clock.now_ms())
+        .check_key(
+            client,
+            &hash_api_key(key),
+            Some(tenant),
+            state.clock.now_ms(),
+        )
         .await?
-        .ok_or(Refusal::Unauthenticated("the API key is not valid"))?;
+    {
+        KeyCheck::Valid(principal) => principal,
+        KeyCheck::Unknown => return Err(Refusal::Unauthenticated("the API key is not valid")),
+        KeyCheck::Throttled(t) => return Err(Refusal::Throttled(t)),
+    };
     if principal.tenant() != tenant {
         return Err(OpError::NotFound(tenant_kind).into());
     }

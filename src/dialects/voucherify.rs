@@ -14,6 +14,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+
+use crate::throttle::{Client, ClientId};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -128,6 +130,7 @@ impl IntoResponse for VoucherifyError {
             404 => ("not_found", "Resource not found"),
             409 => ("duplicate_found", "Duplicate resource"),
             413 => ("payload_too_large", "Payload too large"),
+            429 => ("too_many_requests", "Too many requests"),
             503 => ("service_unavailable", "Service unavailable"),
             _ => ("internal_error", "Internal error"),
         };
@@ -135,9 +138,11 @@ impl IntoResponse for VoucherifyError {
             code: shown.status.as_u16(),
             key,
             message: message.to_owned(),
-            details: shown.message,
+            details: shown.message.clone(),
         };
-        (shown.status, Json(body)).into_response()
+        let mut resp = (shown.status, Json(body)).into_response();
+        shown.add_headers(&mut resp);
+        resp
     }
 }
 
@@ -209,6 +214,7 @@ pub fn format_millis(ms: i64) -> String {
 /// 404; 403 without `permission`.
 async fn tenant_for(
     state: &AppState,
+    client: Option<ClientId>,
     headers: &HeaderMap,
     project: &str,
     permission: Permission,
@@ -222,7 +228,7 @@ async fn tenant_for(
         ));
     };
     let tenant = tenant_named(project, "projectId")?;
-    let principal = principal_for(state, Some(token), &tenant, "project").await;
+    let principal = principal_for(state, client, Some(token), &tenant, "project").await;
     let principal = match principal {
         // A token whose id does not match is no credential at all.
         Ok(p) if !id_names(id, &p) => Err(Refusal::Unauthenticated(
@@ -279,10 +285,18 @@ impl From<Webhook> for WebhookResponse {
 pub async fn create_webhook(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
-    let tenant = tenant_for(&state, &headers, &path(p)?, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(
+        &state,
+        client,
+        &headers,
+        &path(p)?,
+        Permission::WebhooksWrite,
+    )
+    .await?;
     let input: WebhookCreateRequest = read_json(body, &state)?;
     let new = NewWebhook {
         // The document has no name; the URL names the webhook elsewhere.
@@ -314,9 +328,17 @@ pub async fn create_webhook(
 pub async fn list_webhooks(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<Json<WebhookListResponse>> {
-    let tenant = tenant_for(&state, &headers, &path(p)?, Permission::WebhooksList).await?;
+    let tenant = tenant_for(
+        &state,
+        client,
+        &headers,
+        &path(p)?,
+        Permission::WebhooksList,
+    )
+    .await?;
     let page =
         ops::list_webhooks(&state.ops, &tenant, WebhookFilter::default(), 0, LIST_LIMIT).await?;
     Ok(Json(WebhookListResponse {
@@ -341,10 +363,11 @@ pub async fn list_webhooks(
 pub async fn get_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<Json<WebhookResponse>> {
     let (project, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &project, Permission::WebhooksRead).await?;
+    let tenant = tenant_for(&state, client, &headers, &project, Permission::WebhooksRead).await?;
     let w = ops::get_webhook(&state.ops, &tenant, webhook_id(&webhook)?).await?;
     Ok(Json(w.into()))
 }
@@ -352,11 +375,19 @@ pub async fn get_webhook(
 async fn change_webhook(
     state: AppState,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
     let (project, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &project, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(
+        &state,
+        client,
+        &headers,
+        &project,
+        Permission::WebhooksWrite,
+    )
+    .await?;
     let id = webhook_id(&webhook)?;
     let input: WebhookUpdateRequest = read_json(body, &state)?;
     let changes = WebhookChanges {
@@ -387,10 +418,11 @@ async fn change_webhook(
 pub async fn update_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
-    change_webhook(state, p, headers, body).await
+    change_webhook(state, p, Client(client), headers, body).await
 }
 
 #[utoipa::path(
@@ -410,10 +442,11 @@ pub async fn update_webhook(
 pub async fn put_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
-    change_webhook(state, p, headers, body).await
+    change_webhook(state, p, Client(client), headers, body).await
 }
 
 #[utoipa::path(
@@ -430,10 +463,18 @@ pub async fn put_webhook(
 pub async fn delete_webhook(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Answer<StatusCode> {
     let (project, webhook) = path(p)?;
-    let tenant = tenant_for(&state, &headers, &project, Permission::WebhooksWrite).await?;
+    let tenant = tenant_for(
+        &state,
+        client,
+        &headers,
+        &project,
+        Permission::WebhooksWrite,
+    )
+    .await?;
     ops::delete_webhook(&state.ops, &tenant, webhook_id(&webhook)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

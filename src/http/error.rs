@@ -77,6 +77,20 @@ impl ApiError {
         )
     }
 
+    /// Too many wrong keys from this client (SPEC §14).
+    pub fn too_many_failures(retry_after_s: u64) -> Self {
+        Self {
+            retry_after_s: Some(retry_after_s),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-failed-authentications",
+                format!(
+                    "too many invalid API keys from this address: try again in {retry_after_s} s"
+                ),
+            )
+        }
+    }
+
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
     }

@@ -10,9 +10,11 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::auth::KeyCheck;
 use crate::crypto::hash_api_key;
 use crate::domain::api_key::{Permission, Principal};
 use crate::state::AppState;
+use crate::throttle::ClientId;
 
 /// A JSON body. Any content type is accepted (curl's `-d` sends a form
 /// type by default); malformed JSON, wrong types and unknown fields are 400s
@@ -203,13 +205,17 @@ impl FromRequestParts<AppState> for Auth {
             .headers
             .get("x-tenant-id")
             .map(|v| v.to_str().unwrap_or("\u{0}"));
-        state
+        let client = ClientId::of_request(&parts.extensions);
+        match state
             .ops
             .authenticator
-            .principal_for_hash(&hash_api_key(key), tenant, state.clock.now_ms())
+            .check_key(client, &hash_api_key(key), tenant, state.clock.now_ms())
             .await?
-            .map(Auth)
-            .ok_or_else(ApiError::unauthorized)
+        {
+            KeyCheck::Valid(principal) => Ok(Auth(principal)),
+            KeyCheck::Unknown => Err(ApiError::unauthorized()),
+            KeyCheck::Throttled(t) => Err(ApiError::too_many_failures(t.retry_after_s)),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ mod api_seed;
 mod api_webhooks;
 mod cli_keys;
 mod cli_listen;
+mod connections;
 mod delivery_crash;
 mod delivery_engine;
 mod delivery_outbound;

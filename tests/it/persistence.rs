@@ -408,3 +408,50 @@ async fn data_written_with_a_configured_key_does_not_start_without_it() {
     assert_eq!(status, 200, "{sec}");
     assert_eq!(sec["secret"], w["secret"]);
 }
+
+/// SPEC §14: the data directory is created 0700 and every file hookd
+/// keeps there 0600, the database's WAL and shared-memory files included.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_directory_is_created_0700_and_its_files_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fresh");
+    let migrated = Command::new(env!("CARGO_BIN_EXE_hookd"))
+        .arg("migrate")
+        .arg("--data-dir")
+        .arg(&dir)
+        .env_remove("HOOKD_ENCRYPTION_KEY")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(migrated.success());
+    assert_eq!(mode(&dir), 0o700, "a new data directory");
+
+    // A server on it, generating its management key, with an event
+    // written (the WAL and shared-memory files exist while it runs).
+    let mut s = ServerConfig::new(&dir).no_management_key().start().await;
+    let key = std::fs::read_to_string(dir.join("management_api_key")).unwrap();
+    let (status, body) = send(
+        s.client
+            .post(s.url("/v1/events"))
+            .bearer_auth(key.trim())
+            .json(&json!({"type": "mode.check", "data": {}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let mut files = vec!["encryption_key", "management_api_key"];
+    if !common::on_postgres() {
+        files.extend(["hookd.lock", "hookd.db", "hookd.db-wal", "hookd.db-shm"]);
+    }
+    for name in files {
+        let path = dir.join(name);
+        assert!(path.exists(), "no {name}");
+        assert_eq!(mode(&path), 0o600, "{name}");
+    }
+    assert_eq!(mode(&dir), 0o700);
+    s.terminate();
+}

@@ -58,6 +58,9 @@ impl SqliteStore {
         } else {
             SqliteSynchronous::Normal
         };
+        // Created 0600 before SQLite opens it: SQLite gives the `-wal` and
+        // `-shm` files the database file's mode.
+        crate::data_dir::open_private_file(&data_dir.join("hookd.db")).map_err(sqlx::Error::Io)?;
         let base = SqliteConnectOptions::from_str("sqlite://")?
             .filename(data_dir.join("hookd.db"))
             .busy_timeout(Duration::from_secs(10))

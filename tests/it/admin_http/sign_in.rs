@@ -420,3 +420,45 @@ async fn a_link_from_another_site_reloads_once_then_signs_in() {
         .await;
     post.assert_error_page(403, "a cross-site POST, never reloaded");
 }
+
+/// SPEC §14: after 10 wrong keys from one address the sign-in form answers
+/// 429, saying when to try again, without checking the key; another
+/// address still signs in.
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_answered_429_with_a_clear_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let web = Web::new(&s);
+    for i in 0..10 {
+        let (cookie, csrf) = login_form(&web).await;
+        let p = submit_login(&web, Some(&cookie), &csrf, &format!("wrong_{i}"), "", "").await;
+        assert_eq!(p.status, 401, "failure {i}: {}", p.body);
+    }
+    let (cookie, csrf) = login_form(&web).await;
+    let p = submit_login(&web, Some(&cookie), &csrf, MGMT_KEY, "", "").await;
+    assert_eq!(p.status, 429, "{}", p.body);
+    assert!(p.is_html());
+    assert!(
+        p.body
+            .contains("Too many failed sign-ins from your address"),
+        "{}",
+        p.body
+    );
+    let wait: u64 = p
+        .header("retry-after")
+        .parse()
+        .expect("a Retry-After in seconds");
+    assert!((1..=6).contains(&wait), "{wait}");
+    assert!(p.set_cookie_line("hookd_session").is_none());
+
+    // Another address has its own budget.
+    let mut other = Web::new(&s);
+    other.http = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (cookie, csrf) = login_form(&other).await;
+    let p = submit_login(&other, Some(&cookie), &csrf, MGMT_KEY, "", "").await;
+    assert_eq!(p.status, 303, "{}", p.body);
+}

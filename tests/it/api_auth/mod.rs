@@ -11,6 +11,7 @@ mod api_keys;
 mod authentication;
 mod permissions;
 mod tenants;
+mod throttling;
 
 const HOOKS: &str = "/management/webhooks";
 const KEYS: &str = "/management/api-keys";

@@ -271,3 +271,25 @@ async fn seed_002_invalid_requests_are_400_naming_the_field() {
     let (status, err) = send(req(&s, Method::POST, &path("")).json(&body)).await;
     assert_error(status, &err, 400, Some("target_url"));
 }
+
+#[tokio::test]
+async fn seed_002_repeated_bad_tokens_are_throttled_in_its_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let url = s.url("/management/v1/projects/proj_throttle/webhooks");
+    let attempt = || {
+        s.client
+            .get(&url)
+            .header("X-Management-Id", "management")
+            .header("X-Management-Token", "not-a-key")
+    };
+    for _ in 0..10 {
+        assert_eq!(send(attempt()).await.0, 401);
+    }
+    let resp = attempt().send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"), "{resp:?}");
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["code"], 429, "{err}");
+    assert_eq!(err["key"], "too_many_requests", "{err}");
+}

@@ -293,3 +293,29 @@ async fn seed_004_invalid_requests_are_400_naming_the_field() {
     let (status, err) = send(s.req(Method::GET, &path("/abc"))).await;
     assert_error(status, &err, 404, None);
 }
+
+#[tokio::test]
+async fn seed_004_repeated_bad_keys_are_throttled_in_its_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let good = s.api_key(TENANT, &["webhooks:list"]).await;
+    let list = path("/list");
+    // The budget of failures (SPEC §14) is spent by unknown keys...
+    for _ in 0..10 {
+        let (status, err) = send(s.req_as("wrong-key", Method::GET, &list)).await;
+        assert_error(status, &err, 401, None);
+    }
+    // ...then this API answers 429 in its own shape, with Retry-After.
+    let resp = s
+        .req_as("wrong-key", Method::GET, &list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"), "{resp:?}");
+    let err: Value = resp.json().await.unwrap();
+    assert_error(429, &err, 429, None);
+    // An unknown key is refused unchecked; a valid one never used from
+    // this address waits its turn too (it could be a guess).
+    assert_eq!(send(s.req_as(&good, Method::GET, &list)).await.0, 429);
+}
