@@ -35,6 +35,8 @@ pub struct FailureHandlingIn {
 pub struct WebhookIn {
     #[schema(example = "audit-sync")]
     pub name: String,
+    /// Absolute http(s) URL with a host; stored normalised (scheme and host
+    /// lowercased, default port dropped), and unique in the tenant.
     #[schema(example = "https://example.com/hooks/license")]
     pub url: String,
     /// Event types or `category.*` wildcards.

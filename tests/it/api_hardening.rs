@@ -1,0 +1,121 @@
+//! Issue 10 (SPEC §14): what a hostile client probed, one section per
+//! point of the issue: the webhook URL, the event-type category, what is
+//! stored (depth of `data`, control characters), small API inconsistencies.
+
+use crate::common::{TestServer, assert_field_error, assert_problem, full};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const HOOKS: &str = "/management/webhooks";
+
+fn hook(name: &str, url: &str) -> Value {
+    json!({"name": name, "url": url, "events": ["license.created"]})
+}
+
+/// The messages of the errors naming `field`, joined.
+fn message_for(problem: &Value, field: &str) -> String {
+    problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["field"] == field)
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn webhook_urls(s: &TestServer) -> Vec<String> {
+    let (status, list) = s.get(HOOKS).await;
+    assert_eq!(status, 200, "{list}");
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["url"].as_str().unwrap().to_string())
+        .collect()
+}
+
+// ------------------------------------------------------------- 3. URLs
+
+#[tokio::test]
+async fn url_spellings_of_one_url_are_one_webhook_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let (status, first) = s.post(HOOKS, hook("first", "HTTPS://H/ok")).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["url"], "https://h/ok", "stored normalised");
+    for spelling in ["https://h:443/ok", "https://h/ok", "HTTPS://H:443/ok"] {
+        let (status, problem) = s.post(HOOKS, hook("again", spelling)).await;
+        assert_field_error(status, &problem, "url");
+        assert!(
+            message_for(&problem, "url").contains("already exists"),
+            "{spelling}: {problem}"
+        );
+    }
+    // Another path, or a port that is not the default, is another URL.
+    let (status, other) = s.post(HOOKS, hook("other", "https://h:8443/ok")).await;
+    assert_eq!(status, 201, "{other}");
+    assert_eq!(other["url"], "https://h:8443/ok");
+    assert_eq!(webhook_urls(&s).await.len(), 2);
+
+    // PATCH normalises too, and meets the same uniqueness.
+    let id = other["id"].as_i64().unwrap();
+    let (status, problem) = s
+        .patch(&format!("{HOOKS}/{id}"), json!({"url": "https://H:443/ok"}))
+        .await;
+    assert_field_error(status, &problem, "url");
+    let (status, patched) = s
+        .patch(
+            &format!("{HOOKS}/{id}"),
+            json!({"url": "HTTP://Example.COM:80/Hooks/"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    // The path keeps its case and its trailing slash.
+    assert_eq!(patched["url"], "http://example.com/Hooks/");
+    let (_, read) = s.get(&format!("{HOOKS}/{id}")).await;
+    assert_eq!(read["url"], "http://example.com/Hooks/");
+}
+
+#[tokio::test]
+async fn seed_000_example_url_round_trips_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let url = "https://example.com/hooks/license";
+    let (status, created) = s.post(HOOKS, hook("audit-sync", url)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["url"], url);
+    assert_eq!(webhook_urls(&s).await, vec![url.to_string()]);
+}
+
+#[tokio::test]
+async fn url_without_a_host_is_400_naming_url_on_create_and_patch() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    for bad in ["http:///x", "https:///example.com/x", "http:/x", "http:x"] {
+        let (status, ct, problem) = full(s.req(Method::POST, HOOKS).json(&hook("n", bad))).await;
+        assert_problem(status, &ct, &problem, 400);
+        assert_field_error(status, &problem, "url");
+        assert!(
+            message_for(&problem, "url").contains("host"),
+            "{bad}: {problem}"
+        );
+    }
+    assert!(
+        webhook_urls(&s).await.is_empty(),
+        "a host-less URL was stored"
+    );
+
+    let created = s
+        .create_webhook("https://example.com/hosted", json!({}))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let (status, problem) = s
+        .patch(&format!("{HOOKS}/{id}"), json!({"url": "http:///x"}))
+        .await;
+    assert_field_error(status, &problem, "url");
+    assert_eq!(
+        webhook_urls(&s).await,
+        vec!["https://example.com/hosted".to_string()]
+    );
+}
