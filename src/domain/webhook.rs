@@ -471,6 +471,29 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_category_may_differ_from_the_first_segment() {
+        assert_eq!(
+            validate_category("invoice.paid", None),
+            Ok("invoice".into())
+        );
+        assert_eq!(
+            validate_category("inv.paid", Some("other")),
+            Ok("other".into())
+        );
+        assert_eq!(
+            validate_category("invoice.paid", Some("invoice")),
+            Ok("invoice".into())
+        );
+        for bad in ["", "Billing", "billing dept", "billing.x", "billing.*"] {
+            assert!(
+                validate_category("invoice.paid", Some(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_category("invoice", Some("billing")).is_err());
+    }
+
+    #[test]
     fn strict_policy_adds_seed_003_rules() {
         for bad in [
             "http://example.com/",

@@ -2,11 +2,12 @@
 //! point of the issue: the webhook URL, the event-type category, what is
 //! stored (depth of `data`, control characters), small API inconsistencies.
 
-use crate::common::{TestServer, assert_field_error, assert_problem, full};
+use crate::common::{TestServer, assert_field_error, assert_problem, full, send};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const HOOKS: &str = "/management/webhooks";
+const TYPES: &str = "/management/event-types";
 
 fn hook(name: &str, url: &str) -> Value {
     json!({"name": name, "url": url, "events": ["license.created"]})
@@ -117,5 +118,40 @@ async fn url_without_a_host_is_400_naming_url_on_create_and_patch() {
     assert_eq!(
         webhook_urls(&s).await,
         vec!["https://example.com/hosted".to_string()]
+    );
+}
+
+// ------------------------------------------------------- 4. Event types
+
+#[tokio::test]
+async fn an_event_type_category_may_differ_from_its_first_segment_as_openapi_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let (status, created) = s
+        .post(TYPES, json!({"name": "inv.paid", "category": "other"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["category"], "other");
+    // Absent, it is the first segment.
+    let (status, created) = s.post(TYPES, json!({"name": "inv.voided"})).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["category"], "inv");
+    // Subscribable both ways.
+    for events in [json!(["other.*"]), json!(["inv.*"])] {
+        let url = format!("https://example.com/{}", events[0].as_str().unwrap());
+        let (status, w) = s
+            .post(HOOKS, json!({"name": "n", "url": url, "events": events}))
+            .await;
+        assert_eq!(status, 201, "{w}");
+    }
+
+    // The OpenAPI document states the same rule.
+    let (status, doc) = send(s.client.get(s.url("/openapi.json"))).await;
+    assert_eq!(status, 200);
+    let category = &doc["components"]["schemas"]["EventTypeIn"]["properties"]["category"];
+    let text = category["description"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("may differ") && !text.contains("Must equal"),
+        "category described as {category}"
     );
 }
