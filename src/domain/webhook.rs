@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::parse_duration_ms;
 use super::event_type::{Subscription, validate_event_type_name};
+use super::validation::validate_plain_text;
 
 /// Custom headers: name → values, names unique ignoring case.
 pub type Headers = BTreeMap<String, Vec<String>>;
@@ -83,6 +84,7 @@ pub const MAX_TIMEOUT_MS: u64 = 20_000;
 pub const MAX_RETRY_DELAY_MS: u64 = 30 * 86_400_000;
 pub const MAX_RETRY_STEPS: usize = 50;
 
+/// A name (of a webhook or an API key): 1–128 characters on one line.
 pub fn validate_name(name: &str) -> Result<String, String> {
     let n = name.chars().count();
     if n == 0 || name.trim().is_empty() {
@@ -91,13 +93,16 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     if n > 128 {
         return Err(format!("must be at most 128 characters (got {n})"));
     }
+    validate_plain_text(name, false)?;
     Ok(name.to_owned())
 }
 
+/// A description: at most 1,024 characters, several lines allowed.
 pub fn validate_description(d: &str) -> Result<String, String> {
     if d.chars().count() > 1024 {
         return Err("must be at most 1024 characters".into());
     }
+    validate_plain_text(d, true)?;
     Ok(d.to_owned())
 }
 

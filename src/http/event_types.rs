@@ -70,6 +70,7 @@ pub struct EventTypeIn {
     /// as `invoice.*` ones.
     #[schema(example = "billing")]
     pub category: Option<String>,
+    /// At most 1,024 characters; no control characters but line breaks.
     pub description: Option<String>,
 }
 

@@ -33,6 +33,7 @@ pub struct FailureHandlingIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookIn {
+    /// 1–128 characters, no control or bidirectional-override characters.
     #[schema(example = "audit-sync")]
     pub name: String,
     /// Absolute http(s) URL with a host; stored normalised (scheme and host
@@ -45,6 +46,7 @@ pub struct WebhookIn {
     pub enabled: Option<bool>,
     /// Default `production`.
     pub environment: Option<String>,
+    /// At most 1,024 characters; no control characters but line breaks.
     pub description: Option<String>,
     pub headers: Option<Headers>,
     /// e.g. `500ms`, `10s`; `0s` means the default (10 s); at most 20 s.

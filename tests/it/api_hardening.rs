@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 const HOOKS: &str = "/management/webhooks";
 const TYPES: &str = "/management/event-types";
+const EVENTS: &str = "/v1/events";
+const BATCH: &str = "/v1/events/batch";
 
 fn hook(name: &str, url: &str) -> Value {
     json!({"name": name, "url": url, "events": ["license.created"]})
@@ -154,4 +156,181 @@ async fn an_event_type_category_may_differ_from_its_first_segment_as_openapi_say
         text.contains("may differ") && !text.contains("Must equal"),
         "category described as {category}"
     );
+}
+
+// ------------------------------------------------- 5. Limits on what is stored
+
+async fn event_count(s: &TestServer) -> usize {
+    // Counted in the text: a 128-level `data` inside the list's own
+    // nesting is deeper than serde_json's parser goes.
+    let resp = s
+        .req(Method::GET, "/management/events?limit=500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.text().await.unwrap().matches("\"id\":\"evt_").count()
+}
+
+/// A request with the bootstrap key, a raw body and a content type.
+fn raw(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    ct: Option<&str>,
+    body: String,
+) -> reqwest::RequestBuilder {
+    let rb = s.req(method, path).body(body);
+    match ct {
+        Some(ct) => rb.header("Content-Type", ct),
+        None => rb,
+    }
+}
+
+/// `{"a":[[…]]}`: an object `levels` deep in all.
+fn nested_data(levels: usize) -> String {
+    format!(
+        "{{\"a\":{}{}}}",
+        "[".repeat(levels - 1),
+        "]".repeat(levels - 1)
+    )
+}
+
+#[tokio::test]
+async fn event_data_deeper_than_128_levels_is_400_naming_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let event = |levels: usize| {
+        format!(
+            "{{\"type\": \"license.created\", \"data\": {}}}",
+            nested_data(levels)
+        )
+    };
+    let (status, ok) = send(raw(
+        &s,
+        Method::POST,
+        EVENTS,
+        Some("application/json"),
+        event(128),
+    ))
+    .await;
+    assert_eq!(status, 202, "128 levels are allowed: {ok}");
+    for levels in [129, 1_000_000] {
+        let (status, ct, problem) = full(raw(
+            &s,
+            Method::POST,
+            EVENTS,
+            Some("application/json"),
+            event(levels),
+        ))
+        .await;
+        assert_problem(status, &ct, &problem, 400);
+        assert_field_error(status, &problem, "data");
+        assert!(
+            message_for(&problem, "data").contains("128 levels"),
+            "{levels}: {problem}"
+        );
+    }
+    // In a batch, the error names the event; nothing of the batch is stored.
+    let batch = format!(
+        "{{\"events\": [{}, {}, {}]}}",
+        event(2),
+        event(129),
+        event(1_000_000)
+    );
+    let (status, ct, problem) = full(raw(
+        &s,
+        Method::POST,
+        BATCH,
+        Some("application/json"),
+        batch,
+    ))
+    .await;
+    assert_problem(status, &ct, &problem, 400);
+    assert_field_error(status, &problem, "events[1].data");
+    assert_field_error(status, &problem, "events[2].data");
+    assert!(
+        message_for(&problem, "events[1].data").contains("128 levels"),
+        "{problem}"
+    );
+    assert_eq!(
+        event_count(&s).await,
+        1,
+        "only the 128-level event is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_body_of_a_million_brackets_is_a_clean_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    for path in [EVENTS, BATCH] {
+        for body in [
+            "[".repeat(1_000_000),
+            "{\"data\":".to_string() + &"[".repeat(1_000_000),
+        ] {
+            let (status, ct, problem) =
+                full(raw(&s, Method::POST, path, Some("application/json"), body)).await;
+            assert_problem(status, &ct, &problem, 400);
+        }
+    }
+    let (status, _) = s.get("/healthz").await;
+    assert_eq!(status, 200, "the server died");
+    assert_eq!(event_count(&s).await, 0);
+}
+
+#[tokio::test]
+async fn stored_labels_refuse_control_and_bidi_characters_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let hidden = [
+        "nul\u{0}",
+        "esc\u{1b}[2J",
+        "c1\u{85}",
+        "del\u{7f}",
+        "invoice\u{202E}fdp.exe",
+        "iso\u{2066}late\u{2069}",
+    ];
+    for bad in hidden {
+        let (status, problem) = s.post(HOOKS, hook(bad, "https://example.com/a")).await;
+        assert_field_error(status, &problem, "name");
+        let mut body = hook("n", "https://example.com/a");
+        body["description"] = json!(bad);
+        let (status, problem) = s.post(HOOKS, body).await;
+        assert_field_error(status, &problem, "description");
+        let (status, problem) = s
+            .post(TYPES, json!({"name": "invoice.paid", "description": bad}))
+            .await;
+        assert_field_error(status, &problem, "description");
+        let (status, problem) = s
+            .post(
+                "/management/api-keys",
+                json!({"name": bad, "permissions": ["webhooks:read"]}),
+            )
+            .await;
+        assert_field_error(status, &problem, "name");
+    }
+    // A name is one line; a description may have several.
+    let (status, problem) = s
+        .post(HOOKS, hook("two\nlines", "https://example.com/a"))
+        .await;
+    assert_field_error(status, &problem, "name");
+    let mut body = hook("multi-line", "https://example.com/a");
+    body["description"] = json!("first line\r\nsecond\tline");
+    let (status, created) = s.post(HOOKS, body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["description"], "first line\r\nsecond\tline");
+    let (_, keys) = s.get("/management/api-keys").await;
+    assert_eq!(keys["data"].as_array().map_or(0, Vec::len), 0, "{keys}");
+
+    // PATCH holds the same rules.
+    let id = created["id"].as_i64().unwrap();
+    for (field, value) in [("name", "a\u{202E}b"), ("description", "x\u{0}y")] {
+        let (status, problem) = s
+            .patch(&format!("{HOOKS}/{id}"), json!({ field: value }))
+            .await;
+        assert_field_error(status, &problem, field);
+    }
+    let (_, read) = s.get(&format!("{HOOKS}/{id}")).await;
+    assert_eq!(read["name"], "multi-line");
 }
