@@ -334,3 +334,172 @@ async fn stored_labels_refuse_control_and_bidi_characters_naming_the_field() {
     let (_, read) = s.get(&format!("{HOOKS}/{id}")).await;
     assert_eq!(read["name"], "multi-line");
 }
+
+// --------------------------------------------- 7. Small API inconsistencies
+
+#[tokio::test]
+async fn patch_errors_name_the_add_field_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let created = s
+        .create_webhook(
+            "https://example.com/patch-fields",
+            json!({"headers": {"X-Team": ["growth"]}}),
+        )
+        .await;
+    let path = format!("{HOOKS}/{}", created["id"]);
+    let cases = [
+        (json!({"add_headers": {"Bad Header": ["v"]}}), "add_headers"),
+        (json!({"add_headers": {"Webhook-Id": ["v"]}}), "add_headers"),
+        (json!({"add_headers": {"X-A": ["a\r\nb"]}}), "add_headers"),
+        (json!({"add_headers": {"X-A": []}}), "add_headers"),
+        (json!({"headers": {"Bad Header": ["v"]}}), "headers"),
+        (
+            json!({"headers": {"Bad Header": ["v"]}, "add_headers": {"X-Ok": ["v"]}}),
+            "headers",
+        ),
+        (json!({"add_events": ["nope.nope"]}), "add_events"),
+        (json!({"add_events": ["Bad!"]}), "add_events"),
+        (json!({"events": ["nope.nope"]}), "events"),
+        (json!({"events": []}), "events"),
+        // The resulting list is `events`, whichever form emptied it.
+        (json!({"remove_events": ["license.created"]}), "events"),
+    ];
+    for (patch, field) in cases {
+        let (status, problem) = s.patch(&path, patch.clone()).await;
+        assert_field_error(status, &problem, field);
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(fields, vec![field], "{patch}: {problem}");
+    }
+    // Both forms at once: each error under its own field.
+    let (status, problem) = s
+        .patch(
+            &path,
+            json!({"events": ["gone.one"], "add_events": ["gone.two"]}),
+        )
+        .await;
+    assert_field_error(status, &problem, "events");
+    assert_field_error(status, &problem, "add_events");
+    assert!(
+        message_for(&problem, "events").contains("gone.one"),
+        "{problem}"
+    );
+    assert!(
+        !message_for(&problem, "events").contains("gone.two"),
+        "{problem}"
+    );
+    assert!(
+        message_for(&problem, "add_events").contains("gone.two"),
+        "{problem}"
+    );
+    // Nothing changed.
+    let (_, read) = s.get(&path).await;
+    assert_eq!(read["events"], json!(["license.created"]));
+    assert_eq!(read["headers"], json!({"X-Team": ["growth"]}));
+}
+
+#[tokio::test]
+async fn every_json_route_refuses_a_text_plain_body_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let created = s.create_webhook("https://example.com/ct", json!({})).await;
+    let id = created["id"].as_i64().unwrap();
+    let (_, secret) = s.get(&format!("{HOOKS}/{id}/secret")).await;
+    let routes = [
+        (
+            Method::PATCH,
+            format!("{HOOKS}/{id}"),
+            json!({"name": "renamed"}),
+        ),
+        (
+            Method::POST,
+            format!("{HOOKS}/{id}/secret/rotate"),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            HOOKS.to_string(),
+            hook("n", "https://example.com/ct2"),
+        ),
+        (
+            Method::POST,
+            TYPES.to_string(),
+            json!({"name": "invoice.paid"}),
+        ),
+        (
+            Method::POST,
+            "/management/api-keys".to_string(),
+            json!({"name": "k", "permissions": ["webhooks:read"]}),
+        ),
+        (
+            Method::POST,
+            EVENTS.to_string(),
+            json!({"type": "license.created", "data": {}}),
+        ),
+        (
+            Method::POST,
+            BATCH.to_string(),
+            json!({"events": [{"type": "license.created", "data": {}}]}),
+        ),
+    ];
+    for (method, path, body) in &routes {
+        for ct in [
+            "text/plain",
+            "text/plain; charset=utf-8",
+            "multipart/form-data; boundary=x",
+        ] {
+            let (status, ct_out, problem) =
+                full(raw(&s, method.clone(), path, Some(ct), body.to_string())).await;
+            assert_problem(status, &ct_out, &problem, 400);
+            assert_field_error(status, &problem, "Content-Type");
+        }
+    }
+    // Secret rotation with an empty text/plain body too.
+    let (status, problem) = send(raw(
+        &s,
+        Method::POST,
+        &format!("{HOOKS}/{id}/secret/rotate"),
+        Some("text/plain"),
+        String::new(),
+    ))
+    .await;
+    assert_field_error(status, &problem, "Content-Type");
+    // Nothing was changed or created.
+    let (_, read) = s.get(&format!("{HOOKS}/{id}")).await;
+    assert_eq!(read["name"], created["name"]);
+    assert_eq!(s.get(&format!("{HOOKS}/{id}/secret")).await.1, secret);
+    assert_eq!(webhook_urls(&s).await.len(), 1);
+    assert_eq!(event_count(&s).await, 0);
+
+    // JSON, no content type, and curl's `-d` default are accepted.
+    for ct in [
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        None,
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let (status, body) = send(raw(
+            &s,
+            Method::PATCH,
+            &format!("{HOOKS}/{id}"),
+            ct,
+            json!({"description": format!("{ct:?}")}).to_string(),
+        ))
+        .await;
+        assert_eq!(status, 200, "{ct:?}: {body}");
+    }
+    let (status, body) = send(raw(
+        &s,
+        Method::POST,
+        &format!("{HOOKS}/{id}/secret/rotate"),
+        None,
+        String::new(),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
