@@ -91,6 +91,58 @@ pub struct NewEvent {
     pub only_webhook: Option<i64>,
 }
 
+/// How deeply an event's `data` may nest (SPEC §14): the object itself is
+/// level 1. Whatever parses the stored or delivered body (receivers, the
+/// admin page, tools) may recurse once per level; unbounded nesting would
+/// let one publisher crash them.
+pub const MAX_DATA_DEPTH: usize = 128;
+
+/// Checks an event's `data`, given as well-formed JSON text: an object,
+/// at most [`MAX_DATA_DEPTH`] levels deep.
+pub fn validate_event_data(json: &str) -> Result<(), String> {
+    if !json.trim_start().starts_with('{') {
+        return Err("must be a JSON object".into());
+    }
+    if json_depth_exceeds(json, MAX_DATA_DEPTH) {
+        return Err(format!(
+            "must be at most {MAX_DATA_DEPTH} levels deep (objects and arrays within each other)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether well-formed JSON text nests objects and arrays more than `max`
+/// deep. A scan of the text, not a parse: no recursion, so a million
+/// levels cost a million bytes read and nothing on the stack.
+fn json_depth_exceeds(json: &str, max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The answer to a publish, also replayed for a repeated idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedEvent {
@@ -177,4 +229,47 @@ pub struct Outcome {
     pub suspend_after_ms: u64,
     /// The receiver answered 410 Gone: suspend the webhook at once.
     pub gone: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        // An object holding arrays: `{"a":[[…]]}`, `levels` deep in all.
+        format!(
+            "{{\"a\":{}{}}}",
+            "[".repeat(levels - 1),
+            "]".repeat(levels - 1)
+        )
+    }
+
+    #[test]
+    fn data_may_nest_128_levels_and_no_more() {
+        assert_eq!(validate_event_data(&nested(MAX_DATA_DEPTH)), Ok(()));
+        let e = validate_event_data(&nested(MAX_DATA_DEPTH + 1)).unwrap_err();
+        assert!(e.contains("128 levels"), "{e}");
+        assert!(validate_event_data(&nested(1_000_000)).is_err());
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count() {
+        let text = format!("{{\"s\":\"{}\",\"e\":\"\\\"[[\"}}", "[{".repeat(500));
+        assert_eq!(validate_event_data(&text), Ok(()));
+    }
+
+    #[test]
+    fn siblings_do_not_add_up() {
+        let one = nested(100);
+        let wide = format!("{{\"x\":{one},\"y\":{one},\"z\":[{one}]}}");
+        assert_eq!(validate_event_data(&wide), Ok(()));
+    }
+
+    #[test]
+    fn data_must_be_an_object() {
+        for bad in ["[]", "1", "\"s\"", "null", " [{}]"] {
+            assert!(validate_event_data(bad).is_err(), "{bad}");
+        }
+        assert_eq!(validate_event_data(" {}"), Ok(()));
+    }
 }

@@ -1,5 +1,6 @@
 //! Field-level validation errors, collected so one answer names every
-//! problem in a request rather than the first one.
+//! problem in a request rather than the first one; and the text rule shared
+//! by every stored label (names, descriptions).
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -52,5 +53,73 @@ impl ValidationErrors {
 
     pub fn into_result(self) -> Result<(), ValidationErrors> {
         if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+}
+
+/// Whether `c` may hide or reorder what a reader sees: a C0 or C1 control
+/// character (DEL included), or a bidirectional embedding, override or
+/// isolate (U+202A–U+202E, U+2066–U+2069), which can make a name read
+/// differently from what it is.
+fn is_hidden_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Refuses control and bidirectional-override characters in a stored
+/// label. `multi_line` admits line breaks and tabs (a description is typed
+/// in a text area); a name is one line.
+pub fn validate_plain_text(s: &str, multi_line: bool) -> Result<(), String> {
+    let allowed = |c: char| multi_line && matches!(c, '\n' | '\r' | '\t');
+    match s.chars().find(|&c| is_hidden_control(c) && !allowed(c)) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "must not contain control or bidirectional-override characters (found U+{:04X})",
+            c as u32
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_refuses_control_and_bidi_characters() {
+        for bad in [
+            "nul\0byte",
+            "esc\u{1b}[31m",
+            "del\u{7f}",
+            "c1\u{85}",
+            "c1\u{9f}",
+            "rlo\u{202E}txt.exe",
+            "lre\u{202A}",
+            "lri\u{2066}",
+            "pdi\u{2069}",
+        ] {
+            assert!(validate_plain_text(bad, false).is_err(), "{bad:?}");
+            assert!(validate_plain_text(bad, true).is_err(), "{bad:?}");
+        }
+        let e = validate_plain_text("a\u{202E}b", false).unwrap_err();
+        assert!(e.contains("U+202E"), "{e}");
+    }
+
+    #[test]
+    fn line_breaks_are_allowed_in_multi_line_text_only() {
+        for text in ["two\nlines", "crlf\r\nline", "tab\there"] {
+            assert!(validate_plain_text(text, true).is_ok(), "{text:?}");
+            assert!(validate_plain_text(text, false).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_passes() {
+        for ok in [
+            "audit-sync",
+            "Växjö «billing» 請求",
+            "emoji 🚀",
+            // A joiner shapes emoji; it reorders nothing.
+            "family \u{1F468}\u{200D}\u{1F469}",
+        ] {
+            assert!(validate_plain_text(ok, false).is_ok(), "{ok:?}");
+        }
     }
 }

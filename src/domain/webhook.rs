@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::parse_duration_ms;
 use super::event_type::{Subscription, validate_event_type_name};
+use super::validation::validate_plain_text;
 
 /// Custom headers: name → values, names unique ignoring case.
 pub type Headers = BTreeMap<String, Vec<String>>;
@@ -83,6 +84,7 @@ pub const MAX_TIMEOUT_MS: u64 = 20_000;
 pub const MAX_RETRY_DELAY_MS: u64 = 30 * 86_400_000;
 pub const MAX_RETRY_STEPS: usize = 50;
 
+/// A name (of a webhook or an API key): 1–128 characters on one line.
 pub fn validate_name(name: &str) -> Result<String, String> {
     let n = name.chars().count();
     if n == 0 || name.trim().is_empty() {
@@ -91,16 +93,24 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     if n > 128 {
         return Err(format!("must be at most 128 characters (got {n})"));
     }
+    validate_plain_text(name, false)?;
     Ok(name.to_owned())
 }
 
+/// A description: at most 1,024 characters, several lines allowed.
 pub fn validate_description(d: &str) -> Result<String, String> {
     if d.chars().count() > 1024 {
         return Err("must be at most 1024 characters".into());
     }
+    validate_plain_text(d, true)?;
     Ok(d.to_owned())
 }
 
+/// Checks a webhook URL and answers its normalised spelling (what
+/// `url::Url` serialises: scheme and host lowercased, default port
+/// dropped, `.`/`..` segments resolved, an empty path written `/`), so that
+/// per-tenant uniqueness holds however the URL is spelt and what is stored
+/// is what the dispatcher sends to.
 pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
     if raw.len() > MAX_URL_BYTES {
         return Err(format!("must be at most {MAX_URL_BYTES} bytes"));
@@ -121,9 +131,10 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
         "http" => return Err("must use https (the URL policy is strict)".into()),
         other => return Err(format!("must use http or https, not {other:?}")),
     }
+    // The parser repairs `http:///x` into `http://x/`: a host must be written.
     let host = match url.host() {
-        Some(h) if !url.host_str().unwrap_or_default().is_empty() => h,
-        _ => return Err("must have a host".into()),
+        Some(h) if authority_is_written(raw) && !url.host_str().unwrap_or_default().is_empty() => h,
+        _ => return Err("must have a host, as in https://example.com/hooks".into()),
     };
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain a user name or password".into());
@@ -146,7 +157,19 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
             return Err("must not have a query or fragment (the URL policy is strict)".into());
         }
     }
-    Ok(raw.to_owned())
+    Ok(url.to_string())
+}
+
+/// Whether `raw` writes its authority: `scheme://` followed by something
+/// other than a path, query or fragment. For http(s) the URL parser takes
+/// any run of slashes (or backslashes) as the separator and the next
+/// segment as the host, so `http:///x`, `http:/x` and `http:\\x` all
+/// become `http://x/`: refused here rather than silently rewritten.
+fn authority_is_written(raw: &str) -> bool {
+    raw.split_once(':')
+        .and_then(|(_, rest)| rest.strip_prefix("//"))
+        .and_then(|after| after.chars().next())
+        .is_some_and(|c| !matches!(c, '/' | '\\' | '?' | '#'))
 }
 
 /// Checks subscription syntax; which types exist is checked against the
@@ -404,6 +427,75 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(2100));
         assert!(validate_url(&long, UrlPolicy::Standard).is_err());
+    }
+
+    #[test]
+    fn urls_without_a_written_host_are_refused() {
+        for bad in [
+            "http:///x",
+            "https:///example.com/x",
+            "http:/x",
+            "http:x",
+            "http:\\\\x/",
+            "http://\\x/",
+            "http://?q",
+            "http://#f",
+        ] {
+            let e = validate_url(bad, UrlPolicy::Standard).unwrap_err();
+            assert!(e.contains("host"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn urls_are_stored_normalised() {
+        let norm = |u| validate_url(u, UrlPolicy::Standard).unwrap();
+        for spelling in [
+            "https://h/ok",
+            "HTTPS://h/ok",
+            "https://H/ok",
+            "https://h:443/ok",
+            "HTTPS://H:443/ok",
+        ] {
+            assert_eq!(norm(spelling), "https://h/ok", "{spelling}");
+        }
+        assert_eq!(norm("http://Example.COM:80/a"), "http://example.com/a");
+        // A port that is not the scheme's default stays.
+        assert_eq!(norm("https://h:8443/ok"), "https://h:8443/ok");
+        assert_eq!(norm("http://h:443/ok"), "http://h:443/ok");
+        // Paths keep their case and their trailing slash (or its absence);
+        // only an empty path is written `/` (the same request line).
+        assert_eq!(norm("https://h/Hooks/"), "https://h/Hooks/");
+        assert_eq!(norm("https://h/Hooks"), "https://h/Hooks");
+        assert_eq!(norm("https://h"), "https://h/");
+        assert_eq!(norm("https://h/a/../b?x=1#f"), "https://h/b?x=1#f");
+        // Seed 000's example is already normal.
+        assert_eq!(
+            norm("https://example.com/hooks/license"),
+            "https://example.com/hooks/license"
+        );
+    }
+
+    #[test]
+    fn a_tenant_category_may_differ_from_the_first_segment() {
+        assert_eq!(
+            validate_category("invoice.paid", None),
+            Ok("invoice".into())
+        );
+        assert_eq!(
+            validate_category("inv.paid", Some("other")),
+            Ok("other".into())
+        );
+        assert_eq!(
+            validate_category("invoice.paid", Some("invoice")),
+            Ok("invoice".into())
+        );
+        for bad in ["", "Billing", "billing dept", "billing.x", "billing.*"] {
+            assert!(
+                validate_category("invoice.paid", Some(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(validate_category("invoice", Some("billing")).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::store::ApiKeyRecord;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyIn {
+    /// 1–128 characters, no control or bidirectional-override characters.
     pub name: String,
     /// The tenant the key belongs to; the caller's tenant when absent.
     pub tenant: Option<String>,

@@ -61,10 +61,16 @@ pub struct EventTypeList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypeIn {
+    /// Dot-separated lowercase segments, at least two.
     #[schema(example = "invoice.paid")]
     pub name: String,
-    /// Must equal the name's first segment; derived from it when absent.
+    /// One lowercase word (letters, digits, `_`); the name's first segment
+    /// when absent. It may differ from that segment (`invoice.paid` in
+    /// `billing`): then `billing.*` subscriptions receive the type as well
+    /// as `invoice.*` ones.
+    #[schema(example = "billing")]
     pub category: Option<String>,
+    /// At most 1,024 characters; no control characters but line breaks.
     pub description: Option<String>,
 }
 

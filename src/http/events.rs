@@ -12,7 +12,7 @@ use super::extract::{ApiJson, ApiPath, Auth, Params};
 use crate::clock::format_rfc3339;
 use crate::domain::ValidationErrors;
 use crate::domain::api_key::Permission;
-use crate::domain::delivery::{NewEvent, PublishedEvent};
+use crate::domain::delivery::{NewEvent, PublishedEvent, validate_event_data};
 use crate::domain::event_type::validate_event_type_name;
 use crate::domain::webhook::validate_environment;
 use crate::ops::events as ops;
@@ -30,7 +30,7 @@ pub struct EventIn {
     #[serde(rename = "type")]
     #[schema(example = "license.activated")]
     pub event_type: String,
-    /// Any JSON object; delivered as the body's `data`.
+    /// Any JSON object, at most 128 levels deep; delivered as the body's `data`.
     #[schema(value_type = Object)]
     pub data: Box<serde_json::value::RawValue>,
     /// Default `production`.
@@ -129,9 +129,7 @@ fn validate_event(
     // Any well-formed type is accepted: a type nobody subscribes to makes
     // no deliveries, which the answer's `deliveries: 0` shows.
     errors.check(&field("type"), validate_event_type_name(&input.event_type));
-    if !input.data.get().trim_start().starts_with('{') {
-        errors.add(field("data"), "must be a JSON object");
-    }
+    errors.check(&field("data"), validate_event_data(input.data.get()));
     let environment = input
         .environment
         .unwrap_or_else(|| state.ops.settings.default_environment().to_owned());

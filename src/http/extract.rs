@@ -16,20 +16,56 @@ use crate::domain::api_key::{Permission, Principal};
 use crate::state::AppState;
 use crate::throttle::ClientId;
 
-/// A JSON body. Any content type is accepted (curl's `-d` sends a form
-/// type by default); malformed JSON, wrong types and unknown fields are 400s
-/// naming the field, an oversized body is 413.
+/// A JSON body. Its `Content-Type` must be JSON (`application/json`,
+/// `application/*+json`), absent, or curl's `-d` default
+/// (`application/x-www-form-urlencoded`, which the README's examples rely
+/// on); any other type (`text/plain`, multipart, …) is a 400 naming
+/// `Content-Type`, on every JSON route alike. Malformed JSON, wrong types
+/// and unknown fields are 400s naming the field, an oversized body is 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| body_rejection(e, state.ops.settings.max_body_bytes))?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Whether a request's `Content-Type` may carry a JSON body: see [`ApiJson`].
+fn check_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if is_json_content_type(&essence) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            "Content-Type",
+            format!("must be application/json for a JSON body (got {essence:?})"),
+        ))
+    }
+}
+
+/// A media type (without parameters, lowercased) a JSON body may come as.
+fn is_json_content_type(essence: &str) -> bool {
+    essence == "application/json"
+        || essence == "application/x-www-form-urlencoded"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 fn body_rejection(e: BytesRejection, limit: usize) -> ApiError {
@@ -99,13 +135,15 @@ fn field_of(path: &str, message: &str) -> (String, String) {
     (field, message.to_string())
 }
 
-/// A JSON body that may be absent: an empty body is `T::default()`.
+/// A JSON body that may be absent: an empty body is `T::default()`. The
+/// content type is checked as for [`ApiJson`], even for an empty body.
 pub struct MaybeJson<T>(pub T);
 
 impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| body_rejection(e, state.ops.settings.max_body_bytes))?;
@@ -230,5 +268,49 @@ impl Auth {
                 permission.as_str()
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_are_accepted_others_are_not() {
+        for ok in [
+            "application/json",
+            "application/problem+json",
+            "application/vnd.api+json",
+            "application/x-www-form-urlencoded",
+        ] {
+            assert!(is_json_content_type(ok), "{ok}");
+        }
+        for bad in [
+            "text/plain",
+            "text/html",
+            "multipart/form-data",
+            "application/octet-stream",
+            "application/xml",
+            "text/json+",
+            "",
+        ] {
+            assert!(!is_json_content_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parameters_and_case_do_not_matter() {
+        let mut h = axum::http::HeaderMap::new();
+        assert!(check_content_type(&h).is_ok(), "absent");
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
+        assert!(check_content_type(&h).is_ok());
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8".parse().unwrap(),
+        );
+        assert!(check_content_type(&h).is_err());
     }
 }

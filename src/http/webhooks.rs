@@ -33,8 +33,11 @@ pub struct FailureHandlingIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookIn {
+    /// 1–128 characters, no control or bidirectional-override characters.
     #[schema(example = "audit-sync")]
     pub name: String,
+    /// Absolute http(s) URL with a host; stored normalised (scheme and host
+    /// lowercased, default port dropped), and unique in the tenant.
     #[schema(example = "https://example.com/hooks/license")]
     pub url: String,
     /// Event types or `category.*` wildcards.
@@ -43,6 +46,7 @@ pub struct WebhookIn {
     pub enabled: Option<bool>,
     /// Default `production`.
     pub environment: Option<String>,
+    /// At most 1,024 characters; no control characters but line breaks.
     pub description: Option<String>,
     pub headers: Option<Headers>,
     /// e.g. `500ms`, `10s`; `0s` means the default (10 s); at most 20 s.

@@ -14,7 +14,9 @@ use super::{OpError, OpResult, Services};
 #[derive(Debug, Clone, Default)]
 pub struct NewEventType {
     pub name: String,
-    /// Must equal the name's first segment; derived from it when absent.
+    /// One lowercase word (letters, digits, `_`); the name's first segment
+    /// when absent. It may differ from that segment (`invoice.paid` in
+    /// `billing`): a `billing.*` subscription then receives the type too.
     pub category: Option<String>,
     pub description: Option<String>,
 }

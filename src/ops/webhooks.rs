@@ -99,25 +99,66 @@ fn validate_secret(errors: &mut ValidationErrors, secret: Option<String>) -> Opt
     }
 }
 
-/// Checks subscriptions against the catalogue. Only `new` ones must be
-/// live: existing subscriptions to an archived type keep working.
+/// Checks the subscriptions a change results in against the catalogue.
+/// Only new ones must be live: existing subscriptions to an archived type
+/// keep working. Each error names the field the client sent: an entry
+/// brought by `add_events` is reported under `add_events`, the others
+/// (and an empty result) under `events`.
 fn check_events(
     errors: &mut ValidationErrors,
     catalogue: &Catalogue,
-    new: &[String],
+    changes: &WebhookChanges,
+    result: &[String],
     existing: &[String],
 ) {
-    match rules::validate_events_syntax(new) {
-        Err(m) => errors.add("events", m),
-        Ok(events) => {
-            let unknown = catalogue.unknown(events.iter().filter(|e| !existing.contains(e)));
-            if !unknown.is_empty() {
-                errors.add(
-                    "events",
-                    format!("unsupported event types: {}", unknown.join(", ")),
-                );
+    let added = changes.add_events.as_deref().unwrap_or_default();
+    let field_of = |e: &String| {
+        if added.contains(e) && !changes.events.as_ref().is_some_and(|ev| ev.contains(e)) {
+            "add_events"
+        } else {
+            "events"
+        }
+    };
+    if result.is_empty() {
+        errors.check("events", rules::validate_events_syntax(result));
+        return;
+    }
+    for field in ["events", "add_events"] {
+        let mine: Vec<String> = result
+            .iter()
+            .filter(|e| field_of(e) == field)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        match rules::validate_events_syntax(&mine) {
+            Err(m) => errors.add(field, m),
+            Ok(events) => {
+                let unknown = catalogue.unknown(events.iter().filter(|e| !existing.contains(e)));
+                if !unknown.is_empty() {
+                    errors.add(
+                        field,
+                        format!("unsupported event types: {}", unknown.join(", ")),
+                    );
+                }
             }
         }
+    }
+}
+
+/// Which field to blame for invalid headers after a change: `headers` when
+/// the map sent there is invalid by itself, else `add_headers` when
+/// additions were sent (they, or their sum with the rest, broke a rule).
+fn headers_field(changes: &WebhookChanges) -> &'static str {
+    let headers_valid = changes
+        .headers
+        .as_ref()
+        .is_none_or(|h| rules::validate_headers(h).is_ok());
+    if headers_valid && changes.add_headers.is_some() {
+        "add_headers"
+    } else {
+        "headers"
     }
 }
 
@@ -266,7 +307,7 @@ fn apply_changes(
             changes.remove_events.as_deref().unwrap_or_default(),
             changes.add_events.as_deref().unwrap_or_default(),
         );
-        check_events(errors, catalogue, &events, &current.events);
+        check_events(errors, catalogue, changes, &events, &current.events);
         w.events = events;
     }
     if changes.headers.is_some()
@@ -283,7 +324,7 @@ fn apply_changes(
             &changes.add_headers.clone().unwrap_or_default(),
         );
         w.headers = errors
-            .check("headers", rules::validate_headers(&headers))
+            .check(headers_field(changes), rules::validate_headers(&headers))
             .unwrap_or_default();
     }
     if let Some(t) = &changes.timeout {

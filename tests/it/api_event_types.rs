@@ -417,7 +417,7 @@ async fn archiving_keeps_existing_subscriptions_and_refuses_new_ones() {
     let (status, problem) = s
         .patch(&other_path, json!({"add_events": ["invoice.paid"]}))
         .await;
-    assert_field_error(status, &problem, "events");
+    assert_field_error(status, &problem, "add_events");
     let (status, problem) = s
         .patch(&other_path, json!({"events": ["invoice.paid"]}))
         .await;

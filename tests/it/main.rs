@@ -15,6 +15,7 @@ mod admin_browser;
 mod admin_http;
 mod api_auth;
 mod api_event_types;
+mod api_hardening;
 mod api_seed;
 mod api_webhooks;
 mod cli_keys;

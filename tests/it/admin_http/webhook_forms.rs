@@ -456,3 +456,45 @@ async fn a_secret_generated_on_the_edit_page_is_saved_with_the_form() {
         "https://example.com/sec-v2"
     );
 }
+
+#[tokio::test]
+async fn the_webhook_form_stores_urls_normalised_and_refuses_one_without_a_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let admin = sign_in(&s, MGMT_KEY, "").await;
+    let new = admin.page("/admin/webhooks/new").await;
+    let blank = form_fields(&new, "/admin/webhooks");
+    let form = |name: &str, url: &str| {
+        let mut fields = blank.clone();
+        set(&mut fields, "name", name);
+        set(&mut fields, "url", url);
+        set_all(&mut fields, "events", &["license.created"]);
+        fields
+    };
+
+    let p = admin
+        .post_raw(
+            "/admin/webhooks",
+            &form("norm", "HTTPS://Example.COM:443/Admin-Norm"),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let hooks = webhooks_of(&s, "default").await;
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert_eq!(hooks[0]["url"], "https://example.com/Admin-Norm");
+
+    // Another spelling of the same URL is the same URL.
+    for (url, says) in [
+        ("https://example.com:443/Admin-Norm", "already exists"),
+        ("http:///x", "host"),
+    ] {
+        let p = admin
+            .post_raw("/admin/webhooks", &form("again", url), &[])
+            .await;
+        assert_eq!(p.status, 400, "{url}: {}", p.body);
+        let shown = field_error(&p.body, "url").unwrap_or_default();
+        assert!(shown.contains(says), "{url}: {shown:?}");
+    }
+    assert_eq!(webhooks_of(&s, "default").await.len(), 1);
+}

@@ -163,18 +163,18 @@ async fn patch_add_and_remove_headers_applies_removals_first_ignoring_name_case(
     assert_eq!(find("X-B"), Some(json!(["new"])), "removed then added: {p}");
     assert_eq!(find("X-C"), Some(json!(["3"])), "{p}");
     assert_eq!(find("X-D"), Some(json!(["4"])), "{p}");
-    // add_headers is validated like headers.
+    // add_headers is validated like headers; its errors name it.
     let (status, problem) = s
         .patch(
             &path,
             json!({"add_headers": {"webhook-signature": ["forged"]}}),
         )
         .await;
-    assert_field_error_under(status, &problem, "headers");
+    assert_field_error_under(status, &problem, "add_headers");
     let (status, problem) = s
         .patch(&path, json!({"add_headers": {"X-E": ["a\r\nb"]}}))
         .await;
-    assert_field_error_under(status, &problem, "headers");
+    assert_field_error_under(status, &problem, "add_headers");
     let (_, got) = s.get(&path).await;
     assert_eq!(got["headers"], p["headers"]);
 }
@@ -217,7 +217,7 @@ async fn patch_with_an_invalid_field_is_400_and_changes_nothing() {
         (json!({"name": "after", "url": "ftp://example.com/"}), "url"),
         (
             json!({"name": "after", "add_events": ["nope.nope"]}),
-            "events",
+            "add_events",
         ),
         (json!({"name": "after", "environment": "qa"}), "environment"),
         (
