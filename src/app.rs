@@ -328,13 +328,14 @@ async fn maintenance_loop(
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
 ) {
+    let mut jumps = clock.jumps();
     let mut stats = tokio::time::interval(STATS_EVERY);
     let mut purge = tokio::time::interval(Duration::from_millis(settings.purge_interval_ms));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             // A moved clock may have made events old enough to purge.
-            _ = crate::clock::jumped(clock.as_ref()) => purge.reset_immediately(),
+            _ = crate::clock::jumped(&mut jumps) => purge.reset_immediately(),
             _ = stats.tick() => {
                 let now = clock.now_ms();
                 if let Ok(q) = store.queue_stats(now).await {

@@ -6,26 +6,29 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
 
-    /// Fires when the clock jumps (a `ManualClock` moved), so that loops
-    /// waiting for a due time read it again at once. A real clock never
-    /// jumps: `None`.
-    fn jumps(&self) -> Option<Arc<Notify>> {
+    /// A receiver that sees each jump of the clock (a `ManualClock`
+    /// moved), so that loops waiting for a due time read it again at once.
+    /// A real clock never jumps: `None`.
+    fn jumps(&self) -> Option<watch::Receiver<()>> {
         None
     }
 }
 
-/// Waits until `clock` jumps; for ever if it cannot.
-pub async fn jumped(clock: &dyn Clock) {
-    match clock.jumps() {
-        Some(n) => n.notified().await,
-        None => std::future::pending().await,
+/// Waits until the clock jumps (once since the last wait on `jumps`: a jump
+/// made while the caller was busy is not missed); for ever if it cannot.
+pub async fn jumped(jumps: &mut Option<watch::Receiver<()>>) {
+    if let Some(rx) = jumps
+        && rx.changed().await.is_ok()
+    {
+        return;
     }
+    std::future::pending().await
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,21 +48,21 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<AtomicI64>,
-    jumps: Arc<Notify>,
+    jumps: Arc<watch::Sender<()>>,
 }
 
 impl ManualClock {
     pub fn new(now_ms: i64) -> Self {
         Self {
             now: Arc::new(AtomicI64::new(now_ms)),
-            jumps: Arc::new(Notify::new()),
+            jumps: Arc::new(watch::Sender::new(())),
         }
     }
 
     /// Moves the clock forward and wakes whoever waits on it.
     pub fn advance(&self, by: std::time::Duration) {
         self.now.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
-        self.jumps.notify_waiters();
+        self.jumps.send_replace(());
     }
 }
 
@@ -68,8 +71,8 @@ impl Clock for ManualClock {
         self.now.load(Ordering::SeqCst)
     }
 
-    fn jumps(&self) -> Option<Arc<Notify>> {
-        Some(self.jumps.clone())
+    fn jumps(&self) -> Option<watch::Receiver<()>> {
+        Some(self.jumps.subscribe())
     }
 }
 
@@ -96,10 +99,8 @@ mod tests {
     async fn a_manual_clock_moves_only_when_advanced_and_wakes_its_waiters() {
         let clock = ManualClock::new(1_000);
         assert_eq!(clock.now_ms(), 1_000);
-        let waiter = {
-            let clock = clock.clone();
-            tokio::spawn(async move { jumped(&clock).await })
-        };
+        let mut jumps = clock.jumps();
+        let waiter = tokio::spawn(async move { jumped(&mut jumps).await });
         tokio::task::yield_now().await;
         clock.advance(std::time::Duration::from_secs(90));
         assert_eq!(clock.now_ms(), 91_000);
@@ -107,6 +108,24 @@ mod tests {
             .await
             .expect("the waiter was woken")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_jump_made_while_nobody_waits_is_seen_by_the_next_wait() {
+        let clock = ManualClock::new(0);
+        let mut jumps = clock.jumps();
+        clock.advance(std::time::Duration::from_secs(1));
+        tokio::time::timeout(std::time::Duration::from_secs(5), jumped(&mut jumps))
+            .await
+            .expect("the earlier jump was remembered");
+    }
+
+    #[tokio::test]
+    async fn a_real_clock_never_jumps() {
+        let mut jumps = SystemClock.jumps();
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(20), jumped(&mut jumps)).await;
+        assert!(waited.is_err());
     }
 
     #[test]

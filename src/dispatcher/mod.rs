@@ -375,6 +375,7 @@ fn decide(
 }
 
 async fn scheduler_loop(inner: Arc<Inner>) {
+    let mut jumps = inner.clock.jumps();
     let mut failures = 0u32;
     let mut last_heartbeat = 0;
     loop {
@@ -431,7 +432,7 @@ async fn scheduler_loop(inner: Arc<Inner>) {
                 }
             } => {}
             _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
-            _ = crate::clock::jumped(inner.clock.as_ref()) => {}
+            _ = crate::clock::jumped(&mut jumps) => {}
             _ = inner.stop.cancelled() => return,
         }
     }
