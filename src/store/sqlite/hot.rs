@@ -169,25 +169,30 @@ fn publish(
     lease: Option<&Lease>,
     now: i64,
 ) -> StoreResult<PublishBatch> {
-    let mut found = Vec::new();
-    for i in key_lookups(events) {
-        let e = &events[i];
-        let stored = conn
-            .prepare_cached(find_key_sql!(""))?
-            .query_row(params![e.tenant_id, e.idempotency_key], |r| {
-                Ok(StoredKey {
-                    seq: r.get(0)?,
-                    answer: PublishedEvent {
-                        id: r.get(1)?,
-                        event_type: r.get(2)?,
-                        created_at: r.get(3)?,
-                        deliveries: r.get::<_, i64>(4)? as u32,
+    let mut find_key = conn.prepare_cached(find_key_sql!(""))?;
+    let found = key_lookups(events)
+        .into_iter()
+        .map(|i| {
+            let stored = find_key
+                .query_row(
+                    params![events[i].tenant_id, events[i].idempotency_key],
+                    |r| {
+                        Ok(StoredKey {
+                            seq: r.get(0)?,
+                            answer: PublishedEvent {
+                                id: r.get(1)?,
+                                event_type: r.get(2)?,
+                                created_at: r.get(3)?,
+                                deliveries: r.get::<_, i64>(4)? as u32,
+                            },
+                        })
                     },
-                })
-            })
-            .optional()?;
-        found.push((i, stored));
-    }
+                )
+                .optional()?;
+            Ok((i, stored))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    drop(find_key);
     let mut plan = PublishPlan::new(events, found, now);
     for &seq in &plan.expired_keys {
         conn.prepare_cached(CLEAR_EXPIRED_KEY)?.execute([seq])?;
