@@ -150,6 +150,8 @@ fn field_name(field: &str) -> String {
         "url" => "endpoint.url",
         "headers" => "endpoint.headers",
         "events" => "eventTypes",
+        "add_events" => "addEventTypes",
+        "add_headers" => "endpoint.addHeaders",
         "failure_handling" => "failureHandling",
         other => other,
     }

@@ -28,6 +28,7 @@ use crate::state::AppState;
 use crate::throttle::{ClientId, Throttled};
 
 pub mod event_api;
+pub mod slashid;
 pub mod voucherify;
 
 /// Why a surface refuses a request, before its own shape is put on it.

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::dialects::{event_api, voucherify};
+use crate::dialects::{event_api, slashid, voucherify};
 use crate::state::AppState;
 
 pub mod api_keys;
@@ -38,10 +38,11 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        // Seed 002's pair of headers.
+        // Seed 002's pair of headers; seed 003's key header.
         for (name, header) in [
             ("management_id", "X-Management-Id"),
             ("management_token", "X-Management-Token"),
+            ("slashid_api_key", "SlashID-API-Key"),
         ] {
             components.add_security_scheme(
                 name,
@@ -63,6 +64,7 @@ impl Modify for BearerAuth {
         (name = "deliveries", description = "The delivery log and retries"),
         (name = "operations", description = "Health and the API description"),
         (name = "seed-002-voucherify", description = "Seed 002's webhook API (`/management/v1/projects/{projectId}/webhooks`), served verbatim over the same webhooks"),
+        (name = "seed-003-slashid", description = "Seed 003's webhook API (`/organizations/webhooks`, the organization in `SlashID-OrgID`), served verbatim over the same webhooks"),
         (name = "seed-004-event-api", description = "Seed 004's webhook API (`/event/{tenantLocator}/webhooks`), served verbatim over the same webhooks"),
     )
 )]
@@ -117,6 +119,17 @@ fn api_routes() -> OpenApiRouter<AppState> {
             voucherify::update_webhook,
             voucherify::put_webhook,
             voucherify::delete_webhook
+        ))
+        .routes(routes!(slashid::create_webhook, slashid::list_webhooks))
+        .routes(routes!(
+            slashid::get_webhook,
+            slashid::update_webhook,
+            slashid::delete_webhook
+        ))
+        .routes(routes!(
+            slashid::list_triggers,
+            slashid::add_trigger,
+            slashid::remove_trigger
         ))
 }
 

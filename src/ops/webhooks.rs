@@ -72,6 +72,15 @@ pub struct WebhookChanges {
     pub remove_headers: Option<Vec<String>>,
 }
 
+/// Rules a surface relaxes for its own document (the default is hookd's
+/// own: every rule applies).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SurfaceRules {
+    /// A webhook may subscribe to no event type (seed 003 creates one
+    /// without triggers and adds them later); it then receives nothing.
+    pub events_may_be_empty: bool,
+}
+
 /// A webhook's signing secret, and until when the previous one also signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSecret {
@@ -110,6 +119,7 @@ fn check_events(
     changes: &WebhookChanges,
     result: &[String],
     existing: &[String],
+    surface: SurfaceRules,
 ) {
     let added = changes.add_events.as_deref().unwrap_or_default();
     let field_of = |e: &String| {
@@ -120,7 +130,9 @@ fn check_events(
         }
     };
     if result.is_empty() {
-        errors.check("events", rules::validate_events_syntax(result));
+        if !surface.events_may_be_empty {
+            errors.check("events", rules::validate_events_syntax(result));
+        }
         return;
     }
     for field in ["events", "add_events"] {
@@ -181,6 +193,17 @@ pub async fn create_webhook(
     input: NewWebhook,
     now: i64,
 ) -> OpResult<(Webhook, String)> {
+    create_webhook_with(ops, tenant, input, SurfaceRules::default(), now).await
+}
+
+/// [`create_webhook`] under a surface's relaxed `surface` rules.
+pub async fn create_webhook_with(
+    ops: &Services,
+    tenant: &str,
+    input: NewWebhook,
+    surface: SurfaceRules,
+    now: i64,
+) -> OpResult<(Webhook, String)> {
     let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
     let mut errors = ValidationErrors::new();
     let secret = validate_secret(&mut errors, input.secret);
@@ -219,7 +242,14 @@ pub async fn create_webhook(
         failure_handling: input.failure_handling.map(Some),
         ..WebhookChanges::default()
     };
-    let draft = apply_changes(&ops.settings, &catalogue, &blank, &changes, &mut errors);
+    let draft = apply_changes(
+        &ops.settings,
+        &catalogue,
+        &blank,
+        &changes,
+        surface,
+        &mut errors,
+    );
     errors.into_result()?;
     let secret = secret.expect("a secret error was reported above");
     let created = ops
@@ -267,6 +297,7 @@ fn apply_changes(
     catalogue: &Catalogue,
     current: &Webhook,
     changes: &WebhookChanges,
+    surface: SurfaceRules,
     errors: &mut ValidationErrors,
 ) -> Webhook {
     let mut w = current.clone();
@@ -307,7 +338,14 @@ fn apply_changes(
             changes.remove_events.as_deref().unwrap_or_default(),
             changes.add_events.as_deref().unwrap_or_default(),
         );
-        check_events(errors, catalogue, changes, &events, &current.events);
+        check_events(
+            errors,
+            catalogue,
+            changes,
+            &events,
+            &current.events,
+            surface,
+        );
         w.events = events;
     }
     if changes.headers.is_some()
@@ -359,6 +397,18 @@ pub async fn update_webhook(
     update_webhook_if(ops, tenant, id, changes, &|_| true, now).await
 }
 
+/// [`update_webhook`] under a surface's relaxed `surface` rules.
+pub async fn update_webhook_with(
+    ops: &Services,
+    tenant: &str,
+    id: i64,
+    changes: &WebhookChanges,
+    surface: SurfaceRules,
+    now: i64,
+) -> OpResult<Webhook> {
+    update_checked(ops, tenant, id, changes, surface, &|_| true, now).await
+}
+
 /// Like [`update_webhook`], only while `unchanged` holds for the stored
 /// webhook (else a conflict): the check and the write see the same row
 /// version, so a form opened earlier cannot silently undo a change made
@@ -368,6 +418,27 @@ pub async fn update_webhook_if(
     tenant: &str,
     id: i64,
     changes: &WebhookChanges,
+    unchanged: &(dyn Fn(&Webhook) -> bool + Sync),
+    now: i64,
+) -> OpResult<Webhook> {
+    update_checked(
+        ops,
+        tenant,
+        id,
+        changes,
+        SurfaceRules::default(),
+        unchanged,
+        now,
+    )
+    .await
+}
+
+async fn update_checked(
+    ops: &Services,
+    tenant: &str,
+    id: i64,
+    changes: &WebhookChanges,
+    surface: SurfaceRules,
     unchanged: &(dyn Fn(&Webhook) -> bool + Sync),
     now: i64,
 ) -> OpResult<Webhook> {
@@ -391,7 +462,14 @@ pub async fn update_webhook_if(
             ));
         }
         let mut errors = ValidationErrors::new();
-        let updated = apply_changes(&ops.settings, &catalogue, &current, changes, &mut errors);
+        let updated = apply_changes(
+            &ops.settings,
+            &catalogue,
+            &current,
+            changes,
+            surface,
+            &mut errors,
+        );
         errors.into_result()?;
         if updated == current {
             return Ok(current);

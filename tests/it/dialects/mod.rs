@@ -4,4 +4,5 @@
 
 mod one_webhook;
 mod seed_002;
+mod seed_003;
 mod seed_004;

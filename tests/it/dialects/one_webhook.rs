@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use super::{seed_002, seed_004};
+use super::{seed_002, seed_003, seed_004};
 use crate::common::receiver::Receiver;
 use crate::common::{ServerConfig, TestServer, send};
 
@@ -120,4 +120,126 @@ async fn a_webhook_made_through_any_surface_is_the_same_webhook_everywhere() {
     }
     let from_002 = &rx.received("/from-002")[0];
     assert_eq!(from_002.header("x-edited").as_deref(), Some("by-004"));
+}
+
+#[tokio::test]
+async fn a_webhook_made_through_seed_003_is_the_same_webhook_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        TestServer::start_with(ServerConfig::new(dir.path()).arg("--allow-private-targets")).await;
+    let rx = Receiver::start().await;
+    // The organization as seed 003 names it (upper case: the same tenant).
+    let org = TENANT.to_ascii_uppercase();
+    let slash = |m: Method, p: &str| seed_003::req_as(&s, crate::common::MGMT_KEY, &org, m, p);
+
+    let (status, made) = send(slash(Method::POST, "/organizations/webhooks").json(&json!({
+        "name": "from-003",
+        "description": "made through seed 003",
+        "target_url": "https://hooks.example.com/from-003",
+        "custom_headers": {"X-From": ["003"]},
+        "timeout": "5s",
+    })))
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["result"]["id"].as_str().unwrap().to_owned();
+    let one = format!("/organizations/webhooks/{id}");
+    let (status, _) = send(
+        slash(Method::POST, &format!("{one}/triggers"))
+            .json(&json!({"trigger_type": "event", "trigger_name": "license.created"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // The JSON API reads it: same id, fields, headers, timeout, events.
+    let (status, w) = send(
+        s.req(Method::GET, &format!("/management/webhooks/{id}"))
+            .header("X-Tenant-Id", TENANT),
+    )
+    .await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["name"], "from-003");
+    assert_eq!(w["description"], "made through seed 003");
+    assert_eq!(w["url"], "https://hooks.example.com/from-003");
+    assert_eq!(w["headers"], json!({"X-From": ["003"]}));
+    assert_eq!(w["timeout"], "5s");
+    assert_eq!(w["events"], json!(["license.created"]));
+    // Seed 004 reads it and adds an event type; seed 003 sees the trigger.
+    let e_one = format!("/event/{TENANT}/webhooks/{id}");
+    let (status, e) = send(s.req(Method::GET, &e_one)).await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["endpoint"]["url"], w["url"]);
+    assert_eq!(e["endpoint"]["headers"], w["headers"]);
+    let (status, _) = send(
+        s.req(Method::PATCH, &e_one)
+            .json(&json!({"addEventTypes": ["license.revoked"]})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, t) = send(slash(Method::GET, &format!("{one}/triggers"))).await;
+    assert_eq!(
+        t["result"],
+        json!([
+            {"trigger_type": "event", "trigger_name": "license.created"},
+            {"trigger_type": "event", "trigger_name": "license.revoked"},
+        ])
+    );
+    // Seed 002 lists it.
+    let (status, v) = send(seed_002::req(
+        &s,
+        Method::GET,
+        &format!("/management/v1/projects/{TENANT}/webhooks"),
+    ))
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"][0]["target_url"], w["url"]);
+    assert_eq!(
+        v["data"][0]["events"],
+        json!(["license.created", "license.revoked"])
+    );
+
+    // The JSON API points it at the receiver (its own URL rules); seed 003
+    // shows the URL and still edits the webhook's other fields.
+    let (status, _) = send(
+        s.req(Method::PATCH, &format!("/management/webhooks/{id}"))
+            .header("X-Tenant-Id", TENANT)
+            .json(&json!({"url": rx.url("/from-003")})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, p) = send(
+        slash(Method::PATCH, &one)
+            .json(&json!({"custom_headers": {"X-From": ["003"], "X-Edited": ["by-003"]}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["result"]["target_url"], rx.url("/from-003"));
+
+    // Delivered, signed, with its custom headers.
+    let (status, ev) = send(
+        s.req(Method::POST, "/v1/events")
+            .header("X-Tenant-Id", TENANT)
+            .json(&json!({"type": "license.created", "data": {"license_id": 3}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{ev}");
+    assert_eq!(ev["deliveries"], 1, "{ev}");
+    let got = rx.wait_for("/from-003", 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    let d = &got[0];
+    let sig = d.header("webhook-signature").expect("signed");
+    assert!(sig.starts_with("v1,"), "{sig}");
+    assert!(d.header("webhook-id").unwrap().starts_with("sls-webhook-"));
+    assert_eq!(d.header("x-from").as_deref(), Some("003"));
+    assert_eq!(d.header("x-edited").as_deref(), Some("by-003"));
+    assert_eq!(d.json()["type"], "license.created");
+
+    // Deleted through seed 003: gone from the JSON API.
+    let (status, _) = send(slash(Method::DELETE, &one)).await;
+    assert_eq!(status, 204);
+    let (status, _) = send(
+        s.req(Method::GET, &format!("/management/webhooks/{id}"))
+            .header("X-Tenant-Id", TENANT),
+    )
+    .await;
+    assert_eq!(status, 404);
 }
