@@ -20,6 +20,7 @@ mod headers;
 mod sessions;
 mod settings;
 mod sign_in;
+mod surfaces;
 mod tenants;
 mod webhook_forms;
 
