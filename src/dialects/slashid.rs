@@ -117,9 +117,26 @@ pub struct WebhookEnvelope {
     pub result: WebhookResponse,
 }
 
+/// `{"meta": {"pagination": …}, "result": […]}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookListEnvelope {
+    pub meta: Meta,
     pub result: Vec<WebhookResponse>,
+}
+
+/// The envelope's `meta` of a list (the document's schema).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Meta {
+    pub pagination: Pagination,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    /// How many were returned.
+    pub limit: u64,
+    pub offset: u64,
+    /// How many the organization has.
+    pub total_count: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -474,6 +491,13 @@ pub async fn list_webhooks(
     let page =
         ops::list_webhooks(&state.ops, &tenant, WebhookFilter::default(), 0, LIST_LIMIT).await?;
     Ok(Json(WebhookListEnvelope {
+        meta: Meta {
+            pagination: Pagination {
+                limit: page.items.len() as u64,
+                offset: 0,
+                total_count: page.total,
+            },
+        },
         result: page.items.into_iter().map(Into::into).collect(),
     }))
 }

@@ -447,3 +447,26 @@ async fn seed_003_auth_keys_organizations_and_permissions() {
     let err: Value = resp.json().await.unwrap();
     assert_error(429, &err, 429, None);
 }
+
+#[tokio::test]
+async fn seed_003_lists_carry_the_envelopes_pagination() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    for n in 0..2 {
+        let (status, w) = send(
+            req(&s, Method::POST, "/organizations/webhooks").json(&json!({
+                "name": format!("w{n}"), "target_url": format!("https://hooks.example.test/{n}"),
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{w}");
+    }
+    let (status, list) = send(req(&s, Method::GET, "/organizations/webhooks")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["result"].as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        list["meta"]["pagination"],
+        json!({"limit": 2, "offset": 0, "total_count": 2}),
+        "{list}"
+    );
+}
