@@ -33,6 +33,7 @@ pub const TAG: &str = "seed-004-event-api";
 
 /// When a failing webhook is suspended (§6).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EventApiFailureHandlingRequest)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FailureHandlingRequest {
     /// Failed attempts before the webhook may be suspended.
@@ -42,6 +43,7 @@ pub struct FailureHandlingRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EventApiCreateEndpointRequest)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpointRequest {
     pub url: String,
@@ -49,6 +51,7 @@ pub struct CreateEndpointRequest {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EventApiCreateWebhookRequest)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateWebhookRequest {
     pub name: String,
@@ -60,6 +63,7 @@ pub struct CreateWebhookRequest {
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = EventApiUpdateEndpointRequest)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateEndpointRequest {
     pub url: Option<String>,
@@ -69,6 +73,7 @@ pub struct UpdateEndpointRequest {
 
 /// Only the fields given change; removals happen first, then additions.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = EventApiUpdateWebhookRequest)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateWebhookRequest {
     pub name: Option<String>,
@@ -81,12 +86,14 @@ pub struct UpdateWebhookRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EventApiEndpointResponse)]
 pub struct EndpointResponse {
     pub url: String,
     pub headers: Headers,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EventApiFailureHandlingResponse)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureHandlingResponse {
     pub min_failures: u32,
@@ -94,6 +101,7 @@ pub struct FailureHandlingResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = EventApiWebhookResponse)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookResponse {
     /// hookd's webhook id, in decimal.
@@ -191,7 +199,9 @@ impl IntoResponse for EventApiError {
 
 type Answer<T> = Result<T, EventApiError>;
 
-/// The tenant a `tenantLocator` names: a UUID, lowercased.
+/// The tenant a `tenantLocator` names: a UUID, used as written (tenant ids
+/// are compared exactly on every surface, so one spelling is one tenant
+/// everywhere: `X-Tenant-Id`, API keys, the other seeds' APIs).
 pub fn tenant_of_locator(locator: &str) -> Result<String, String> {
     let b = locator.as_bytes();
     let ok = b.len() == 36
@@ -200,7 +210,7 @@ pub fn tenant_of_locator(locator: &str) -> Result<String, String> {
             _ => c.is_ascii_hexdigit(),
         });
     if ok {
-        Ok(locator.to_ascii_lowercase())
+        Ok(locator.to_owned())
     } else {
         Err(format!("{locator:?} is not a UUID"))
     }

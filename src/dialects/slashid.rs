@@ -2,8 +2,9 @@
 //! get, PATCH, delete `…/{webhook_id}`, and a webhook's triggers
 //! (`…/{webhook_id}/triggers`: list, add, remove).
 //!
-//! `SlashID-OrgID` names the tenant (a UUID is lowercased, as seed 004's
-//! `tenantLocator`); the key comes in `SlashID-API-Key`, or as §2's bearer.
+//! `SlashID-OrgID` names the tenant as written (tenant ids are compared
+//! exactly on every surface); the key comes in `SlashID-API-Key`, or as
+//! §2's bearer.
 //! A webhook's `id` is hookd's id in decimal (the document gives no
 //! format). A trigger is `{trigger_type: "event", trigger_name}`, one of
 //! the webhook's event types; a webhook may exist without triggers.
@@ -26,7 +27,6 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::event_api::tenant_of_locator;
 use super::{
     Query, Refusal, Shown, bearer, decimal_id, header, principal_for, read_json, require,
     tenant_named,
@@ -54,6 +54,7 @@ const RULES: SurfaceRules = SurfaceRules {
 
 /// A new webhook.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = SlashIdWebhookCreateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCreateRequest {
     /// Human-readable name; need not be unique.
@@ -74,6 +75,7 @@ pub struct WebhookCreateRequest {
 /// Changes to a webhook: only the fields given change; `custom_headers`
 /// replaces the webhook's headers.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = SlashIdWebhookUpdateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookUpdateRequest {
     pub name: Option<String>,
@@ -85,6 +87,7 @@ pub struct WebhookUpdateRequest {
 
 /// A webhook.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlashIdWebhookResponse)]
 pub struct WebhookResponse {
     /// hookd's id, in decimal.
     #[schema(example = "42")]
@@ -101,6 +104,7 @@ pub struct WebhookResponse {
 
 /// What calls a webhook.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[schema(as = SlashIdTrigger)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
     /// `event` (hookd has no synchronous hooks).
@@ -113,12 +117,14 @@ pub struct Trigger {
 
 /// `{"result": …}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlashIdWebhookEnvelope)]
 pub struct WebhookEnvelope {
     pub result: WebhookResponse,
 }
 
 /// `{"meta": {"pagination": …}, "result": […]}`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlashIdWebhookListEnvelope)]
 pub struct WebhookListEnvelope {
     pub meta: Meta,
     pub result: Vec<WebhookResponse>,
@@ -126,11 +132,13 @@ pub struct WebhookListEnvelope {
 
 /// The envelope's `meta` of a list (the document's schema).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlashIdMeta)]
 pub struct Meta {
     pub pagination: Pagination,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlashIdPagination)]
 pub struct Pagination {
     /// How many were returned.
     pub limit: u64,
@@ -140,6 +148,7 @@ pub struct Pagination {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SlashIdTriggerListEnvelope)]
 pub struct TriggerListEnvelope {
     pub result: Vec<Trigger>,
 }
@@ -352,12 +361,9 @@ pub fn check_consistency_timeout(value: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// The tenant `SlashID-OrgID` names (a UUID lowercased).
+/// The tenant `SlashID-OrgID` names, as written.
 pub fn tenant_of_org(org: &str) -> Result<String, Refusal> {
-    match tenant_of_locator(org) {
-        Ok(t) => Ok(t),
-        Err(_) => tenant_named(org, "SlashID-OrgID"),
-    }
+    tenant_named(org, "SlashID-OrgID")
 }
 
 /// Who calls, on which organization: 401 without a known key, 400 without
@@ -853,7 +859,8 @@ mod tests {
     fn an_org_id_names_a_tenant() {
         assert_eq!(
             tenant_of_org("AF5FBD30-7CE7-4548-8B30-4CD59CB2ABA1").unwrap(),
-            "af5fbd30-7ce7-4548-8b30-4cd59cb2aba1"
+            "AF5FBD30-7CE7-4548-8B30-4CD59CB2ABA1",
+            "as written: X-Tenant-Id and API keys name it so too"
         );
         assert_eq!(tenant_of_org("org_1").unwrap(), "org_1");
         assert!(tenant_of_org("a b").is_err());

@@ -35,6 +35,7 @@ const LIST_LIMIT: u64 = 10_000;
 
 /// A new webhook.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = VoucherifyWebhookCreateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookCreateRequest {
     /// URL address that receives webhooks.
@@ -48,6 +49,7 @@ pub struct WebhookCreateRequest {
 
 /// Changes to a webhook: only the fields given change.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = VoucherifyWebhookUpdateRequest)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookUpdateRequest {
     pub target_url: Option<String>,
@@ -57,6 +59,7 @@ pub struct WebhookUpdateRequest {
 
 /// A webhook configuration.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = VoucherifyWebhookResponse)]
 pub struct WebhookResponse {
     /// Always `webhook`.
     #[schema(example = "webhook")]
@@ -72,6 +75,7 @@ pub struct WebhookResponse {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = VoucherifyWebhookListResponse)]
 pub struct WebhookListResponse {
     /// Always `list`.
     pub object: &'static str,

@@ -320,3 +320,47 @@ async fn text_logs_never_contain_keys_or_secrets() {
     assert!(s.terminate().success());
     assert_no_secret_in(&s.log(), &secrets);
 }
+
+#[tokio::test]
+async fn each_seed_surface_documents_its_own_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let doc: Value = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema_of = |path: &str, method: &str, code: &str| -> String {
+        let op = &doc["paths"][path][method];
+        let body = if code == "request" {
+            &op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        } else {
+            &op["responses"][code]["content"]["application/json"]["schema"]["$ref"]
+        };
+        body.as_str().unwrap_or_default().to_owned()
+    };
+    let seed_002 = "/management/v1/projects/{projectId}/webhooks";
+    let seed_003 = "/organizations/webhooks";
+    let seed_004 = "/event/{tenantLocator}/webhooks";
+    let refs = [
+        schema_of(seed_002, "post", "request"),
+        schema_of(seed_003, "post", "request"),
+        schema_of(seed_004, "post", "request"),
+    ];
+    assert!(refs.iter().all(|r| !r.is_empty()), "{refs:?}");
+    assert_eq!(
+        refs.iter().collect::<std::collections::HashSet<_>>().len(),
+        3,
+        "each surface's create body is its own schema: {refs:?}"
+    );
+    // Seed 002's create body is its own: target_url, events, active.
+    let name = refs[0].rsplit('/').next().unwrap();
+    let props = &doc["components"]["schemas"][name]["properties"];
+    for field in ["target_url", "events", "active"] {
+        assert!(props.get(field).is_some(), "{name} lacks {field}: {props}");
+    }
+}
