@@ -224,6 +224,11 @@ pub struct ServeArgs {
     /// Time after which a keep-alive connection with no request closes.
     #[arg(long, env = "HOOKD_IDLE_TIMEOUT", default_value = "60s")]
     pub idle_timeout: String,
+    /// Time a request may take once its headers are in: reading its body
+    /// and answering it. Past it the answer is 408 and the connection
+    /// closes (a body that never comes must not hold a connection).
+    #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", default_value = "30s")]
+    pub request_timeout: String,
 }
 
 /// Validated service settings derived from `ServeArgs`.
@@ -245,6 +250,7 @@ pub struct Settings {
     pub max_connections: usize,
     pub header_read_timeout_ms: u64,
     pub idle_timeout_ms: u64,
+    pub request_timeout_ms: u64,
 }
 
 impl Settings {
@@ -277,8 +283,11 @@ impl Settings {
         }
         let header_read_timeout_ms = parse("--header-read-timeout", &args.header_read_timeout)?;
         let idle_timeout_ms = parse("--idle-timeout", &args.idle_timeout)?;
-        if header_read_timeout_ms == 0 || idle_timeout_ms == 0 {
-            anyhow::bail!("--header-read-timeout and --idle-timeout must be longer than 0");
+        let request_timeout_ms = parse("--request-timeout", &args.request_timeout)?;
+        if header_read_timeout_ms == 0 || idle_timeout_ms == 0 || request_timeout_ms == 0 {
+            anyhow::bail!(
+                "--header-read-timeout, --idle-timeout and --request-timeout must be longer than 0"
+            );
         }
         Ok(Self {
             url_policy: args.url_policy,
@@ -297,6 +306,7 @@ impl Settings {
             max_connections: args.max_connections,
             header_read_timeout_ms,
             idle_timeout_ms,
+            request_timeout_ms,
         })
     }
 

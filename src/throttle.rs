@@ -7,23 +7,25 @@
 //! a key from that client is refused (429, with the wait until the next
 //! token) without being checked: guessing stops, and costs no database
 //! read. Exceptions, so that a flood of bad keys does not lock out valid
-//! callers: other clients have budgets of their own, and a key that
-//! already authenticated from this client since its failures began keeps
-//! passing (a broken neighbour behind the same address does not stop a
-//! working publisher, and an attacker learns nothing new from it).
+//! callers: other clients have budgets of their own, and a key that has
+//! authenticated from this client (before or during its failures) keeps
+//! passing: a broken neighbour behind the same address does not stop a
+//! working publisher, and an attacker learns nothing new from it (a key
+//! never seen from the address is refused unchecked, right or wrong).
 //!
 //! `X-Forwarded-For` is not read: anyone can send it. Behind a proxy every
 //! client shares the proxy's budget.
 //!
-//! Invariants: memory is bounded (`MAX_CLIENTS` buckets, at most
-//! `KNOWN_KEYS` remembered keys each; the clients whose budget is whole
-//! again go first, then those closest to it); a valid request takes no
-//! lock while no client has failures on record; time is an input (`now`, epoch ms).
+//! Invariants: memory is bounded (`MAX_CLIENTS` buckets, the clients whose
+//! budget is whole again going first, then those closest to it; and
+//! `MAX_CLIENTS` clients' `KNOWN_KEYS` seen keys); a valid request takes a
+//! read lock (a write the first time its key is seen from its client);
+//! time is an input (`now`, epoch ms).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 
 /// Failures a client may make in a row before it is refused.
 pub const BURST: i64 = 10;
@@ -86,8 +88,6 @@ struct Bucket {
     /// When the budget is whole again: each failure adds `REFILL_MS` to
     /// `max(full_at, now)` (a token bucket kept as one instant).
     full_at: i64,
-    /// SHA-256 hashes of keys that authenticated from this client.
-    known_keys: Vec<Vec<u8>>,
 }
 
 impl Bucket {
@@ -105,6 +105,8 @@ pub struct FailureBudget {
     clients: Mutex<HashMap<ClientId, Bucket>>,
     /// The number of buckets, read without the lock.
     tracked: AtomicUsize,
+    /// SHA-256 hashes of the keys that authenticated from each client.
+    seen: RwLock<HashMap<ClientId, Vec<Vec<u8>>>>,
 }
 
 impl FailureBudget {
@@ -130,7 +132,7 @@ impl FailureBudget {
             return Ok(());
         }
         match bucket.wait_ms(now) {
-            Some(wait) if !bucket.known_keys.iter().any(|k| k == key_hash) => Err(Throttled {
+            Some(wait) if !self.has_seen(client, key_hash) => Err(Throttled {
                 retry_after_s: (wait as u64).div_ceil(1000),
             }),
             _ => Ok(()),
@@ -144,30 +146,39 @@ impl FailureBudget {
         if !clients.contains_key(&client) && clients.len() >= MAX_CLIENTS {
             make_room(&mut clients, now);
         }
-        let bucket = clients.entry(client).or_insert(Bucket {
-            full_at: now,
-            known_keys: Vec::new(),
-        });
+        let bucket = clients.entry(client).or_insert(Bucket { full_at: now });
         bucket.full_at = bucket.full_at.max(now) + REFILL_MS;
         self.tracked.store(clients.len(), Ordering::Relaxed);
     }
 
-    /// Remembers that this key authenticated from `client`, if the client
-    /// has failures on record.
+    /// Remembers that this key authenticated from `client`.
     pub fn succeeded(&self, client: Option<ClientId>, key_hash: &[u8]) {
         let Some(client) = client else { return };
-        if self.tracked.load(Ordering::Relaxed) == 0 {
+        if self.has_seen(client, key_hash) {
             return;
         }
-        let mut clients = self.clients.lock().expect("budget lock");
-        if let Some(bucket) = clients.get_mut(&client)
-            && !bucket.known_keys.iter().any(|k| k == key_hash)
+        let mut seen = self.seen.write().expect("seen keys lock");
+        if !seen.contains_key(&client)
+            && seen.len() >= MAX_CLIENTS
+            && let Some(any) = seen.keys().next().copied()
         {
-            if bucket.known_keys.len() >= KNOWN_KEYS {
-                bucket.known_keys.remove(0);
-            }
-            bucket.known_keys.push(key_hash.to_vec());
+            seen.remove(&any);
         }
+        let keys = seen.entry(client).or_default();
+        if !keys.iter().any(|k| k == key_hash) {
+            if keys.len() >= KNOWN_KEYS {
+                keys.remove(0);
+            }
+            keys.push(key_hash.to_vec());
+        }
+    }
+
+    fn has_seen(&self, client: ClientId, key_hash: &[u8]) -> bool {
+        self.seen
+            .read()
+            .expect("seen keys lock")
+            .get(&client)
+            .is_some_and(|keys| keys.iter().any(|k| k == key_hash))
     }
 }
 
@@ -236,7 +247,19 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_remembered_about_clients_that_never_failed() {
+    fn a_key_used_before_the_failures_began_still_passes() {
+        let budget = FailureBudget::default();
+        budget.succeeded(client(1), b"good");
+        for _ in 0..BURST {
+            budget.failed(client(1), 0);
+        }
+        assert_eq!(budget.admit(client(1), b"good", 0), Ok(()));
+        assert!(budget.admit(client(1), b"never-seen", 0).is_err());
+        assert!(budget.admit(client(2), b"never-seen", 0).is_ok());
+    }
+
+    #[test]
+    fn clients_without_failures_have_no_budget_on_record() {
         let budget = FailureBudget::default();
         budget.succeeded(client(1), b"good");
         assert_eq!(budget.tracked.load(Ordering::Relaxed), 0);
@@ -253,6 +276,11 @@ mod tests {
             budget.failed(Some(ClientId::of(addr)), 0);
         }
         assert_eq!(budget.clients.lock().unwrap().len(), MAX_CLIENTS);
+        for i in 0..(MAX_CLIENTS as u32 + 50) {
+            let addr = IpAddr::from((0x0b00_0000u32 + i).to_be_bytes());
+            budget.succeeded(Some(ClientId::of(addr)), b"key");
+        }
+        assert_eq!(budget.seen.read().unwrap().len(), MAX_CLIENTS);
     }
 
     #[test]

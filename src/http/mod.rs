@@ -173,6 +173,7 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
     };
     let doc = Arc::new(openapi());
     let max_body = state.ops.settings.max_body_bytes;
+    let request_timeout = Duration::from_millis(state.ops.settings.request_timeout_ms);
     router
         .route(
             "/openapi.json",
@@ -184,6 +185,9 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            within(request_timeout, req, next)
+        }))
         .layer(axum::middleware::from_fn(count_request))
         .layer(
             TraceLayer::new_for_http()
@@ -203,6 +207,35 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
                 ),
         )
         .with_state(state)
+}
+
+/// Bounds a request's time once its headers are in (§14: a body that
+/// never comes must not hold its connection): 408, and the connection
+/// closes (its body was not read to the end).
+async fn within(
+    limit: Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            let mut resp = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                format!(
+                    "the request was not received and answered within {} s",
+                    limit.as_secs_f64()
+                ),
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            resp
+        }
+    }
 }
 
 /// Counts requests by route template (never the raw path: ids would

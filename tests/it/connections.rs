@@ -163,3 +163,49 @@ async fn connection_bound_holds_and_serving_resumes_when_stalled_connections_clo
         closed_after(s, opened, Duration::from_secs(8)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_comes_is_answered_408_and_its_connection_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = ServerConfig::new(dir.path())
+        .arg("--request-timeout")
+        .arg("1s")
+        .start()
+        .await;
+    // Headers promise a body that never comes: with no key (a seed
+    // surface reads the body first) and on the admin sign-in form.
+    let mut stalled = Vec::new();
+    for head in [
+        "POST /organizations/webhooks HTTP/1.1\r\nHost: hookd\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        "POST /admin/login HTTP/1.1\r\nHost: hookd\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n",
+    ] {
+        let mut c = connect(&s).await;
+        c.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(c);
+    }
+    let since = Instant::now();
+    assert!(healthz_answers(&s, Duration::from_secs(5)).await);
+    for c in &mut stalled {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout_at(
+                (since + Duration::from_secs(10)).into(),
+                c.read(&mut buf),
+            )
+            .await
+            {
+                Err(_) => panic!("the stalled request was still open after 10 s"),
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    assert!(
+        since.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        since.elapsed()
+    );
+}

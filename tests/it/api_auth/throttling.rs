@@ -105,3 +105,35 @@ async fn a_request_without_a_key_spends_nothing() {
         401
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_used_before_a_flood_of_bad_keys_keeps_passing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = ServerConfig::new(dir.path()).start().await;
+    // The management key works from this address before any failure.
+    assert_eq!(s.get(HOOKS).await.0, 200);
+    for i in 0..20 {
+        let status = s
+            .req_as(&format!("hk_wrong_{i}"), Method::GET, HOOKS)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    // Throttled for unknown keys, not for the key already at work here.
+    assert_eq!(
+        s.req_as("hk_wrong_x", Method::GET, HOOKS)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+    let (status, body) = s
+        .post("/v1/events", json!({"type": "license.created", "data": {}}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(s.get(HOOKS).await.0, 200);
+}
