@@ -58,10 +58,22 @@ impl ValidationErrors {
 
 /// Whether `c` may hide or reorder what a reader sees: a C0 or C1 control
 /// character (DEL included), or a bidirectional embedding, override or
-/// isolate (U+202A–U+202E, U+2066–U+2069), which can make a name read
-/// differently from what it is.
+/// isolate (U+202A–U+202E, U+2066–U+2069), the bidirectional marks
+/// (U+200E, U+200F, U+061C) and the line and paragraph separators
+/// (U+2028, U+2029), which can make a name read differently from what it
+/// is or break it over lines.
 fn is_hidden_control(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{061C}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
 }
 
 /// Refuses control and bidirectional-override characters in a stored
@@ -94,6 +106,11 @@ mod tests {
             "lre\u{202A}",
             "lri\u{2066}",
             "pdi\u{2069}",
+            "lrm\u{200E}",
+            "rlm\u{200F}",
+            "alm\u{061C}",
+            "ls\u{2028}",
+            "ps\u{2029}",
         ] {
             assert!(validate_plain_text(bad, false).is_err(), "{bad:?}");
             assert!(validate_plain_text(bad, true).is_err(), "{bad:?}");

@@ -139,6 +139,9 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain a user name or password".into());
     }
+    if let url::Host::Domain(d) = host {
+        check_host_name(d)?;
+    }
     if policy == UrlPolicy::Strict {
         match host {
             url::Host::Ipv4(_) | url::Host::Ipv6(_) => {
@@ -157,7 +160,49 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
             return Err("must not have a query or fragment (the URL policy is strict)".into());
         }
     }
-    Ok(url.to_string())
+    Ok(normalised(url))
+}
+
+/// The spelling stored for a URL: what `url::Url` serialises, without
+/// what names the same endpoint another way — the trailing dot of a fully
+/// qualified host, an empty query (`?`), and a fragment (never sent).
+fn normalised(mut url: url::Url) -> String {
+    if let Some(h) = url
+        .host_str()
+        .and_then(|h| h.strip_suffix('.'))
+        .map(str::to_owned)
+        && !h.is_empty()
+    {
+        let _ = url.set_host(Some(&h));
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// A DNS host name: labels of 1 to 63 characters (letters, digits, `-`,
+/// and `_` as some records use; not starting or ending with `-`), at most
+/// 253 characters, one trailing dot allowed.
+fn check_host_name(host: &str) -> Result<(), String> {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("{host:?} is not a valid host name"))
+    }
 }
 
 /// Whether `raw` writes its authority: `scheme://` followed by something
@@ -447,6 +492,31 @@ mod tests {
     }
 
     #[test]
+    fn host_names_must_be_dns_names() {
+        for bad in [
+            "http://./x",
+            "http://../x",
+            "http://a..b/x",
+            "http://-a/x",
+            "http://a-/x",
+        ] {
+            assert!(validate_url(bad, UrlPolicy::Standard).is_err(), "{bad}");
+        }
+        let long_label = format!("https://{}.test/x", "a".repeat(64));
+        assert!(validate_url(&long_label, UrlPolicy::Standard).is_err());
+        let long_name = format!("https://{}test/x", "abcdefghi.".repeat(26));
+        assert!(validate_url(&long_name, UrlPolicy::Standard).is_err());
+        for ok in [
+            "https://a.b/x",
+            "https://_acme.example.com/x",
+            "https://xn--vxj-ula.se/x",
+            "https://h.example.test./x",
+        ] {
+            assert!(validate_url(ok, UrlPolicy::Standard).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
     fn urls_are_stored_normalised() {
         let norm = |u| validate_url(u, UrlPolicy::Standard).unwrap();
         for spelling in [
@@ -467,7 +537,15 @@ mod tests {
         assert_eq!(norm("https://h/Hooks/"), "https://h/Hooks/");
         assert_eq!(norm("https://h/Hooks"), "https://h/Hooks");
         assert_eq!(norm("https://h"), "https://h/");
-        assert_eq!(norm("https://h/a/../b?x=1#f"), "https://h/b?x=1#f");
+        assert_eq!(norm("https://h/a/../b?x=1#f"), "https://h/b?x=1");
+        // What names the same endpoint another way: a trailing dot, an
+        // empty query, a fragment (never sent).
+        assert_eq!(
+            norm("https://h.example.test./ok"),
+            "https://h.example.test/ok"
+        );
+        assert_eq!(norm("https://h/ok?"), "https://h/ok");
+        assert_eq!(norm("https://h/ok#frag"), "https://h/ok");
         // Seed 000's example is already normal.
         assert_eq!(
             norm("https://example.com/hooks/license"),

@@ -70,7 +70,8 @@ pub struct EventTypeIn {
     /// as `invoice.*` ones.
     #[schema(example = "billing")]
     pub category: Option<String>,
-    /// At most 1,024 characters; no control characters but line breaks.
+    /// At most 1,024 characters; no control characters but line breaks and
+    /// tabs, no bidirectional controls.
     pub description: Option<String>,
 }
 

@@ -46,7 +46,8 @@ pub struct WebhookIn {
     pub enabled: Option<bool>,
     /// Default `production`.
     pub environment: Option<String>,
-    /// At most 1,024 characters; no control characters but line breaks.
+    /// At most 1,024 characters; no control characters but line breaks and
+    /// tabs, no bidirectional controls.
     pub description: Option<String>,
     pub headers: Option<Headers>,
     /// e.g. `500ms`, `10s`; `0s` means the default (10 s); at most 20 s.

@@ -47,7 +47,14 @@ async fn url_spellings_of_one_url_are_one_webhook_per_tenant() {
     let (status, first) = s.post(HOOKS, hook("first", "HTTPS://H/ok")).await;
     assert_eq!(status, 201, "{first}");
     assert_eq!(first["url"], "https://h/ok", "stored normalised");
-    for spelling in ["https://h:443/ok", "https://h/ok", "HTTPS://H:443/ok"] {
+    for spelling in [
+        "https://h:443/ok",
+        "https://h/ok",
+        "HTTPS://H:443/ok",
+        "https://h./ok",
+        "https://h/ok?",
+        "https://h/ok#frag",
+    ] {
         let (status, problem) = s.post(HOOKS, hook("again", spelling)).await;
         assert_field_error(status, &problem, "url");
         assert!(
@@ -502,4 +509,21 @@ async fn every_json_route_refuses_a_text_plain_body_alike() {
     ))
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn hosts_that_are_not_host_names_are_400_naming_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let long_label = format!("https://{}.test/x", "a".repeat(64));
+    for url in [
+        "http://./x",
+        "http://../x",
+        "http://a..b/x",
+        "http://-a/x",
+        &long_label,
+    ] {
+        let (status, problem) = s.post(HOOKS, hook("bad host", url)).await;
+        assert_field_error(status, &problem, "url");
+    }
 }
