@@ -500,10 +500,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tenant_locator_is_a_uuid_lowercased() {
+    fn a_tenant_locator_is_a_uuid_taken_as_written() {
         assert_eq!(
             tenant_of_locator("AF5FBD30-7CE7-4548-8B30-4CD59CB2ABA1").unwrap(),
-            "af5fbd30-7ce7-4548-8b30-4cd59cb2aba1"
+            "AF5FBD30-7CE7-4548-8B30-4CD59CB2ABA1"
         );
         assert!(tenant_of_locator("default").is_err());
         assert!(tenant_of_locator("af5fbd30a7ce7-4548-8b30-4cd59cb2aba1").is_err());
