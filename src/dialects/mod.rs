@@ -37,11 +37,17 @@ pub enum Refusal {
     /// No credential, or one hookd does not know (401).
     Unauthenticated(&'static str),
     /// The body, path, query or a header could not be read (400).
-    Malformed { field: String, message: String },
+    Malformed {
+        field: String,
+        message: String,
+    },
     /// The body is over the configured limit (413).
     TooLarge(usize),
     /// Too many unknown keys from this client (429, with `Retry-After`).
     Throttled(Throttled),
+    /// No route at this path (404), or not with this method (405).
+    NoRoute,
+    NoMethod,
     /// The operation's answer (or the tenant check's, as an operation
     /// would answer it).
     Op(OpError),
@@ -92,6 +98,11 @@ impl Shown {
                 fields: vec![(field, message)],
                 retry_after_s: None,
             },
+            Refusal::NoRoute => plain(StatusCode::NOT_FOUND, "no such route".into()),
+            Refusal::NoMethod => plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not accept that method".into(),
+            ),
             Refusal::Throttled(t) => Shown {
                 retry_after_s: Some(t.retry_after_s),
                 ..plain(
@@ -150,6 +161,23 @@ impl Shown {
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, s.into());
         }
+    }
+}
+
+/// The answer to a path no route matched (or a method a route does not
+/// take), in the shape of the surface whose paths it is under; `None`
+/// outside them (hookd's own answer applies).
+pub fn unrouted(path: &str, refusal: fn() -> Refusal) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if under("/organizations") {
+        Some(slashid::SlashIdError::from(refusal()).into_response())
+    } else if under("/event") {
+        Some(event_api::EventApiError::from(refusal()).into_response())
+    } else if under("/management/v1/projects") {
+        Some(voucherify::VoucherifyError::from(refusal()).into_response())
+    } else {
+        None
     }
 }
 

@@ -132,6 +132,7 @@ impl IntoResponse for VoucherifyError {
             401 => ("unauthorized", "Unauthorized"),
             403 => ("forbidden", "Forbidden"),
             404 => ("not_found", "Resource not found"),
+            405 => ("method_not_allowed", "Method not allowed"),
             409 => ("duplicate_found", "Duplicate resource"),
             413 => ("payload_too_large", "Payload too large"),
             429 => ("too_many_requests", "Too many requests"),

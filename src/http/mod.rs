@@ -273,15 +273,24 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route")
+/// 404 for an unknown path: in the shape of the seed surface whose paths
+/// it is under, else hookd's problem+json.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    crate::dialects::unrouted(uri.path(), || crate::dialects::Refusal::NoRoute).unwrap_or_else(
+        || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no such route").into_response(),
+    )
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        "this route does not accept that method",
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    crate::dialects::unrouted(uri.path(), || crate::dialects::Refusal::NoMethod).unwrap_or_else(
+        || {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this route does not accept that method",
+            )
+            .into_response()
+        },
     )
 }
 

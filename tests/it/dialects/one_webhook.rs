@@ -243,3 +243,38 @@ async fn a_webhook_made_through_seed_003_is_the_same_webhook_everywhere() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_each_surfaces_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let call = |m: Method, p: &str| s.client.request(m, s.url(p));
+    // Seed 003: {"errors": [{"httpcode", "message"}]}.
+    for (m, p, code) in [
+        (Method::PUT, "/organizations/webhooks", 405),
+        (Method::GET, "/organizations/webhooks/1/nope", 404),
+    ] {
+        let (status, body) = send(call(m, p)).await;
+        assert_eq!(status, code, "{p}: {body}");
+        assert_eq!(body["errors"][0]["httpcode"], code, "{p}: {body}");
+    }
+    // Seed 004: {status, error, message, errors}.
+    let (status, body) = send(call(Method::PUT, &format!("/event/{TENANT}/webhooks/1"))).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["status"], 405, "{body}");
+    assert!(body["errors"].is_array(), "{body}");
+    // Seed 002: {code, key, message, details}.
+    let (status, body) = send(call(
+        Method::PATCH,
+        "/management/v1/projects/p/webhooks/wh_x",
+    ))
+    .await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["code"], 405, "{body}");
+    assert_eq!(body["key"], "method_not_allowed", "{body}");
+    // hookd's own paths keep problem+json.
+    let (status, body) = send(call(Method::GET, "/nowhere")).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["status"], 404, "{body}");
+    assert!(body["type"].is_string(), "{body}");
+}
