@@ -380,7 +380,7 @@ pub async fn get_webhook(
 async fn change_webhook(
     state: AppState,
     p: Result<Path<(String, String)>, PathRejection>,
-    Client(client): Client,
+    client: Option<ClientId>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
@@ -427,7 +427,7 @@ pub async fn update_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
-    change_webhook(state, p, Client(client), headers, body).await
+    change_webhook(state, p, client, headers, body).await
 }
 
 #[utoipa::path(
@@ -451,7 +451,7 @@ pub async fn put_webhook(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer<Json<WebhookResponse>> {
-    change_webhook(state, p, Client(client), headers, body).await
+    change_webhook(state, p, client, headers, body).await
 }
 
 #[utoipa::path(
