@@ -1,13 +1,14 @@
 //! Group commit: one loop per instance gathers every concurrent publish
 //! request and every delivery outcome waiting at that moment into one
 //! transaction, so the cost of a commit (its round trips and its fsync) is
-//! shared by all of them. A publish is answered only after its batch is
+//! shared by all of them. On PostgreSQL several such transactions are in
+//! flight at once (`Store::commit_lanes`). A publish is answered only after its batch is
 //! committed; the deliveries it leased go straight to the dispatcher.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rand::RngCore;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -58,6 +59,7 @@ impl Publisher {
         engine: &tokio::runtime::Handle,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let lanes = store.commit_lanes().max(1);
         let commit_loop = CommitLoop {
             store,
             dispatcher,
@@ -65,7 +67,9 @@ impl Publisher {
             requests: rx,
             outcomes,
             flush,
-            carried: Vec::new(),
+            carried: Carried::default(),
+            lanes: Arc::new(Semaphore::new(lanes)),
+            lane_count: lanes as u32,
         };
         let task = engine.spawn(commit_loop.run());
         (Self { tx }, task)
@@ -93,21 +97,37 @@ struct CommitLoop {
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     flush: CancellationToken,
     /// Outcomes whose write failed: they go into the next transaction.
-    carried: Vec<Outcome>,
+    carried: Carried,
+    /// One permit per commit that may be in flight (`Store::commit_lanes`).
+    lanes: Arc<Semaphore>,
+    lane_count: u32,
 }
 
+type Carried = Arc<Mutex<Vec<Outcome>>>;
+
 impl CommitLoop {
+    /// Gathers a batch, waits for a free lane, gathers what came meanwhile,
+    /// and hands the batch to a commit of its own. With one lane (SQLite)
+    /// a batch gathers while the previous one commits; with several
+    /// (PostgreSQL) commits overlap.
     async fn run(mut self) {
         let mut requests_open = true;
         let mut outcomes_open = true;
         loop {
             let mut requests = Vec::new();
-            if self.carried.is_empty() {
+            let mut outcomes = std::mem::take(&mut *lock(&self.carried));
+            if outcomes.is_empty() {
                 if !requests_open && (!outcomes_open || self.flush.is_cancelled()) {
-                    // Whatever outcomes are queued still get recorded below.
-                    match self.outcomes.try_recv() {
-                        Ok(o) => self.carried.push(o),
-                        Err(_) => return,
+                    // Whatever commits are in flight may hand outcomes back;
+                    // whatever outcomes are queued still get recorded.
+                    let all = self.lanes.acquire_many(self.lane_count).await;
+                    drop(all);
+                    outcomes = std::mem::take(&mut *lock(&self.carried));
+                    if let Ok(o) = self.outcomes.try_recv() {
+                        outcomes.push(o);
+                    }
+                    if outcomes.is_empty() {
+                        return;
                     }
                 } else {
                     tokio::select! {
@@ -116,13 +136,20 @@ impl CommitLoop {
                             None => requests_open = false,
                         },
                         o = self.outcomes.recv(), if outcomes_open => match o {
-                            Some(o) => self.carried.push(o),
+                            Some(o) => outcomes.push(o),
                             None => outcomes_open = false,
                         },
                         _ = self.flush.cancelled(), if !requests_open => {}
                     }
                 }
             }
+            let lane = self
+                .lanes
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the lanes are never closed");
+            outcomes.append(&mut lock(&self.carried));
             let mut count: usize = requests.iter().map(|r: &Request| r.events.len()).sum();
             while count < MAX_BATCH_EVENTS {
                 match self.requests.try_recv() {
@@ -133,20 +160,48 @@ impl CommitLoop {
                     Err(_) => break,
                 }
             }
-            while self.carried.len() < MAX_BATCH_OUTCOMES {
+            while outcomes.len() < MAX_BATCH_OUTCOMES {
                 match self.outcomes.try_recv() {
-                    Ok(o) => self.carried.push(o),
+                    Ok(o) => outcomes.push(o),
                     Err(_) => break,
                 }
             }
-            if requests.is_empty() && self.carried.is_empty() {
+            if requests.is_empty() && outcomes.is_empty() {
                 continue;
             }
-            self.commit(requests).await;
+            let commit = Commit {
+                store: self.store.clone(),
+                dispatcher: self.dispatcher.clone(),
+                now: self.clock.now_ms(),
+                lanes: self.lane_count as usize,
+                carried: self.carried.clone(),
+            };
+            tokio::spawn(async move {
+                commit.run(requests, outcomes).await;
+                drop(lane);
+            });
         }
     }
+}
 
-    async fn commit(&mut self, requests: Vec<Request>) {
+fn lock(carried: &Carried) -> std::sync::MutexGuard<'_, Vec<Outcome>> {
+    carried
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One batch's transaction and what follows it: answers, jobs, wake-ups.
+struct Commit {
+    store: Arc<dyn Store>,
+    dispatcher: Option<Dispatcher>,
+    now: i64,
+    /// Commits that may run beside this one (they share the lease room).
+    lanes: usize,
+    carried: Carried,
+}
+
+impl Commit {
+    async fn run(self, requests: Vec<Request>, outcomes: Vec<Outcome>) {
         let mut events = Vec::new();
         let mut sizes = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
@@ -155,12 +210,12 @@ impl CommitLoop {
             events.extend(r.events);
             replies.push(r.reply);
         }
-        let now = self.clock.now_ms();
+        let now = self.now;
         let event_count = events.len();
         let batch = CommitBatch {
             events,
-            lease: self.dispatcher.as_ref().map(|d| d.lease(now)),
-            outcomes: std::mem::take(&mut self.carried),
+            lease: self.dispatcher.as_ref().map(|d| d.lease(now, self.lanes)),
+            outcomes,
         };
         let started = std::time::Instant::now();
         match self.store.commit_batch(batch, now).await {
@@ -196,9 +251,10 @@ impl CommitLoop {
                 for reply in replies {
                     let _ = reply.send(Err(PublishError::Unavailable(message.clone())));
                 }
-                self.carried = failed.outcomes;
-                if !self.carried.is_empty() {
-                    // Do not spin on a database that is down.
+                if !failed.outcomes.is_empty() {
+                    lock(&self.carried).extend(failed.outcomes);
+                    // Do not spin on a database that is down: this lane
+                    // stays taken meanwhile.
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             }

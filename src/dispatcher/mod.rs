@@ -167,12 +167,15 @@ impl Dispatcher {
         (Self { inner }, tasks)
     }
 
-    /// The lease a publish batch may take on its new deliveries.
-    pub fn lease(&self, now: i64) -> Lease {
+    /// The lease a publish batch may take on its new deliveries: its share
+    /// of the free room when `sharing` batches commit at once, so that
+    /// together they stay within it.
+    pub fn lease(&self, now: i64, sharing: usize) -> Lease {
+        let free = MAX_OWNED.saturating_sub(self.inner.owned.load(Ordering::Relaxed));
         Lease {
             owner: self.inner.owner.clone(),
             until: now + LEASE_MS,
-            max: MAX_OWNED.saturating_sub(self.inner.owned.load(Ordering::Relaxed)),
+            max: free / sharing.max(1),
         }
     }
 

@@ -305,6 +305,13 @@ pub trait Store: Send + Sync + 'static {
     /// in (no copy on the way to a writer thread) and its outcomes handed
     /// back, recorded or not.
     async fn commit_batch(&self, batch: CommitBatch, now: i64) -> Result<Committed, CommitFailed>;
+    /// How many `commit_batch` calls may run at once. One on SQLite (one
+    /// writer: a second would only wait for the lock); several on
+    /// PostgreSQL, whose group commit merges the WAL flushes of
+    /// transactions that commit together.
+    fn commit_lanes(&self) -> usize {
+        1
+    }
     /// Leases up to `limit` due deliveries whose lease is free or expired.
     async fn claim_due_deliveries(
         &self,

@@ -156,3 +156,40 @@ async fn an_api_instance_accepts_and_a_worker_instance_delivers() {
     }
     wait_for_all(&rx, "/split", &ids, Duration::from_secs(20)).await;
 }
+
+/// Two instances given the same idempotency keys at once make one event
+/// per key, answer every publish 202 with that event, and deliver it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it when a server answers"]
+async fn two_instances_racing_on_one_key_make_one_event() {
+    let db = TestDatabase::create().await;
+    let rx = Receiver::start().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = instance(dir_a.path(), &db, "all").await;
+    let b = instance(dir_b.path(), &db, "all").await;
+    a.create_webhook(&rx.url("/keys"), json!({})).await;
+    let mut sends = Vec::new();
+    for n in 0..80 {
+        let server = if n % 2 == 0 { &a } else { &b };
+        let body = json!({"type": "license.created", "data": {"n": n},
+            "idempotency_key": format!("k-{}", n % 5)});
+        sends.push(common::send(
+            server.req(reqwest::Method::POST, "/v1/events").json(&body),
+        ));
+    }
+    let answers = futures::future::join_all(sends).await;
+    let mut ids: std::collections::HashMap<String, HashSet<String>> = Default::default();
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 202, "publish {n}: {body}");
+        ids.entry(format!("k-{}", n % 5))
+            .or_default()
+            .insert(body["id"].as_str().unwrap().to_owned());
+    }
+    assert!(ids.values().all(|s| s.len() == 1), "{ids:?}");
+    let ids: Vec<String> = ids.into_values().flatten().collect();
+    wait_for_all(&rx, "/keys", &ids, Duration::from_secs(20)).await;
+    // Deliveries are made at publish: one per stored event.
+    let (status, page) = a.get("/management/deliveries?limit=100").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["data"].as_array().unwrap().len(), 5, "{page}");
+}

@@ -1,24 +1,139 @@
 //! The PostgreSQL side of the hot path: the commit loop's transaction
 //! (outcomes, then events and their deliveries) and lease claims with
 //! `FOR UPDATE SKIP LOCKED`.
+//!
+//! Written for round trips, not for symmetry with SQLite: every statement
+//! takes its rows as arrays (`unnest`), so its text never changes with the
+//! batch size and sqlx prepares it once per connection; what can share a
+//! statement does (attempts with the deliveries they update, events with
+//! their deliveries, the whole audience of a batch, a claim with its
+//! events). A commit is then BEGIN, three statements (more with idempotency keys
+//! or a suspension), COMMIT, and
+//! several commits run at once (`Store::commit_lanes`), so PostgreSQL's
+//! group commit merges their WAL flushes.
+//!
+//! Locks are taken in one order, so concurrent commits (of this instance or
+//! another) wait for each other but never deadlock: the webhooks a tally
+//! writes, by id; then the advisory locks of the batch's idempotency keys,
+//! by value; deliveries and events a commit writes are its own.
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::PgConnection;
 
 use super::{PostgresStore, WORK_CHANNEL};
 use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
 use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::fold_outcomes;
-use crate::store::hot_sql::{
-    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, Claim, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
-    INSERT_DELIVERY_COLUMNS, INSERT_EVENT_COLUMNS, NAMED_WEBHOOK, SUBSCRIBERS, SUSPEND_IF_FAILING,
-    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql, subscriber,
-};
-use crate::store::{CommitBatch, CommitFailed, Committed, StoreResult};
+use crate::store::hot_sql::{Claim, ClaimedRow, claimed_jobs, subscriber};
+use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
-/// Rows per multi-row statement (bound parameters stay far under 65,535).
-const CHUNK: usize = 500;
+/// The outcomes, in one statement: each attempt's row, each delivery's new
+/// state, and the failure streaks they make, one row per webhook (a
+/// data-modifying CTE runs to completion whether or not it is read). A
+/// streak that ended (`reset_at`) replaces the stored one and is written
+/// only when it changes, so a webhook that keeps succeeding is never
+/// written; failures alone add to it. Webhook rows are locked in id order
+/// (see the header).
+const RECORD: &str = "WITH v AS (\
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[]) \
+       AS v (id, status, attempted, next_at, code, error)), \
+     u AS (UPDATE deliveries AS d SET status = v.status, attempts = d.attempts + v.attempted, \
+       retry_step = d.retry_step + v.attempted, next_attempt_at = v.next_at, lease_owner = NULL, \
+       lease_until = NULL, last_status_code = COALESCE(v.code, d.last_status_code), \
+       last_error = CASE WHEN v.attempted = 1 THEN v.error ELSE d.last_error END, updated_at = $7 \
+       FROM v WHERE d.id = v.id), \
+     t AS (SELECT * FROM unnest($19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[]) \
+       AS t (id, failures, first_failure, reset_at)), \
+     l AS (SELECT w.id FROM webhooks AS w JOIN t ON w.id = t.id \
+       WHERE t.reset_at IS NULL OR w.failure_count <> t.failures \
+         OR w.failing_since IS DISTINCT FROM t.first_failure \
+       ORDER BY w.id FOR NO KEY UPDATE OF w), \
+     s AS (UPDATE webhooks AS w SET \
+       failure_count = CASE WHEN t.reset_at IS NULL THEN w.failure_count + t.failures ELSE t.failures END, \
+       failing_since = CASE WHEN t.reset_at IS NULL THEN COALESCE(w.failing_since, t.first_failure) \
+         ELSE t.first_failure END, \
+       last_success_at = COALESCE(t.reset_at, w.last_success_at) \
+       FROM t, l WHERE w.id = t.id AND l.id = t.id) \
+     INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
+       response_status, response_headers, response_body, error_kind, error) \
+     SELECT * FROM unnest($8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], \
+       $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[])";
+
+/// Suspends each webhook that answered 410 or whose streak is at least
+/// `min_failures` long and began at or before `since`; answers their ids.
+const SUSPEND: &str = "WITH s AS (\
+       SELECT * FROM unnest($2::bigint[], $3::bool[], $4::bigint[], $5::bigint[]) \
+       AS s (id, gone, min_failures, since)), \
+     l AS (SELECT w.id FROM webhooks AS w JOIN s ON w.id = s.id \
+       WHERE NOT w.suspended AND (s.gone OR (w.failure_count >= s.min_failures \
+         AND w.failing_since <= s.since)) \
+       ORDER BY w.id FOR NO KEY UPDATE OF w) \
+     UPDATE webhooks AS w SET suspended = TRUE, suspended_at = $1, version = version + 1 \
+     FROM l WHERE w.id = l.id AND NOT w.suspended RETURNING w.id";
+
+/// Serialises commits that carry the same idempotency key (here or on
+/// another instance): the later one waits, then finds the first one's
+/// event. Keys are hashed to `bigint` and locked in ascending order.
+const LOCK_KEYS: &str = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS k";
+
+/// The stored events holding the batch's idempotency keys.
+const FIND_KEYS: &str = "SELECT e.tenant_id, e.idempotency_key, e.seq, e.id, e.event_type, \
+       e.created_at, e.delivery_count \
+     FROM events AS e JOIN unnest($1::text[], $2::text[]) AS k (tenant_id, idempotency_key) \
+       ON e.tenant_id = k.tenant_id AND e.idempotency_key = k.idempotency_key";
+
+const CLEAR_EXPIRED_KEYS: &str =
+    "UPDATE events SET idempotency_key = NULL WHERE seq = ANY($1::bigint[])";
+
+/// Everything fan-out reads, in one statement: `kind` 0 is an enabled
+/// webhook of a (tenant, environment) group, 1 a tenant's type whose
+/// category is not its name's first segment, 2 a webhook named by a test
+/// send (enabled or not).
+const AUDIENCE: &str = "\
+     SELECT 0 AS kind, w.tenant_id, w.environment AS tag, w.id, w.events AS text, w.suspended \
+       FROM webhooks AS w JOIN unnest($1::text[], $2::text[]) AS g (tenant_id, environment) \
+         ON w.tenant_id = g.tenant_id AND w.environment = g.environment \
+       WHERE w.enabled \
+     UNION ALL \
+     SELECT 1, t.tenant_id, t.name, 0, t.category, FALSE FROM event_types AS t \
+       WHERE t.tenant_id = ANY($3::text[]) \
+         AND substr(t.name, 1, length(t.category) + 1) <> t.category || '.' \
+     UNION ALL \
+     SELECT 2, w.tenant_id, '', w.id, '', w.suspended \
+       FROM webhooks AS w JOIN unnest($4::text[], $5::bigint[]) AS n (tenant_id, id) \
+         ON w.tenant_id = n.tenant_id AND w.id = n.id";
+
+/// The new events and their deliveries, in one statement; answers each
+/// delivery's id with the event and webhook it is for (RETURNING does not
+/// promise input order).
+const INSERT: &str = "WITH e AS (\
+       INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, \
+         delivery_count, created_at) \
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::bigint[], $8::bigint[]) \
+       RETURNING id, seq, tenant_id, event_type), \
+     d AS (INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, \
+       next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+     SELECT e.tenant_id, e.seq, p.webhook_id, e.event_type, p.status, p.next_at, \
+       CASE WHEN p.leased THEN $14::text END, CASE WHEN p.leased THEN $15::bigint END, \
+       $16::bigint, $16::bigint \
+     FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bool[]) \
+       AS p (event_id, webhook_id, status, next_at, leased) \
+     JOIN e ON e.id = p.event_id \
+     RETURNING id, event_seq, webhook_id) \
+     SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq";
+
+/// Leases up to `$4` due deliveries and reads their events, in one
+/// statement (so one round trip, and no transaction around it).
+const CLAIM: &str = "WITH c AS (\
+       UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 \
+       WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
+         AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+       RETURNING id, tenant_id, event_seq, webhook_id, event_type, attempts, retry_step) \
+     SELECT c.id AS delivery_id, c.tenant_id, c.event_seq, c.webhook_id, c.event_type, c.attempts, \
+       c.retry_step, e.id AS event_id, e.data, e.created_at \
+     FROM c JOIN events AS e ON e.seq = c.event_seq";
 
 impl PostgresStore {
     pub(super) async fn commit_hot(
@@ -51,7 +166,9 @@ impl PostgresStore {
         outcomes: &[Outcome],
         now: i64,
     ) -> StoreResult<(PublishBatch, Vec<i64>)> {
-        let mut tx = self.pool.begin().await?;
+        use sqlx::Connection;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
         let suspended = if outcomes.is_empty() {
             Vec::new()
         } else {
@@ -74,33 +191,34 @@ impl PostgresStore {
     }
 
     pub(super) async fn claim_hot(&self, c: Claim<'_>) -> StoreResult<Vec<DeliveryJob>> {
-        let mut tx = self.pool.begin().await?;
-        let claimed: Vec<ClaimedRow> = sqlx::query_as(claim_sql!(" FOR UPDATE SKIP LOCKED"))
+        let rows: Vec<ClaimedEventRow> = sqlx::query_as(CLAIM)
             .bind(c.owner)
             .bind(c.lease_until)
             .bind(c.now)
             .bind(c.limit as i64)
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
-        let mut seqs: Vec<i64> = claimed.iter().map(|c| c.event_seq).collect();
-        seqs.sort_unstable();
-        seqs.dedup();
-        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
-            "SELECT seq, id, event_type, data, created_at FROM events WHERE seq = ANY($1)",
-        )
-        .bind(&seqs)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let events: HashMap<i64, (String, i64, bytes::Bytes)> = rows
-            .into_iter()
-            .map(|(seq, id, event_type, data, created_at)| {
-                let body = delivery_body(&id, &event_type, created_at, &data);
-                (seq, (id, created_at, body))
-            })
-            .collect();
+        let mut events: HashMap<i64, (String, i64, bytes::Bytes)> = HashMap::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            events.entry(r.row.event_seq).or_insert_with(|| {
+                let body = delivery_body(&r.event_id, &r.row.event_type, r.created_at, &r.data);
+                (r.event_id, r.created_at, body)
+            });
+            claimed.push(r.row);
+        }
         Ok(claimed_jobs(claimed, &events))
     }
+}
+
+/// A claimed delivery with its event.
+#[derive(sqlx::FromRow)]
+struct ClaimedEventRow {
+    #[sqlx(flatten)]
+    row: ClaimedRow,
+    event_id: String,
+    data: String,
+    created_at: i64,
 }
 
 /// Reads what the plan asks for, then writes what it plans (`domain::fanout`).
@@ -110,200 +228,319 @@ async fn publish(
     lease: Option<&Lease>,
     now: i64,
 ) -> StoreResult<PublishBatch> {
-    let mut found = Vec::new();
-    for i in key_lookups(events) {
-        let e = &events[i];
-        let stored: Option<(i64, String, String, i64, i64)> =
-            sqlx::query_as(find_key_sql!(" FOR UPDATE"))
-                .bind(&e.tenant_id)
-                .bind(&e.idempotency_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let stored = stored.map(|(seq, id, event_type, created_at, count)| StoredKey {
-            seq,
-            answer: PublishedEvent {
-                id,
-                event_type,
-                created_at,
-                deliveries: count as u32,
-            },
-        });
-        found.push((i, stored));
+    let lookups = key_lookups(events);
+    let mut found = Vec::with_capacity(lookups.len());
+    if !lookups.is_empty() {
+        let mut locks: Vec<i64> = lookups
+            .iter()
+            .map(|&i| key_lock(&events[i].tenant_id, events[i].idempotency_key.as_deref()))
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        sqlx::query(LOCK_KEYS)
+            .bind(&locks)
+            .execute(&mut *tx)
+            .await?;
+        let tenants: Vec<&str> = lookups
+            .iter()
+            .map(|&i| events[i].tenant_id.as_str())
+            .collect();
+        let keys: Vec<&str> = lookups
+            .iter()
+            .map(|&i| events[i].idempotency_key.as_deref().unwrap_or_default())
+            .collect();
+        let rows: Vec<(String, String, i64, String, String, i64, i64)> = sqlx::query_as(FIND_KEYS)
+            .bind(&tenants)
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut stored: HashMap<(String, String), StoredKey> = rows
+            .into_iter()
+            .map(|(tenant, key, seq, id, event_type, created_at, count)| {
+                let answer = PublishedEvent {
+                    id,
+                    event_type,
+                    created_at,
+                    deliveries: count as u32,
+                };
+                ((tenant, key), StoredKey { seq, answer })
+            })
+            .collect();
+        for (&i, (tenant, key)) in lookups.iter().zip(tenants.iter().zip(&keys)) {
+            found.push((i, stored.remove(&(tenant.to_string(), key.to_string()))));
+        }
     }
     let mut plan = PublishPlan::new(events, found, now);
-    for &seq in &plan.expired_keys {
-        sqlx::query(CLEAR_EXPIRED_KEY)
-            .bind(seq)
+    if !plan.expired_keys.is_empty() {
+        sqlx::query(CLEAR_EXPIRED_KEYS)
+            .bind(&plan.expired_keys)
             .execute(&mut *tx)
             .await?;
     }
     let audience = audience(tx, &plan).await?;
     plan.fan_out(&audience, lease, now);
 
-    let fresh: Vec<usize> = plan.fresh().collect();
-    // Sequence numbers by event index (RETURNING does not promise VALUES order).
-    let mut seqs = vec![0i64; events.len()];
-    for chunk in fresh.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(INSERT_EVENT_COLUMNS);
-        qb.push_values(chunk, |mut b, &i| {
-            let e = &events[i];
-            b.push_bind(&e.id)
-                .push_bind(&e.tenant_id)
-                .push_bind(&e.event_type)
-                .push_bind(&e.environment)
-                .push_bind(&e.data)
-                .push_bind(&e.idempotency_key)
-                .push_bind(i64::from(plan.counts[i]))
-                .push_bind(e.created_at);
-        });
-        qb.push(" RETURNING id, seq");
-        let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        let index: HashMap<&str, usize> =
-            chunk.iter().map(|&i| (events[i].id.as_str(), i)).collect();
-        for (id, seq) in rows {
-            if let Some(&i) = index.get(id.as_str()) {
-                seqs[i] = seq;
-            }
-        }
+    let fresh: Vec<&NewEvent> = plan.fresh().map(|i| &events[i]).collect();
+    if fresh.is_empty() {
+        return Ok(plan.finish(&[]));
     }
-
-    let mut ids = Vec::with_capacity(plan.deliveries.len());
-    for chunk in plan.deliveries.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(INSERT_DELIVERY_COLUMNS);
-        qb.push_values(chunk, |mut b, d| {
-            let e = &events[d.event];
-            let lease = lease.filter(|_| d.leased);
-            b.push_bind(&e.tenant_id)
-                .push_bind(seqs[d.event])
-                .push_bind(d.webhook_id)
-                .push_bind(&e.event_type)
-                .push_bind(d.status.as_str())
-                .push_bind(d.next_attempt_at)
-                .push_bind(lease.map(|l| l.owner.clone()))
-                .push_bind(lease.map(|l| l.until))
-                .push_bind(now)
-                .push_bind(now);
-        });
-        qb.push(" RETURNING id, event_seq, webhook_id");
-        let rows: Vec<(i64, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        let by_target: HashMap<(i64, i64), i64> = rows
-            .into_iter()
-            .map(|(id, seq, w)| ((seq, w), id))
-            .collect();
-        ids.extend(
-            chunk
-                .iter()
-                .map(|d| by_target[&(seqs[d.event], d.webhook_id)]),
-        );
-    }
+    let column = |f: fn(&NewEvent) -> &str| fresh.iter().map(|e| f(e)).collect::<Vec<&str>>();
+    let counts: Vec<i64> = plan.fresh().map(|i| i64::from(plan.counts[i])).collect();
+    let keys: Vec<Option<&str>> = fresh.iter().map(|e| e.idempotency_key.as_deref()).collect();
+    let created: Vec<i64> = fresh.iter().map(|e| e.created_at).collect();
+    let d = &plan.deliveries;
+    let d_events: Vec<&str> = d.iter().map(|d| events[d.event].id.as_str()).collect();
+    let d_webhooks: Vec<i64> = d.iter().map(|d| d.webhook_id).collect();
+    let d_status: Vec<&str> = d.iter().map(|d| d.status.as_str()).collect();
+    let d_next: Vec<Option<i64>> = d.iter().map(|d| d.next_attempt_at).collect();
+    let d_leased: Vec<bool> = d.iter().map(|d| d.leased).collect();
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(INSERT)
+        .bind(column(|e| &e.id))
+        .bind(column(|e| &e.tenant_id))
+        .bind(column(|e| &e.event_type))
+        .bind(column(|e| &e.environment))
+        .bind(column(|e| &e.data))
+        .bind(&keys)
+        .bind(&counts)
+        .bind(&created)
+        .bind(&d_events)
+        .bind(&d_webhooks)
+        .bind(&d_status)
+        .bind(&d_next)
+        .bind(&d_leased)
+        .bind(lease.map(|l| l.owner.as_str()))
+        .bind(lease.map(|l| l.until))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+    // Delivery ids aligned with the plan's deliveries.
+    let by_target: HashMap<(String, i64), i64> = rows
+        .into_iter()
+        .map(|(id, event_id, webhook)| ((event_id, webhook), id))
+        .collect();
+    let ids: Vec<i64> = d
+        .iter()
+        .map(|d| {
+            by_target
+                .get(&(events[d.event].id.clone(), d.webhook_id))
+                .copied()
+                .ok_or(StoreError::Corrupt(
+                    "deliveries: an inserted row was not returned",
+                ))
+        })
+        .collect::<StoreResult<_>>()?;
     Ok(plan.finish(&ids))
 }
 
 /// The webhooks and categories the plan's fan-out needs.
 async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<Audience> {
-    let mut audience = Audience::default();
-    for &(tenant, environment) in &plan.groups {
-        let rows: Vec<(i64, String, bool)> = sqlx::query_as(SUBSCRIBERS)
-            .bind(tenant)
-            .bind(environment)
-            .fetch_all(&mut *tx)
-            .await?;
-        let subscribers = rows
-            .iter()
-            .map(|(id, events, suspended)| subscriber(*id, events, *suspended))
-            .collect::<StoreResult<Vec<_>>>()?;
-        audience.subscribers.push(subscribers);
+    let mut audience = Audience {
+        subscribers: vec![Vec::new(); plan.groups.len()],
+        categories: vec![HashMap::new(); plan.tenants.len()],
+        named: vec![None; plan.named.len()],
+    };
+    let group_of: HashMap<(&str, &str), usize> = plan
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, &k)| (k, g))
+        .collect();
+    let tenant_of: HashMap<&str, usize> = plan
+        .tenants
+        .iter()
+        .enumerate()
+        .map(|(t, &k)| (k, t))
+        .collect();
+    let named_of: HashMap<(&str, i64), usize> = plan
+        .named
+        .iter()
+        .enumerate()
+        .map(|(n, &k)| (k, n))
+        .collect();
+    let rows: Vec<(i32, String, String, i64, String, bool)> = sqlx::query_as(AUDIENCE)
+        .bind(plan.groups.iter().map(|g| g.0).collect::<Vec<_>>())
+        .bind(plan.groups.iter().map(|g| g.1).collect::<Vec<_>>())
+        .bind(&plan.tenants)
+        .bind(plan.named.iter().map(|n| n.0).collect::<Vec<_>>())
+        .bind(plan.named.iter().map(|n| n.1).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+    for (kind, tenant, tag, id, text, suspended) in rows {
+        match kind {
+            0 => {
+                if let Some(&g) = group_of.get(&(tenant.as_str(), tag.as_str())) {
+                    audience.subscribers[g].push(subscriber(id, &text, suspended)?);
+                }
+            }
+            1 => {
+                if let Some(&t) = tenant_of.get(tenant.as_str()) {
+                    audience.categories[t].insert(tag, text);
+                }
+            }
+            _ => {
+                if let Some(&n) = named_of.get(&(tenant.as_str(), id)) {
+                    audience.named[n] = Some(suspended);
+                }
+            }
+        }
     }
-    for &tenant in &plan.tenants {
-        let rows: Vec<(String, String)> = sqlx::query_as(CUSTOM_CATEGORIES)
-            .bind(tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-        audience.categories.push(rows.into_iter().collect());
-    }
-    for &(tenant, id) in &plan.named {
-        let suspended: Option<bool> = sqlx::query_scalar(NAMED_WEBHOOK)
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        audience.named.push(suspended);
+    // Fan-out goes through a group's webhooks in id order, as on SQLite.
+    for s in &mut audience.subscribers {
+        s.sort_unstable_by_key(|s| s.id);
     }
     Ok(audience)
 }
 
+/// Records the outcomes and the failure streaks they make; answers the
+/// webhooks this suspended.
 async fn record(tx: &mut PgConnection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
-    let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
-    for chunk in attempted.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(INSERT_ATTEMPT_COLUMNS);
-        qb.push_values(chunk, |mut b, o| {
-            let a = o.attempt.as_ref().expect("filtered to attempted");
-            b.push_bind(o.delivery_id)
-                .push_bind(&o.tenant_id)
-                .push_bind(a.attempted_at)
-                .push_bind(a.duration_ms)
-                .push_bind(&a.url)
-                .push_bind(&a.request_headers)
-                .push_bind(a.response_status.map(i64::from))
-                .push_bind(&a.response_headers)
-                .push_bind(&a.response_body)
-                .push_bind(a.error_kind.map(|k| k.as_str()))
-                .push_bind(&a.error);
-        });
-        qb.build().execute(&mut *tx).await?;
+    let attempted: Vec<(&Outcome, &crate::domain::delivery::AttemptRecord)> = outcomes
+        .iter()
+        .filter_map(|o| o.attempt.as_ref().map(|a| (o, a)))
+        .collect();
+    let tallies = fold_outcomes(outcomes);
+    sqlx::query(RECORD)
+        .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| i64::from(o.attempt.is_some()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.next_attempt_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| {
+                    o.attempt
+                        .as_ref()
+                        .and_then(|a| a.response_status.map(i64::from))
+                })
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|o| o.attempt.as_ref().and_then(|a| a.error.as_deref()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(now)
+        .bind(
+            attempted
+                .iter()
+                .map(|(o, _)| o.delivery_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(o, _)| o.tenant_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.attempted_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.duration_ms)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.url.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.request_headers.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.response_status.map(i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.response_headers.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.response_body.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.error_kind.map(|k| k.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            attempted
+                .iter()
+                .map(|(_, a)| a.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(tallies.iter().map(|t| t.webhook_id).collect::<Vec<_>>())
+        .bind(tallies.iter().map(|t| t.failures).collect::<Vec<_>>())
+        .bind(tallies.iter().map(|t| t.first_failure).collect::<Vec<_>>())
+        .bind(tallies.iter().map(|t| t.reset_at).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+
+    let candidates: Vec<_> = tallies.iter().filter(|t| t.may_suspend()).collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
     }
-    for chunk in outcomes.chunks(CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "UPDATE deliveries AS d SET status = v.v_status, attempts = d.attempts + v.v_attempted, \
-             retry_step = d.retry_step + v.v_attempted, next_attempt_at = v.v_next, lease_owner = NULL, \
-             lease_until = NULL, last_status_code = COALESCE(v.v_code, d.last_status_code), \
-             last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE d.last_error END, updated_at = ",
-        );
-        qb.push_bind(now).push(" FROM (");
-        qb.push_values(chunk, |mut b, o| {
-            let (code, error) = match &o.attempt {
-                Some(a) => (a.response_status.map(i64::from), a.error.clone()),
-                None => (None, None),
-            };
-            b.push_bind(o.delivery_id)
-                .push_bind(o.status.as_str())
-                .push_bind(i64::from(o.attempt.is_some()))
-                .push_bind(o.next_attempt_at)
-                .push_bind(code)
-                .push_bind(error);
-        });
-        qb.push(
-            ") AS v (v_id, v_status, v_attempted, v_next, v_code, v_error) WHERE d.id = v.v_id",
-        );
-        qb.build().execute(&mut *tx).await?;
-    }
-    let mut suspended = Vec::new();
-    for t in fold_outcomes(outcomes) {
-        let write = match t.reset_at {
-            Some(at) => sqlx::query(TALLY_RESET)
-                .bind(t.failures)
-                .bind(t.first_failure)
-                .bind(at)
-                .bind(t.webhook_id),
-            None => sqlx::query(TALLY_ADD)
-                .bind(t.failures)
-                .bind(t.first_failure)
-                .bind(t.webhook_id),
-        };
-        write.execute(&mut *tx).await?;
-        if t.may_suspend() {
-            let r = sqlx::query(SUSPEND_IF_FAILING)
-                .bind(now)
-                .bind(t.webhook_id)
-                .bind(t.gone)
-                .bind(i64::from(t.min_failures))
-                .bind(t.failing_since_at_most(now))
-                .execute(&mut *tx)
-                .await?;
-            if r.rows_affected() > 0 {
-                suspended.push(t.webhook_id);
-            }
-        }
-    }
+    let suspended: Vec<i64> = sqlx::query_scalar(SUSPEND)
+        .bind(now)
+        .bind(candidates.iter().map(|t| t.webhook_id).collect::<Vec<_>>())
+        .bind(candidates.iter().map(|t| t.gone).collect::<Vec<_>>())
+        .bind(
+            candidates
+                .iter()
+                .map(|t| i64::from(t.min_failures))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            candidates
+                .iter()
+                .map(|t| t.failing_since_at_most(now))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *tx)
+        .await?;
     Ok(suspended)
+}
+
+/// The advisory lock of one idempotency key (64 bits of its SHA-256).
+fn key_lock(tenant: &str, key: Option<&str>) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0]);
+    h.update(key.unwrap_or_default().as_bytes());
+    let d = h.finalize();
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }

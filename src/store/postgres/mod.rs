@@ -43,12 +43,21 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Commits in flight at once (`Store::commit_lanes`). Measured with
+    /// hookd-bench on 2 cores (docs/benchmarks.md): more lanes than this
+    /// only lengthened each commit.
+    const COMMIT_LANES: usize = 4;
+
     /// Connects, migrates, checks the encryption key, and starts listening
     /// for work notifications.
     pub async fn open(url: &str, cipher: Arc<Cipher>) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
+            // No ping when a connection leaves the pool: a round trip per
+            // transaction, paid on the hot path. A broken connection fails
+            // its statement instead, and the commit loop retries the batch.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;

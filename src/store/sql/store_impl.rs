@@ -354,6 +354,10 @@ impl Store for Backend {
         self.commit_hot(batch, now).await
     }
 
+    fn commit_lanes(&self) -> usize {
+        Backend::COMMIT_LANES
+    }
+
     async fn claim_due_deliveries(
         &self,
         owner: &str,

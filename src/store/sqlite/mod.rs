@@ -47,6 +47,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// One writer: a second commit in flight would only wait for it.
+    const COMMIT_LANES: usize = 1;
+
     /// Opens (creating if needed) `<data_dir>/hookd.db`, migrates it and
     /// checks the encryption key against the one it was written with.
     /// `durable` selects `synchronous = FULL` over `NORMAL`.

@@ -2,6 +2,40 @@
 
 use super::*;
 
+/// Publishes racing with the same keys make one event per key and all get
+/// its answer (on PostgreSQL several commits are in flight at once: the
+/// later ones must wait for the first, not fail on its unique key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_with_one_key_make_one_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path()).await;
+    let r = Receiver::start().await;
+    let w = s.create_webhook(&r.url("/race"), json!({})).await;
+    let sends = (0..60).map(|n| {
+        let body = json!({"type": "license.created", "data": {"n": n},
+            "idempotency_key": format!("race-{}", n % 4)});
+        send(s.req(Method::POST, "/v1/events").json(&body))
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut by_key: HashMap<String, HashSet<String>> = HashMap::new();
+    for (n, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 202, "publish {n}: {body}");
+        by_key
+            .entry(format!("race-{}", n % 4))
+            .or_default()
+            .insert(body.to_string());
+    }
+    for (key, seen) in &by_key {
+        assert_eq!(seen.len(), 1, "{key} got different answers: {seen:?}");
+    }
+    r.wait_for("/race", 4, WAIT).await;
+    assert_eq!(
+        list_all(&s, &format!("webhook_id={}", wid(&w))).await.len(),
+        4,
+        "one delivery per key"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_idempotency_key_gives_the_same_answer_and_one_delivery() {
     let dir = tempfile::tempdir().unwrap();
