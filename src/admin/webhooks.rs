@@ -481,6 +481,7 @@ pub async fn create(
         retry_schedule: parsed.retry_schedule,
         failure_handling: None,
         secret: (!fields.secret.is_empty()).then(|| fields.secret.clone()),
+        security: Default::default(),
     };
     match ops::create_webhook(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
         Ok(_) => Ok(Redirect::to("/admin/webhooks?done=created").into_response()),
