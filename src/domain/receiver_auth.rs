@@ -80,6 +80,15 @@ pub struct OAuth2Config {
     pub audience: Option<String>,
 }
 
+impl std::fmt::Debug for OAuth2Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2Config")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How hookd authenticates to the receiver, secret parts included: stored
 /// sealed, shown only through [`ReceiverAuth::kind`] and the public parts.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
