@@ -19,6 +19,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+/// How a `v1a` public key is shown (Standard Webhooks).
+pub const PUBLIC_KEY_PREFIX: &str = "whpk_";
 const API_KEY_PREFIX: &str = "hk_";
 const NONCE_LEN: usize = 24;
 
@@ -48,6 +50,32 @@ pub fn webhook_secret_bytes(secret: &str) -> Result<Vec<u8>, String> {
         return Err("must hold between 24 and 64 bytes of key".into());
     }
     Ok(bytes)
+}
+
+/// A new Ed25519 signing key for `v1a` signatures, as a PKCS#8 document
+/// (what is sealed at rest).
+pub fn generate_signing_key() -> Vec<u8> {
+    let rng = ring::rand::SystemRandom::new();
+    ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .expect("the system random generator works")
+        .as_ref()
+        .to_vec()
+}
+
+/// The key pair of a stored signing key.
+pub fn signing_key_pair(pkcs8: &[u8]) -> Result<ring::signature::Ed25519KeyPair, String> {
+    ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+        .map_err(|e| format!("not an Ed25519 key: {e}"))
+}
+
+/// The public key receivers verify with: `whpk_` + base64 of its 32 bytes.
+pub fn signing_public_key(pkcs8: &[u8]) -> Result<String, String> {
+    use ring::signature::KeyPair;
+    let pair = signing_key_pair(pkcs8)?;
+    Ok(format!(
+        "{PUBLIC_KEY_PREFIX}{}",
+        STANDARD.encode(pair.public_key().as_ref())
+    ))
 }
 
 /// A new provisioned API key (plaintext, shown once).
@@ -271,6 +299,18 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn signing_keys_are_ed25519_and_show_a_whpk_public_key_of_32_bytes() {
+        let k = generate_signing_key();
+        let public = signing_public_key(&k).unwrap();
+        let raw = STANDARD
+            .decode(public.strip_prefix(PUBLIC_KEY_PREFIX).unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+        assert_ne!(k, generate_signing_key());
+        assert!(signing_public_key(b"junk").is_err());
     }
 
     #[test]

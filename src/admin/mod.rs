@@ -22,6 +22,7 @@ mod forms;
 mod session;
 mod settings;
 mod view;
+mod webhook_security;
 mod webhooks;
 
 pub use error::PageError;

@@ -11,6 +11,7 @@ use super::error::{PageError, not_found_page, render, render_with};
 use super::forms::{FieldErrors, Form, parse_id, safe_return_path, schedule_list};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
+use super::webhook_security::SecurityFields;
 use crate::catalogue::Catalogue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -167,6 +168,8 @@ pub struct Fields {
     pub timeout: String,
     pub rate_limit: String,
     pub retry_schedule: String,
+    /// Signing scheme, receiver authentication, private CA (SPEC §13).
+    pub security: SecurityFields,
 }
 
 impl Fields {
@@ -183,6 +186,7 @@ impl Fields {
             timeout: form.text("timeout"),
             rate_limit: form.text("rate_limit"),
             retry_schedule: form.text("retry_schedule"),
+            security: SecurityFields::from_form(form),
         }
     }
 
@@ -217,6 +221,7 @@ impl Fields {
                     .collect::<Vec<_>>()
                     .join(", "),
             },
+            security: SecurityFields::from_security(&w.security),
         }
     }
 
@@ -234,7 +239,11 @@ impl Fields {
             &self.timeout,
             &self.rate_limit,
             &self.retry_schedule,
-        ] {
+        ]
+        .map(String::as_str)
+        .into_iter()
+        .chain(self.security.fingerprint_parts())
+        {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -359,6 +368,8 @@ fn categories(catalogue: &Catalogue, selected: &[String]) -> Vec<Category> {
 
 pub struct Editing {
     pub id: i64,
+    /// `v1a`: `secret` is the public key, and rotating makes a new key pair.
+    pub v1a: bool,
     /// Of the stored values this form shows (see `Fields::fingerprint`).
     pub fingerprint: String,
     pub secret: String,
@@ -450,7 +461,7 @@ async fn invalid(
     op_error: Option<OpError>,
 ) -> Result<Response, PageError> {
     match op_error {
-        Some(OpError::Invalid(found)) => errors.extend(found.0),
+        Some(OpError::Invalid(found)) => errors.extend(SecurityFields::input_names(found.0)),
         Some(other) => return Err(other.into()),
         None => {}
     }
@@ -481,6 +492,7 @@ pub async fn create(
         retry_schedule: parsed.retry_schedule,
         failure_handling: None,
         secret: (!fields.secret.is_empty()).then(|| fields.secret.clone()),
+        security: fields.security.changes(),
     };
     match ops::create_webhook(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
         Ok(_) => Ok(Redirect::to("/admin/webhooks?done=created").into_response()),
@@ -496,6 +508,7 @@ async fn editing(
     let secret = ops::read_secret(&state.ops, &session.tenant, w.id, state.clock.now_ms()).await?;
     Ok(Editing {
         id: w.id,
+        v1a: secret.scheme == crate::domain::receiver_auth::SignatureScheme::V1a,
         fingerprint: Fields::from_webhook(w).fingerprint(),
         secret: secret.secret,
         previous_secret_until: secret.previous_expires_at.map(display_time),
@@ -571,6 +584,7 @@ pub async fn update(
         }),
         rate_limit: Some(parsed.rate_limit),
         retry_schedule: Some(parsed.retry_schedule),
+        security: fields.security.changes(),
         ..WebhookChanges::default()
     };
     let opened_with = form.text("fingerprint");

@@ -1,13 +1,17 @@
-//! One HTTP attempt: build the signed request, send it without following
-//! redirects, read at most 64 KiB of the answer, and classify what happened.
+//! One HTTP attempt: build the signed request, add the receiver's
+//! credentials (Basic, or an OAuth2 bearer token refreshed once on a 401),
+//! send it without following redirects, read at most 64 KiB of the
+//! answer, and classify what happened. The attempt record shows
+//! `Authorization` as redacted, like custom header values.
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 
+use super::oauth::{Fetcher, TokenCache};
 use super::outbound::{AddressPolicy, BlockedError, DnsError};
 use super::signing::signature_header;
-use super::targets::Target;
+use super::targets::{Target, TargetAuth};
 use crate::domain::delivery::{AttemptRecord, DeliveryJob, ErrorKind};
 
 /// The most of a response body that is read and kept.
@@ -28,6 +32,24 @@ impl AttemptResult {
         self.record.response_status
     }
 
+    /// An attempt that could not be sent at all.
+    pub fn not_sent(target: &Target, now_ms: i64, kind: ErrorKind, error: String) -> Self {
+        Self {
+            record: AttemptRecord {
+                attempted_at: now_ms,
+                duration_ms: 0,
+                url: target.url.clone(),
+                request_headers: "{}".into(),
+                response_status: None,
+                response_headers: None,
+                response_body: None,
+                error_kind: Some(kind),
+                error: Some(error),
+            },
+            retry_after: None,
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.record
             .response_status
@@ -35,17 +57,25 @@ impl AttemptResult {
     }
 }
 
+/// What an attempt goes out through: the webhook's client, the address
+/// policy, the OAuth2 tokens, and the clock (token lifetimes).
+pub struct Outbound<'a> {
+    pub client: &'a reqwest::Client,
+    pub policy: &'a AddressPolicy,
+    pub tokens: &'a TokenCache,
+    pub clock: &'a dyn crate::clock::Clock,
+}
+
 /// Sends `job` to `target`.
-#[allow(clippy::too_many_arguments)]
 pub async fn attempt(
-    client: &reqwest::Client,
-    policy: &AddressPolicy,
+    out: &Outbound<'_>,
     target: &Target,
     job: &DeliveryJob,
     idempotency_prefix: &str,
     default_timeout_ms: u64,
     now_ms: i64,
 ) -> AttemptResult {
+    let (client, policy) = (out.client, out.policy);
     let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
     let timestamp = now_ms.div_euclid(1000);
     let signature = signature_header(&target.live_keys(now_ms), &msg_id, timestamp, &job.body);
@@ -70,6 +100,9 @@ pub async fn attempt(
     for (k, v) in &target.headers {
         headers.append(k.clone(), v.clone());
         logged.insert(k.to_string(), "[redacted]".into());
+    }
+    if !matches!(target.auth, TargetAuth::None) {
+        logged.insert(AUTHORIZATION.to_string(), "[redacted]".into());
     }
 
     let mut record = AttemptRecord {
@@ -108,13 +141,71 @@ pub async fn attempt(
             retry_after: None,
         };
     };
-    let sent = client
-        .post(url)
-        .headers(headers)
-        .body(job.body.clone())
-        .timeout(timeout)
-        .send()
-        .await;
+    let fetcher = Fetcher {
+        client,
+        policy,
+        timeout,
+    };
+    let bearer = |stale: Option<HeaderValue>| {
+        let fetcher = &fetcher;
+        async move {
+            match &target.auth {
+                TargetAuth::OAuth2(config) => out
+                    .tokens
+                    .bearer(target.webhook_id, config, stale.as_ref(), fetcher, || {
+                        out.clock.now_ms()
+                    })
+                    .await
+                    .map(Some),
+                TargetAuth::Basic(v) => Ok(Some(v.clone())),
+                TargetAuth::None => Ok(None),
+            }
+        }
+    };
+    let send = |authorization: Option<HeaderValue>| {
+        let mut headers = headers.clone();
+        if let Some(a) = authorization {
+            headers.insert(AUTHORIZATION, a);
+        }
+        client
+            .post(url.clone())
+            .headers(headers)
+            .body(job.body.clone())
+            .timeout(timeout)
+            .send()
+    };
+    let authorization = match bearer(None).await {
+        Ok(a) => a,
+        Err(why) => {
+            record.error_kind = Some(ErrorKind::Auth);
+            record.error = Some(why);
+            record.duration_ms = started.elapsed().as_millis() as i64;
+            return AttemptResult {
+                record,
+                retry_after: None,
+            };
+        }
+    };
+    let mut sent = send(authorization.clone()).await;
+    // A receiver that refuses the token gets one fresh token, once.
+    if matches!(target.auth, TargetAuth::OAuth2(_))
+        && sent.as_ref().is_ok_and(|r| r.status() == 401)
+    {
+        match bearer(authorization).await {
+            Ok(fresh) => sent = send(fresh).await,
+            Err(why) => {
+                record.error_kind = Some(ErrorKind::Auth);
+                record.error = Some(format!(
+                    "the receiver answered 401 and no new token was had: {why}"
+                ));
+                record.duration_ms = started.elapsed().as_millis() as i64;
+                return AttemptResult {
+                    record,
+                    retry_after: None,
+                };
+            }
+        }
+    }
     let mut retry_after = None;
     match sent {
         Ok(mut resp) => {
@@ -167,7 +258,7 @@ pub async fn attempt(
 }
 
 /// Reads up to `MAX_RESPONSE_BODY` bytes, within `remaining` time.
-async fn read_limited(
+pub(super) async fn read_limited(
     resp: &mut reqwest::Response,
     remaining: Duration,
 ) -> (Vec<u8>, Option<String>) {
@@ -219,7 +310,7 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
     (kind, message)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -23,20 +23,24 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::delivery::{DeliveryJob, DeliveryStatus, Outcome};
+use crate::domain::delivery::{DeliveryJob, DeliveryStatus, ErrorKind, Outcome};
 use crate::domain::retry::{next_delay_ms, parse_retry_after};
 use crate::publish::OutcomeSender;
 use crate::store::{Lease, Store};
 
 pub mod attempt;
+pub mod clients;
+pub mod oauth;
 pub mod outbound;
 pub mod policy;
 pub mod rate_limit;
 pub mod signing;
 pub mod targets;
 
-use attempt::{AttemptResult, attempt};
-use outbound::{AddressPolicy, SafeResolver};
+use attempt::{AttemptResult, Outbound, attempt};
+use clients::Clients;
+use oauth::TokenCache;
+use outbound::AddressPolicy;
 pub use policy::{DeliveryPolicy, SharedPolicy};
 use rate_limit::RateLimiter;
 use targets::{Target, TargetCache};
@@ -72,7 +76,8 @@ struct Inner {
     owner: String,
     targets: Arc<TargetCache>,
     limiter: RateLimiter,
-    client: reqwest::Client,
+    clients: Clients,
+    tokens: TokenCache,
     addresses: AddressPolicy,
     permits: Semaphore,
     owned: AtomicUsize,
@@ -91,25 +96,6 @@ struct Inner {
 /// The running dispatcher's background task.
 pub struct DispatcherTasks {
     scheduler: tokio::task::JoinHandle<()>,
-}
-
-/// Builds the outbound HTTP client: no redirects, no proxy, pooled
-/// keep-alive connections, the SSRF-safe resolver.
-pub fn build_client(addresses: &AddressPolicy) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(SafeResolver {
-            policy: Arc::new(addresses.clone()),
-        }))
-        .pool_max_idle_per_host(MAX_IN_FLIGHT)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(attempt::USER_AGENT_VALUE)
-        .build()
-        .expect("the HTTP client configuration is valid")
 }
 
 /// What the dispatcher is built from.
@@ -143,7 +129,8 @@ impl Dispatcher {
             allowed: settings.allowed_target_cidrs.clone(),
         };
         let inner = Arc::new(Inner {
-            client: build_client(&addresses),
+            clients: Clients::new(addresses.clone()),
+            tokens: TokenCache::default(),
             addresses,
             store,
             clock,
@@ -306,9 +293,24 @@ async fn run_job(inner: &Inner, job: &DeliveryJob) -> Outcome {
         _ = inner.stop.cancelled() => return release(job, inner.clock.now_ms()),
     };
     let now = inner.clock.now_ms();
+    let client = match inner
+        .clients
+        .client_for(job.webhook_id, target.tls.as_deref())
+    {
+        Ok(c) => c,
+        Err(why) => {
+            let result = AttemptResult::not_sent(&target, now, ErrorKind::Tls, why);
+            return decide(inner, job, &target, result, now);
+        }
+    };
+    let out = Outbound {
+        client: &client,
+        policy: &inner.addresses,
+        tokens: &inner.tokens,
+        clock: inner.clock.as_ref(),
+    };
     let result = attempt(
-        &inner.client,
-        &inner.addresses,
+        &out,
         &target,
         job,
         &inner.settings.idempotency_prefix,

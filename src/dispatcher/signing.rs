@@ -1,5 +1,9 @@
 //! Standard Webhooks signatures: `v1,<base64 HMAC-SHA256(key, "{id}.{ts}.{body}")>`
-//! where the key is the base64-decoded part of the `whsec_` secret.
+//! where the key is the base64-decoded part of the `whsec_` secret, and
+//! `v1a,<base64 Ed25519 signature of "{id}.{ts}.{body}">` (SPEC §13),
+//! verified with the `whpk_` public key.
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,10 +25,46 @@ pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// A key that signs deliveries.
+#[derive(Clone)]
+pub enum Signer {
+    /// `v1`: the decoded `whsec_` secret.
+    Hmac(Vec<u8>),
+    /// `v1a`: an Ed25519 key pair.
+    Ed25519(Arc<ring::signature::Ed25519KeyPair>),
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Hmac(_) => "Signer::Hmac(..)",
+            Self::Ed25519(_) => "Signer::Ed25519(..)",
+        })
+    }
+}
+
+impl Signer {
+    /// One `v1,…` or `v1a,…` signature.
+    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        match self {
+            Self::Hmac(key) => sign(key, msg_id, timestamp, body),
+            Self::Ed25519(pair) => {
+                let mut msg = Vec::with_capacity(msg_id.len() + body.len() + 24);
+                msg.extend_from_slice(msg_id.as_bytes());
+                msg.push(b'.');
+                msg.extend_from_slice(timestamp.to_string().as_bytes());
+                msg.push(b'.');
+                msg.extend_from_slice(body);
+                format!("v1a,{}", STANDARD.encode(pair.sign(&msg).as_ref()))
+            }
+        }
+    }
+}
+
 /// The `webhook-signature` value: one signature per live key, space-separated.
-pub fn signature_header(keys: &[Vec<u8>], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn signature_header(keys: &[&Signer], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
     keys.iter()
-        .map(|k| sign(k, msg_id, timestamp, body))
+        .map(|k| k.sign(msg_id, timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -98,10 +138,31 @@ mod tests {
 
     #[test]
     fn two_live_secrets_give_two_space_separated_signatures() {
-        let h = signature_header(&[key(), vec![1; 32]], MSG_ID, TIMESTAMP, BODY);
+        let h = signature_header(
+            &[&Signer::Hmac(key()), &Signer::Hmac(vec![1; 32])],
+            MSG_ID,
+            TIMESTAMP,
+            BODY,
+        );
         let parts: Vec<&str> = h.split(' ').collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], EXPECTED);
+    }
+
+    #[test]
+    fn v1a_signs_id_timestamp_and_body_with_ed25519() {
+        use ring::signature::{ED25519, KeyPair, UnparsedPublicKey};
+        let pkcs8 = crate::crypto::generate_signing_key();
+        let pair = Arc::new(crate::crypto::signing_key_pair(&pkcs8).unwrap());
+        let sig = Signer::Ed25519(pair.clone()).sign(MSG_ID, TIMESTAMP, BODY);
+        let raw = STANDARD.decode(sig.strip_prefix("v1a,").unwrap()).unwrap();
+        let public = UnparsedPublicKey::new(&ED25519, pair.public_key().as_ref().to_vec());
+        let signed = format!(
+            "{MSG_ID}.{TIMESTAMP}.{}",
+            std::str::from_utf8(BODY).unwrap()
+        );
+        assert!(public.verify(signed.as_bytes(), &raw).is_ok());
+        assert!(public.verify(b"msg.1.{}", &raw).is_err());
     }
 
     #[test]

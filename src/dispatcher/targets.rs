@@ -1,5 +1,6 @@
 //! The webhooks deliveries go to, as the sender needs them: URL, custom
-//! headers, decoded signing keys, timeout and policies. Cached for a short
+//! headers, decoded signing keys (HMAC or Ed25519), receiver
+//! authentication, TLS options, timeout and policies. Cached for a short
 //! time so the hot path does not read and decrypt per delivery; changes
 //! made through this instance's API invalidate the entry at once.
 
@@ -7,9 +8,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
 
-use crate::crypto::webhook_secret_bytes;
+use super::signing::Signer;
+use crate::crypto::{signing_key_pair, webhook_secret_bytes};
+use crate::domain::receiver_auth::{OAuth2Config, ReceiverAuth, SignatureScheme};
 use crate::domain::webhook::Webhook;
 use crate::store::{Store, StoreResult};
 
@@ -30,7 +36,12 @@ pub struct Target {
     pub suspended: bool,
     pub headers: HeaderMap,
     /// Signing keys with the instant each stops signing (`None`: never).
-    pub keys: Vec<(Vec<u8>, Option<i64>)>,
+    pub keys: Vec<(Signer, Option<i64>)>,
+    /// What proves hookd to the receiver in the `Authorization` header.
+    pub auth: TargetAuth,
+    /// A client certificate or private CA: this webhook needs its own TLS
+    /// client (`dispatcher::clients`).
+    pub tls: Option<Arc<TlsOptions>>,
     /// 0 means the service default.
     pub timeout_ms: u64,
     pub rate_limit: Option<u32>,
@@ -39,13 +50,39 @@ pub struct Target {
     loaded_at: i64,
 }
 
+/// The `Authorization` a target's attempts carry.
+#[derive(Debug, Clone)]
+pub enum TargetAuth {
+    None,
+    /// `Basic …`, computed once.
+    Basic(HeaderValue),
+    /// A bearer token from this token endpoint (`dispatcher::oauth`).
+    OAuth2(Arc<OAuth2Config>),
+}
+
+/// What a webhook's own TLS client is built from.
+pub struct TlsOptions {
+    /// PEM certificate chain and private key presented to the receiver.
+    pub identity: Option<(String, String)>,
+    /// PEM CAs trusted besides the public roots.
+    pub ca_certificate: Option<String>,
+    /// Of all the above: a changed option means a new client.
+    pub fingerprint: [u8; 32],
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsOptions(..)")
+    }
+}
+
 impl Target {
     /// Keys that sign at `now_ms`.
-    pub fn live_keys(&self, now_ms: i64) -> Vec<Vec<u8>> {
+    pub fn live_keys(&self, now_ms: i64) -> Vec<&Signer> {
         self.keys
             .iter()
             .filter(|(_, until)| until.is_none_or(|u| u > now_ms))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k)
             .collect()
     }
 
@@ -82,18 +119,36 @@ impl TargetCache {
             self.invalidate(webhook_id);
             return Ok(None);
         };
-        let Some(secrets) = store.get_webhook_secrets(tenant, webhook_id).await? else {
-            self.invalidate(webhook_id);
-            return Ok(None);
-        };
         let mut keys = Vec::new();
-        if let Ok(k) = webhook_secret_bytes(&secrets.current) {
-            keys.push((k, None));
-        }
-        if let Some((prev, until)) = &secrets.previous
-            && let Ok(k) = webhook_secret_bytes(prev)
-        {
-            keys.push((k, Some(*until)));
+        match (
+            webhook.security.signature_scheme,
+            &webhook.security.signing_keys,
+        ) {
+            (SignatureScheme::V1a, Some(signing)) => {
+                let mut all = vec![(&signing.current, None)];
+                if let Some((prev, until)) = &signing.previous {
+                    all.push((prev, Some(*until)));
+                }
+                for (k, until) in all {
+                    if let Ok(pair) = signing_key_pair(k) {
+                        keys.push((Signer::Ed25519(Arc::new(pair)), until));
+                    }
+                }
+            }
+            _ => {
+                let Some(secrets) = store.get_webhook_secrets(tenant, webhook_id).await? else {
+                    self.invalidate(webhook_id);
+                    return Ok(None);
+                };
+                if let Ok(k) = webhook_secret_bytes(&secrets.current) {
+                    keys.push((Signer::Hmac(k), None));
+                }
+                if let Some((prev, until)) = &secrets.previous
+                    && let Ok(k) = webhook_secret_bytes(prev)
+                {
+                    keys.push((Signer::Hmac(k), Some(*until)));
+                }
+            }
         }
         let target = Arc::new(build(webhook, keys, now));
         self.entries
@@ -111,7 +166,54 @@ impl TargetCache {
     }
 }
 
-fn build(w: Webhook, keys: Vec<(Vec<u8>, Option<i64>)>, now: i64) -> Target {
+/// The `Authorization` value of Basic authentication (RFC 7617).
+fn basic(username: &str, password: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!(
+        "Basic {}",
+        STANDARD.encode(format!("{username}:{password}"))
+    ))
+    .ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+fn tls_options(w: &Webhook) -> Option<Arc<TlsOptions>> {
+    let identity = match &w.security.auth {
+        Some(ReceiverAuth::Mtls {
+            certificate,
+            private_key,
+        }) => Some((certificate.clone(), private_key.clone())),
+        _ => None,
+    };
+    let ca_certificate = w.security.ca_certificate.clone();
+    if identity.is_none() && ca_certificate.is_none() {
+        return None;
+    }
+    let mut h = Sha256::new();
+    for part in [
+        identity.as_ref().map(|(c, _)| c.as_str()),
+        identity.as_ref().map(|(_, k)| k.as_str()),
+        ca_certificate.as_deref(),
+    ] {
+        h.update(part.unwrap_or_default().as_bytes());
+        h.update([0]);
+    }
+    Some(Arc::new(TlsOptions {
+        identity,
+        ca_certificate,
+        fingerprint: h.finalize().into(),
+    }))
+}
+
+fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
+    let auth = match &w.security.auth {
+        Some(ReceiverAuth::Basic { username, password }) => {
+            basic(username, password).map_or(TargetAuth::None, TargetAuth::Basic)
+        }
+        Some(ReceiverAuth::OAuth2(c)) => TargetAuth::OAuth2(Arc::new(c.clone())),
+        Some(ReceiverAuth::Mtls { .. }) | None => TargetAuth::None,
+    };
+    let tls = tls_options(&w);
     let mut headers = HeaderMap::new();
     for (name, values) in &w.headers {
         // Validated on the way in; a value that no longer parses is skipped.
@@ -139,6 +241,8 @@ fn build(w: Webhook, keys: Vec<(Vec<u8>, Option<i64>)>, now: i64) -> Target {
         suspended: w.suspended,
         headers,
         keys,
+        auth,
+        tls,
         timeout_ms: w.timeout_ms,
         rate_limit: w.rate_limit,
         retry_schedule_ms: w.retry_schedule_ms,

@@ -61,6 +61,8 @@ pub enum ErrorKind {
     Blocked,
     /// The receiver answered with a non-2xx status.
     HttpStatus,
+    /// No credentials to present: the OAuth2 token endpoint failed (SPEC §13).
+    Auth,
 }
 
 impl ErrorKind {
@@ -72,6 +74,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Blocked => "blocked",
             ErrorKind::HttpStatus => "http_status",
+            ErrorKind::Auth => "auth",
         }
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::parse_duration_ms;
 use super::event_type::{Subscription, validate_event_type_name};
+use super::receiver_auth::ReceiverSecurity;
 use super::validation::validate_plain_text;
 
 /// Custom headers: name → values, names unique ignoring case.
@@ -39,6 +40,8 @@ pub struct Webhook {
     pub updated_at: i64,
     /// Bumped on every update; guards read-modify-write against lost updates.
     pub version: i64,
+    /// Signing scheme, receiver authentication, private CA (SPEC §13).
+    pub security: ReceiverSecurity,
 }
 
 /// When a failing webhook is suspended.

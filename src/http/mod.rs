@@ -25,6 +25,7 @@ pub mod event_types;
 pub mod events;
 pub mod extract;
 pub mod webhook_actions;
+pub mod webhook_security;
 pub mod webhooks;
 
 use error::ApiError;

@@ -10,10 +10,13 @@ use utoipa::ToSchema;
 
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, MaybeJson, Params};
+use super::webhook_security::{AuthIn, AuthOut};
 use crate::clock::format_rfc3339;
 use crate::domain::api_key::Permission;
 use crate::domain::duration::format_duration_ms;
+use crate::domain::receiver_auth::SignatureScheme;
 use crate::domain::webhook::{Headers, Webhook};
+use crate::ops::webhook_security::{SecurityChanges, public_keys};
 use crate::ops::webhooks::{
     self as ops, FailureHandlingInput, NewWebhook, WebhookChanges, WebhookSecret,
 };
@@ -59,6 +62,13 @@ pub struct WebhookIn {
     pub failure_handling: Option<FailureHandlingIn>,
     /// A `whsec_` secret to use instead of a generated one.
     pub secret: Option<String>,
+    /// `v1` (HMAC-SHA256, the default) or `v1a` (Ed25519: the answer shows
+    /// `public_key` instead of `secret`).
+    #[schema(example = "v1")]
+    pub signature_scheme: Option<String>,
+    pub auth: Option<AuthIn>,
+    /// PEM: a private CA trusted for this webhook's https receiver alone.
+    pub ca_certificate: Option<String>,
 }
 
 /// Changes to a webhook: only the fields given change. `null` resets
@@ -90,6 +100,17 @@ pub struct WebhookPatch {
     pub remove_events: Option<Vec<String>>,
     pub add_headers: Option<Headers>,
     pub remove_headers: Option<Vec<String>>,
+    /// `v1` or `v1a`; switching to `v1a` the first time makes the Ed25519
+    /// key (`GET …/secret` shows its public key).
+    pub signature_scheme: Option<String>,
+    /// `null` removes receiver authentication.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<AuthIn>)]
+    pub auth: Option<Option<AuthIn>>,
+    /// `null` removes the private CA.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub ca_certificate: Option<Option<String>>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -123,6 +144,11 @@ impl From<WebhookIn> for NewWebhook {
             retry_schedule: w.retry_schedule,
             failure_handling: w.failure_handling.map(Into::into),
             secret: w.secret,
+            security: SecurityChanges {
+                signature_scheme: w.signature_scheme,
+                auth: w.auth.map(|a| Some(a.into())),
+                ca_certificate: w.ca_certificate.map(Some),
+            },
         }
     }
 }
@@ -145,6 +171,11 @@ impl From<WebhookPatch> for WebhookChanges {
             remove_events: p.remove_events,
             add_headers: p.add_headers,
             remove_headers: p.remove_headers,
+            security: SecurityChanges {
+                signature_scheme: p.signature_scheme,
+                auth: p.auth.map(|a| a.map(Into::into)),
+                ca_certificate: p.ca_certificate,
+            },
         }
     }
 }
@@ -178,9 +209,19 @@ pub struct WebhookOut {
     pub failure_handling: Option<FailureHandlingOut>,
     pub suspended: bool,
     pub suspended_at: Option<String>,
-    /// The signing secret: in the create answer only.
+    /// The signing secret: in the create answer of a `v1` webhook only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `v1` (HMAC-SHA256) or `v1a` (Ed25519).
+    pub signature_scheme: &'static str,
+    /// Receiver authentication: its type and non-secret parts.
+    pub auth: Option<AuthOut>,
+    /// PEM: the private CA trusted for this webhook.
+    pub ca_certificate: Option<String>,
+    /// The `whpk_` public key receivers verify `v1a` signatures with: in
+    /// the create answer of a `v1a` webhook only (then `GET …/secret`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 impl From<Webhook> for WebhookOut {
@@ -208,6 +249,10 @@ impl From<Webhook> for WebhookOut {
             suspended: w.suspended,
             suspended_at: w.suspended_at.map(format_rfc3339),
             secret: None,
+            signature_scheme: w.security.signature_scheme.as_str(),
+            auth: w.security.auth.as_ref().map(AuthOut::from),
+            ca_certificate: w.security.ca_certificate,
+            public_key: None,
         }
     }
 }
@@ -220,19 +265,41 @@ pub struct WebhookList {
     pub limit: u64,
 }
 
+/// What verifies a webhook's signatures: its `whsec_` secret (`v1`), or
+/// its `whpk_` public key (`v1a`; the private key is never shown).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SecretOut {
-    /// The current signing secret (`whsec_…`).
-    pub secret: String,
-    /// Until when the previous secret also signs, if one does.
-    pub previous_secret_expires_at: Option<String>,
+#[serde(untagged)]
+pub enum SecretOut {
+    V1 {
+        /// The current signing secret (`whsec_…`).
+        secret: String,
+        /// Until when the previous secret also signs, if one does.
+        previous_secret_expires_at: Option<String>,
+    },
+    V1a {
+        /// `v1a`
+        signature_scheme: &'static str,
+        /// The current public key (`whpk_…`).
+        public_key: String,
+        /// The public key of the rotated-out key while it still signs.
+        previous_public_key: Option<String>,
+        previous_public_key_expires_at: Option<String>,
+    },
 }
 
 impl From<WebhookSecret> for SecretOut {
     fn from(s: WebhookSecret) -> Self {
-        Self {
-            secret: s.secret,
-            previous_secret_expires_at: s.previous_expires_at.map(format_rfc3339),
+        match s.scheme {
+            SignatureScheme::V1 => Self::V1 {
+                secret: s.secret,
+                previous_secret_expires_at: s.previous_expires_at.map(format_rfc3339),
+            },
+            SignatureScheme::V1a => Self::V1a {
+                signature_scheme: SignatureScheme::V1a.as_str(),
+                public_key: s.secret,
+                previous_public_key: s.previous_public_key,
+                previous_public_key_expires_at: s.previous_expires_at.map(format_rfc3339),
+            },
         }
     }
 }
@@ -265,8 +332,15 @@ pub async fn create_webhook(
     let now = state.clock.now_ms();
     let (created, secret) = ops::create_webhook(&state.ops, tenant, input.into(), now).await?;
     let location = format!("/management/webhooks/{}", created.id);
+    let keys = match created.security.signature_scheme {
+        SignatureScheme::V1a => created.security.signing_keys.clone(),
+        SignatureScheme::V1 => None,
+    };
     let mut out = WebhookOut::from(created);
-    out.secret = Some(secret);
+    match keys {
+        Some(keys) => out.public_key = Some(public_keys(&keys, now).0),
+        None => out.secret = Some(secret),
+    }
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],

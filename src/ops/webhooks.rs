@@ -7,9 +7,11 @@ use crate::catalogue::Catalogue;
 use crate::config::Settings;
 use crate::crypto::{generate_webhook_secret, webhook_secret_bytes};
 use crate::domain::ValidationErrors;
+use crate::domain::receiver_auth::SignatureScheme;
 use crate::domain::webhook::{self as rules, FailureHandling, Headers, Webhook};
 use crate::store::{Page, StoreError, WebhookFilter};
 
+use super::webhook_security::{SecurityChanges, apply_security, public_keys, rotated};
 use super::{OpError, OpResult, Services};
 
 /// Attempts of a change that keeps meeting concurrent changes before 409.
@@ -47,6 +49,8 @@ pub struct NewWebhook {
     pub failure_handling: Option<FailureHandlingInput>,
     /// A `whsec_` secret to use instead of a generated one.
     pub secret: Option<String>,
+    /// Signing scheme, receiver authentication, private CA (SPEC §13).
+    pub security: SecurityChanges,
 }
 
 /// Changes to a webhook, before validation: only the fields given change.
@@ -70,6 +74,8 @@ pub struct WebhookChanges {
     pub remove_events: Option<Vec<String>>,
     pub add_headers: Option<Headers>,
     pub remove_headers: Option<Vec<String>>,
+    /// Signing scheme, receiver authentication, private CA (SPEC §13).
+    pub security: SecurityChanges,
 }
 
 /// Rules a surface relaxes for its own document (the default is hookd's
@@ -84,10 +90,14 @@ pub struct SurfaceRules {
 /// A webhook's signing secret, and until when the previous one also signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSecret {
-    /// `whsec_…`
+    pub scheme: SignatureScheme,
+    /// `v1`: the `whsec_…` secret; `v1a`: the `whpk_…` public key (the
+    /// private key is never shown).
     pub secret: String,
     /// Epoch ms; `None` when no previous secret signs any more.
     pub previous_expires_at: Option<i64>,
+    /// `v1a`: the public key of the key a rotation replaced, while it signs.
+    pub previous_public_key: Option<String>,
 }
 
 fn validate_failure_handling(
@@ -227,6 +237,7 @@ pub async fn create_webhook_with(
         created_at: 0,
         updated_at: 0,
         version: 0,
+        security: Default::default(),
     };
     let changes = WebhookChanges {
         name: Some(input.name),
@@ -240,6 +251,7 @@ pub async fn create_webhook_with(
         rate_limit: input.rate_limit.map(Some),
         retry_schedule: input.retry_schedule.map(Some),
         failure_handling: input.failure_handling.map(Some),
+        security: input.security,
         ..WebhookChanges::default()
     };
     let draft = apply_changes(
@@ -383,6 +395,13 @@ fn apply_changes(
             .as_ref()
             .and_then(|f| validate_failure_handling(errors, f));
     }
+    apply_security(
+        &mut w,
+        &current.security,
+        &changes.security,
+        settings.url_policy,
+        errors,
+    );
     w
 }
 
@@ -500,29 +519,45 @@ pub async fn delete_webhook(ops: &Services, tenant: &str, id: i64) -> OpResult<(
 }
 
 /// The current secret, and until when the previous one signs (if it
-/// still does at `now`).
+/// still does at `now`); for a `v1a` webhook, its public keys.
 pub async fn read_secret(
     ops: &Services,
     tenant: &str,
     id: i64,
     now: i64,
 ) -> OpResult<WebhookSecret> {
+    let webhook = get_webhook(ops, tenant, id).await?;
+    if let (SignatureScheme::V1a, Some(keys)) = (
+        webhook.security.signature_scheme,
+        &webhook.security.signing_keys,
+    ) {
+        let (current, previous) = public_keys(keys, now);
+        return Ok(WebhookSecret {
+            scheme: SignatureScheme::V1a,
+            secret: current,
+            previous_expires_at: previous.as_ref().map(|(_, until)| *until),
+            previous_public_key: previous.map(|(k, _)| k),
+        });
+    }
     let secrets = ops
         .store
         .get_webhook_secrets(tenant, id)
         .await?
         .ok_or(OpError::NotFound("webhook"))?;
     Ok(WebhookSecret {
+        scheme: SignatureScheme::V1,
         secret: secrets.current,
         previous_expires_at: secrets
             .previous
             .filter(|(_, until)| *until > now)
             .map(|(_, until)| until),
+        previous_public_key: None,
     })
 }
 
 /// Replaces the secret (a generated one unless `given`); the old one
-/// keeps signing for 24 hours.
+/// keeps signing for 24 hours. A `v1a` webhook gets a new Ed25519 key
+/// instead (never a given one), with the same overlap.
 pub async fn rotate_secret(
     ops: &Services,
     tenant: &str,
@@ -530,6 +565,16 @@ pub async fn rotate_secret(
     given: Option<String>,
     now: i64,
 ) -> OpResult<WebhookSecret> {
+    let webhook = get_webhook(ops, tenant, id).await?;
+    if webhook.security.signature_scheme == SignatureScheme::V1a {
+        if given.is_some() {
+            return Err(OpError::field(
+                "secret",
+                "a v1a webhook signs with an Ed25519 key hookd makes; no secret can be given",
+            ));
+        }
+        return rotate_signing_key(ops, tenant, id, now).await;
+    }
     let mut errors = ValidationErrors::new();
     let secret = validate_secret(&mut errors, given);
     errors.into_result()?;
@@ -545,9 +590,49 @@ pub async fn rotate_secret(
     ops.webhook_changed(id);
     tracing::info!(webhook.id = id, tenant = %tenant, "webhook secret rotated");
     Ok(WebhookSecret {
+        scheme: SignatureScheme::V1,
         secret,
         previous_expires_at: Some(until),
+        previous_public_key: None,
     })
+}
+
+/// A new Ed25519 key for a `v1a` webhook; the old one keeps signing for
+/// the same 24 hours as a rotated-out secret.
+async fn rotate_signing_key(
+    ops: &Services,
+    tenant: &str,
+    id: i64,
+    now: i64,
+) -> OpResult<WebhookSecret> {
+    let until = now + PREVIOUS_SECRET_GRACE_MS;
+    for _ in 0..MAX_UPDATE_ROUNDS {
+        let mut w = get_webhook(ops, tenant, id).await?;
+        let Some(keys) = &w.security.signing_keys else {
+            return Err(OpError::Conflict(
+                "the webhook no longer signs with v1a".into(),
+            ));
+        };
+        w.security.signing_keys = Some(rotated(keys, until));
+        match ops.store.update_webhook(&w, now).await {
+            Ok(Some(w)) => {
+                ops.webhook_changed(id);
+                tracing::info!(webhook.id = id, tenant = %tenant, "webhook signing key rotated");
+                let keys = w.security.signing_keys.as_ref().expect("written above");
+                let (current, previous) = public_keys(keys, now);
+                return Ok(WebhookSecret {
+                    scheme: SignatureScheme::V1a,
+                    secret: current,
+                    previous_expires_at: Some(until),
+                    previous_public_key: previous.map(|(k, _)| k),
+                });
+            }
+            Ok(None) => return Err(OpError::NotFound("webhook")),
+            Err(StoreError::Stale) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Stale.into())
 }
 
 /// Lifts a suspension: deliveries go out again.

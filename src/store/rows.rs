@@ -2,6 +2,7 @@
 
 use crate::crypto::Cipher;
 use crate::domain::api_key::Permission;
+use crate::domain::receiver_auth::{ReceiverAuth, ReceiverSecurity, SignatureScheme, SigningKeys};
 use crate::domain::webhook::{FailureHandling, Headers, Webhook};
 
 use super::{ApiKeyRecord, DeliveryRecord, EventRecord, StoreError, StoreResult};
@@ -51,17 +52,92 @@ pub(super) struct WebhookRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    // SPEC §13: `signing_keys` and `auth` are sealed JSON.
+    pub signature_scheme: String,
+    pub signing_keys: Option<Vec<u8>>,
+    pub auth: Option<Vec<u8>>,
+    pub ca_certificate: Option<String>,
 }
 
 /// The column list matching `WebhookRow`, for SELECTs.
 pub(super) const WEBHOOK_COLUMNS: &str = "id, tenant_id, name, url, events, enabled, environment, \
      description, headers, timeout_ms, rate_limit, retry_schedule, failure_handling, suspended, \
-     suspended_at, created_at, updated_at, version";
+     suspended_at, created_at, updated_at, version, \
+     signature_scheme, signing_keys, auth, ca_certificate";
+
+/// Seals a serialisable secret value into its column.
+fn seal_json<T: serde::Serialize>(cipher: &Cipher, tenant: &str, column: &str, v: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(v).expect("secret values serialize");
+    cipher.seal(&json, &seal_context(tenant, column))
+}
+
+fn open_json<T: serde::de::DeserializeOwned>(
+    cipher: &Cipher,
+    tenant: &str,
+    column: &'static str,
+    sealed: Option<&[u8]>,
+    corrupt: &'static str,
+) -> StoreResult<Option<T>> {
+    sealed
+        .map(|s| {
+            let json = cipher.open(s, &seal_context(tenant, column))?;
+            serde_json::from_slice(&json).map_err(|_| StoreError::Corrupt(corrupt))
+        })
+        .transpose()
+}
+
+/// The columns of [`ReceiverSecurity`], sealed where secret, ready to bind.
+pub(super) struct SecurityColumns {
+    pub signature_scheme: &'static str,
+    pub signing_keys: Option<Vec<u8>>,
+    pub auth: Option<Vec<u8>>,
+}
+
+impl SecurityColumns {
+    pub fn of(cipher: &Cipher, tenant: &str, s: &ReceiverSecurity) -> Self {
+        Self {
+            signature_scheme: s.signature_scheme.as_str(),
+            signing_keys: s
+                .signing_keys
+                .as_ref()
+                .map(|k| seal_json(cipher, tenant, "signing_keys", k)),
+            auth: s
+                .auth
+                .as_ref()
+                .map(|a| seal_json(cipher, tenant, "auth", a)),
+        }
+    }
+}
 
 impl WebhookRow {
+    fn security(&self, cipher: &Cipher) -> StoreResult<ReceiverSecurity> {
+        let t = &self.tenant_id;
+        Ok(ReceiverSecurity {
+            signature_scheme: SignatureScheme::parse(&self.signature_scheme)
+                .map_err(|_| StoreError::Corrupt("webhooks.signature_scheme"))?,
+            signing_keys: open_json::<SigningKeys>(
+                cipher,
+                t,
+                "signing_keys",
+                self.signing_keys.as_deref(),
+                "webhooks.signing_keys",
+            )?,
+            auth: open_json::<ReceiverAuth>(
+                cipher,
+                t,
+                "auth",
+                self.auth.as_deref(),
+                "webhooks.auth",
+            )?,
+            ca_certificate: self.ca_certificate.clone(),
+        })
+    }
+
     pub fn into_webhook(self, cipher: &Cipher) -> StoreResult<Webhook> {
         let headers_json = cipher.open(&self.headers, &seal_context(&self.tenant_id, "headers"))?;
+        let security = self.security(cipher)?;
         Ok(Webhook {
+            security,
             headers: serde_json::from_slice(&headers_json)
                 .map_err(|_| StoreError::Corrupt("webhooks.headers"))?,
             events: serde_json::from_str(&self.events)

@@ -29,6 +29,7 @@ mod multi_instance;
 mod openapi;
 mod persistence;
 mod postgres_restart;
+mod receiver_auth;
 mod signature_standard_webhooks;
 mod store_conformance;
 mod time_rules;

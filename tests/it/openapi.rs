@@ -165,6 +165,7 @@ async fn exercise(s: &TestServer) -> Vec<String> {
         .await;
     let id = w["id"].as_i64().unwrap();
     let created_secret = w["secret"].as_str().unwrap().to_string();
+    let receiver_secrets = exercise_receiver_auth(s).await;
     let (status, sec) = s.get(&format!("{HOOKS}/{id}/secret")).await;
     assert_eq!(status, 200);
     assert_eq!(sec["secret"], created_secret.as_str());
@@ -236,6 +237,67 @@ async fn exercise(s: &TestServer) -> Vec<String> {
         rotated_secret,
         chosen.to_string(),
         HEADER_VALUE.to_string(),
+    ]
+    .into_iter()
+    .chain(receiver_secrets)
+    .collect()
+}
+
+/// Receiver credentials (SPEC §13) set, changed, refused, and used by a
+/// delivery that needs an OAuth2 token; answers their secret parts.
+async fn exercise_receiver_auth(s: &TestServer) -> Vec<String> {
+    const OAUTH_SECRET: &str = "oauth-client-secret-in-logs?";
+    const PASSWORD: &str = "basic-password-in-logs?";
+    let client = crate::common::tls_receiver::TestCa::new("log CA").client("log-client");
+    let w = s
+        .create_webhook(
+            "https://hooks.example.test/logs-auth",
+            json!({"signature_scheme": "v1a", "retry_schedule": [], "auth": {
+                "type": "oauth2_client_credentials",
+                "token_url": "https://hooks.example.test/token",
+                "client_id": "log-client",
+                "client_secret": OAUTH_SECRET,
+            }}),
+        )
+        .await;
+    let path = format!("{HOOKS}/{}", w["id"]);
+    let (status, _) = s
+        .post("/v1/events", json!({"type": "license.created", "data": {}}))
+        .await;
+    assert_eq!(status, 202);
+    let (status, _) = s
+        .patch(
+            &path,
+            json!({"auth": {"type": "basic", "username": "u", "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .patch(
+            &path,
+            json!({"auth": {"type": "mtls", "certificate": "junk", "private_key": client.key_pem}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = s
+        .patch(
+            &path,
+            json!({"auth": {"type": "mtls", "certificate": client.cert_pem, "private_key": client.key_pem}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s.post(&format!("{path}/secret/rotate"), json!({})).await;
+    assert_eq!(status, 200);
+    // The base64 body of the key, without its PEM armour.
+    let key_body: String = client
+        .key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    vec![
+        OAUTH_SECRET.into(),
+        PASSWORD.into(),
+        key_body[..40].to_string(),
     ]
 }
 

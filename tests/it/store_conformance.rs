@@ -112,6 +112,7 @@ fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
         created_at: 0,
         updated_at: 0,
         version: 0,
+        security: Default::default(),
     }
 }
 

@@ -17,7 +17,7 @@ mod store_impl;
 use super::{Backend, Db};
 use crate::crypto::Cipher;
 use crate::domain::webhook::Webhook;
-use crate::store::rows::{WebhookJsonColumns, seal_headers};
+use crate::store::rows::{SecurityColumns, WebhookJsonColumns, seal_headers};
 use crate::store::{StoreError, StoreResult, WebhookFilter, like_escape};
 
 /// What the key check seals, to detect a wrong encryption key at start.
@@ -133,11 +133,13 @@ fn push_receives_any(qb: &mut Builder<'_>, types: &[String], categories: &[Strin
     qb.push(")");
 }
 
-/// The columns a webhook's owner edits, bound as `$1`…`$12` by
+/// The columns a webhook's owner edits, bound as `$1`…`$16` by
 /// `bind_editable` (the same order in an INSERT and an UPDATE).
 const EDITABLE_COLUMNS: &str = "name, url, events, enabled, environment, description, headers, \
-     timeout_ms, rate_limit, retry_schedule, failure_handling, search_text";
-const EDITABLE_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12";
+     timeout_ms, rate_limit, retry_schedule, failure_handling, search_text, \
+     signature_scheme, signing_keys, auth, ca_certificate";
+const EDITABLE_VALUES: &str =
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
 
 type WebhookQuery<'q, O> = sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments<'q>>;
 
@@ -147,6 +149,7 @@ fn bind_editable<'q, O>(
     json: &'q WebhookJsonColumns,
     cipher: &Cipher,
 ) -> WebhookQuery<'q, O> {
+    let security = SecurityColumns::of(cipher, &w.tenant_id, &w.security);
     q.bind(&w.name)
         .bind(&w.url)
         .bind(&json.events)
@@ -159,4 +162,8 @@ fn bind_editable<'q, O>(
         .bind(&json.retry_schedule)
         .bind(&json.failure_handling)
         .bind(&json.search_text)
+        .bind(security.signature_scheme)
+        .bind(security.signing_keys)
+        .bind(security.auth)
+        .bind(&w.security.ca_certificate)
 }

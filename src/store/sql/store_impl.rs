@@ -35,7 +35,7 @@ impl Store for Backend {
         let json = WebhookJsonColumns::of(w);
         let sql = format!(
             "INSERT INTO webhooks ({EDITABLE_COLUMNS}, tenant_id, secret, created_at, updated_at, \
-             suspended, version) VALUES ({EDITABLE_VALUES}, $13, $14, $15, $15, FALSE, 1) \
+             suspended, version) VALUES ({EDITABLE_VALUES}, $17, $18, $19, $19, FALSE, 1) \
              RETURNING {WEBHOOK_COLUMNS}"
         );
         let row: WebhookRow = bind_editable(sqlx::query_as(&sql), w, &json, &self.cipher)
@@ -91,8 +91,8 @@ impl Store for Backend {
         let json = WebhookJsonColumns::of(w);
         let sql = format!(
             "UPDATE webhooks SET ({EDITABLE_COLUMNS}, updated_at, version) = \
-             ({EDITABLE_VALUES}, $13, version + 1) \
-             WHERE tenant_id = $14 AND id = $15 AND version = $16 RETURNING {WEBHOOK_COLUMNS}"
+             ({EDITABLE_VALUES}, $17, version + 1) \
+             WHERE tenant_id = $18 AND id = $19 AND version = $20 RETURNING {WEBHOOK_COLUMNS}"
         );
         let row: Option<WebhookRow> = bind_editable(sqlx::query_as(&sql), w, &json, &self.cipher)
             .bind(now)

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 mod catalogue;
 mod deliveries;
 mod headers;
+mod receiver_auth;
 mod sessions;
 mod settings;
 mod sign_in;

@@ -2,8 +2,10 @@
 //! temporary data directory and talks HTTP to it.
 
 pub mod browser;
+pub mod oauth_server;
 pub mod pg;
 pub mod receiver;
+pub mod tls_receiver;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
