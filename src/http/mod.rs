@@ -84,6 +84,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::unsuspend_webhook))
         .routes(routes!(webhook_actions::test_webhook))
         .routes(routes!(webhook_actions::recover_webhook))
+        .routes(routes!(webhook_actions::send_example))
         .routes(routes!(events::publish_event))
         .routes(routes!(events::publish_batch))
         .routes(routes!(events::list_events))
@@ -95,7 +96,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
             event_types::list_event_types,
             event_types::create_event_type
         ))
-        .routes(routes!(event_types::archive_event_type))
+        .routes(routes!(
+            event_types::update_event_type,
+            event_types::archive_event_type
+        ))
         .routes(routes!(event_types::restore_event_type))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
@@ -164,10 +168,13 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
             .split_for_parts()
     };
     let router = if serve_api {
-        router.nest("/admin", crate::admin::routes()).route(
-            "/admin/",
-            axum::routing::get(|| async { axum::response::Redirect::to("/admin/webhooks") }),
-        )
+        router
+            .nest("/admin", crate::admin::routes())
+            .route(
+                "/admin/",
+                axum::routing::get(|| async { axum::response::Redirect::to("/admin/webhooks") }),
+            )
+            .merge(crate::admin::portal_routes(state.clone()))
     } else {
         router
     };
@@ -194,7 +201,9 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
                 .make_span_with(|req: &Request<_>| {
                     // Path only: query strings may carry search terms, never keys
                     // (keys travel in headers, which are not logged).
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    // A portal's token is a credential: it never reaches a log.
+                    let path = crate::admin::redact_portal_path(req.uri().path());
+                    tracing::info_span!("request", method = %req.method(), path = %path)
                 })
                 .on_response(
                     |resp: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {

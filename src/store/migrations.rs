@@ -22,6 +22,11 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
         "admin",
         include_str!("../../migrations/sqlite/0003_admin.sql"),
     ),
+    (
+        5,
+        "portal",
+        include_str!("../../migrations/sqlite/0005_portal.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -45,6 +50,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         4,
         "admin",
         include_str!("../../migrations/postgres/0004_admin.sql"),
+    ),
+    (
+        6,
+        "portal",
+        include_str!("../../migrations/postgres/0006_portal.sql"),
     ),
 ];
 

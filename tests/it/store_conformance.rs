@@ -10,7 +10,7 @@ use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
 use hookd::store::{
-    AdminSessionRecord, CommitBatch, EventTypeRecord, HistogramRow, Lease, PostgresStore,
+    AdminSessionRecord, CommitBatch, DeliveryFilter, EventTypeRecord, HistogramRow, Lease, PostgresStore,
     PublishBatch, SqliteStore, Store, WebhookFilter,
 };
 
@@ -527,6 +527,7 @@ async fn admin_sessions_expire_and_settings_persist(b: Backend) {
         csrf_token: format!("csrf-{id}"),
         created_at: 100,
         expires_at,
+        kind: "admin".into(),
     };
     s.create_admin_session(&session(1, 1_000)).await.unwrap();
     let found = s.find_admin_session(&[1; 32], 500).await.unwrap();
@@ -585,7 +586,7 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         .await;
     }
     // Window from 1,000 in buckets of 1,000: [1000, 2000) and [2000, 3000).
-    let mut rows = s.delivery_histogram("a", None, 1_000, 1_000).await.unwrap();
+    let mut rows = s.delivery_histogram("a", &DeliveryFilter::default(), 1_000, 1_000).await.unwrap();
     rows.sort_by_key(|r| r.bucket);
     assert_eq!(
         rows,
@@ -605,7 +606,7 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         b.name
     );
     assert!(
-        s.delivery_histogram("c", None, 0, 1_000)
+        s.delivery_histogram("c", &DeliveryFilter::default(), 0, 1_000)
             .await
             .unwrap()
             .is_empty()
@@ -617,12 +618,12 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         .items[0]
         .id;
     let one = s
-        .delivery_histogram("a", Some(w1), 0, 10_000)
+        .delivery_histogram("a", &DeliveryFilter { webhook_id: Some(w1), ..DeliveryFilter::default() }, 0, 10_000)
         .await
         .unwrap();
     assert_eq!(one.iter().map(|r| r.count).sum::<u64>(), 4, "{}", b.name);
     let other = s
-        .delivery_histogram("a", Some(w1 + 1000), 0, 10_000)
+        .delivery_histogram("a", &DeliveryFilter { webhook_id: Some(w1 + 1000), ..DeliveryFilter::default() }, 0, 10_000)
         .await
         .unwrap();
     assert!(other.is_empty(), "{}: another webhook's deliveries", b.name);
@@ -636,6 +637,8 @@ async fn archived_event_types_are_restored_per_tenant(b: Backend) {
         description: None,
         archived_at: Some(5),
         created_at: 5,
+        data_schema: None,
+        example: None,
     };
     let live = |s: &Arc<dyn Store>, tenant: &'static str, name: &'static str| {
         let s = s.clone();
