@@ -22,6 +22,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
+pub mod portal_links;
 pub mod events;
 pub mod extract;
 pub mod webhook_actions;
@@ -59,6 +60,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "webhooks", description = "Configured destinations"),
         (name = "event-types", description = "The event-type catalogue"),
+        (name = "portal", description = "Links to a tenant's customer portal"),
         (name = "api-keys", description = "Provisioned API keys (admins only)"),
         (name = "events", description = "Publishing, and the event log"),
         (name = "deliveries", description = "The delivery log and retries"),
@@ -103,6 +105,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(event_types::restore_event_type))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(portal_links::create_portal_link))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
