@@ -341,8 +341,8 @@ impl Settings {
         let public_url = match &args.public_url {
             None => None,
             Some(u) => {
-                let parsed = url::Url::parse(u)
-                    .map_err(|e| anyhow::anyhow!("--public-url {u:?}: {e}"))?;
+                let parsed =
+                    url::Url::parse(u).map_err(|e| anyhow::anyhow!("--public-url {u:?}: {e}"))?;
                 if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                     anyhow::bail!("--public-url must be an http or https URL, not {u:?}");
                 }
@@ -361,7 +361,9 @@ impl Settings {
             || portal_product_name.chars().count() > 60
             || portal_product_name.chars().any(char::is_control)
         {
-            anyhow::bail!("--portal-product-name must be 1 to 60 characters, no control characters");
+            anyhow::bail!(
+                "--portal-product-name must be 1 to 60 characters, no control characters"
+            );
         }
         Ok(Self {
             public_url,

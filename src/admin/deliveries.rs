@@ -195,7 +195,9 @@ pub async fn list(
     };
     for (text, name) in [(&filters.from, "From"), (&filters.to, "To")] {
         if !text.is_empty() && parse_local_time(text).is_none() {
-            search_error = Some(format!("{name}: write a date and time such as 2026-11-24T07:40 (UTC)."));
+            search_error = Some(format!(
+                "{name}: write a date and time such as 2026-11-24T07:40 (UTC)."
+            ));
         }
     }
     let q = filters.q.trim();
@@ -210,13 +212,15 @@ pub async fn list(
             search_error = Some(format!("No delivery has the id {id}."));
             filter.event_id = Some(String::new());
         } else {
-            search_error = Some(
-                "Search by an event id (evt_…) or a delivery id (a number).".into(),
-            );
+            search_error =
+                Some("Search by an event id (evt_…) or a delivery id (a number).".into());
             filter.event_id = Some(String::new());
         }
     }
-    let cursor = filters.cursor.as_deref().and_then(|c| c.parse::<i64>().ok());
+    let cursor = filters
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok());
 
     let now = state.clock.now_ms();
     let since = range.since(now);
@@ -247,7 +251,8 @@ pub async fn list(
         }
     }
     webhooks.sort_by_key(|w| w.1.to_lowercase());
-    let catalogue = crate::catalogue::Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
+    let catalogue =
+        crate::catalogue::Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
     let event_types = catalogue.entries().iter().map(|e| e.name.clone()).collect();
     let chart_for = filters.is_filtered().then(|| {
         let mut parts = Vec::new();

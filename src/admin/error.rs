@@ -117,7 +117,13 @@ struct ErrorPage {
     portal: bool,
 }
 
-fn error_page(status: StatusCode, title: String, detail: String, base: Option<String>, portal: bool) -> Response {
+fn error_page(
+    status: StatusCode,
+    title: String,
+    detail: String,
+    base: Option<String>,
+    portal: bool,
+) -> Response {
     let page = ErrorPage {
         status: status.as_u16(),
         title,

@@ -117,7 +117,9 @@ pub fn safe_return_path(path: &str) -> Option<&str> {
 
 /// Like [`safe_return_path`], under the pages of `base` (a portal's own).
 pub fn safe_return_path_under<'a>(path: &'a str, base: &str) -> Option<&'a str> {
-    (path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
+    (path
+        .strip_prefix(base)
+        .is_some_and(|rest| rest.starts_with('/'))
         && !path.contains('\\')
         && path.bytes().all(|b| b.is_ascii_graphic()))
     .then_some(path)

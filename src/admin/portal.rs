@@ -55,7 +55,9 @@ pub fn portal_routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/portal/links/{link}", get(open_link))
         .route("/portal/theme.css", get(theme))
-        .route("/portal/s/{*rest}", any(serve))
+        // Nested as a service: a route with a `{*rest}` capture would hand
+        // its parameter on to the pages' own `Path` extractors.
+        .nest_service("/portal/s", any::<_, _, ()>(serve))
         .layer(axum::middleware::from_fn(move |req, next| {
             portal_headers(frame_ancestors.clone(), req, next)
         }))
@@ -65,7 +67,7 @@ pub fn portal_routes(state: AppState) -> Router<AppState> {
 /// `/webhooks`), hands it to the session extractor, and serves the page
 /// with the portal's base known to its error pages.
 async fn serve_page(pages: &mut Router, mut req: Request) -> Response {
-    let path = req.uri().path().trim_start_matches("/portal/s/");
+    let path = req.uri().path().trim_start_matches('/');
     let (token, rest) = path.split_once('/').unwrap_or((path, ""));
     if token.is_empty() {
         return PageError::PortalEnded.into_response();
@@ -112,11 +114,7 @@ fn frame_ancestors(origins: &[String]) -> HeaderValue {
 
 /// Framable by the configured origins only; the URL (it holds the session)
 /// is never sent as a referrer, and no page is cached.
-async fn portal_headers(
-    csp: HeaderValue,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+async fn portal_headers(csp: HeaderValue, req: Request, next: axum::middleware::Next) -> Response {
     let is_theme = req.uri().path() == "/portal/theme.css";
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -162,7 +160,9 @@ async fn open_link(State(state): State<AppState>, Path(link): Path<String>) -> R
         detail,
     };
     match open_portal_link(&state.ops, &state.cipher, &link, now).await {
-        Ok(Ok(opened)) => Redirect::to(&format!("/portal/s/{}/webhooks", opened.session)).into_response(),
+        Ok(Ok(opened)) => {
+            Redirect::to(&format!("/portal/s/{}/webhooks", opened.session)).into_response()
+        }
         Ok(Err(why)) => {
             tracing::info!(reason = ?why, "portal link refused");
             let ask = "Ask for a new link where you found this one.";
@@ -228,7 +228,10 @@ mod tests {
             redact_portal_path("/portal/s/abc.def/webhooks/5"),
             "/portal/s/…/webhooks/5"
         );
-        assert_eq!(redact_portal_path("/portal/links/abc.def"), "/portal/links/…");
+        assert_eq!(
+            redact_portal_path("/portal/links/abc.def"),
+            "/portal/links/…"
+        );
         assert_eq!(redact_portal_path("/admin/webhooks"), "/admin/webhooks");
     }
 

@@ -50,7 +50,6 @@ impl Chrome {
             tenants,
         }
     }
-
 }
 
 /// Confirmations by code: redirects carry a code, never text, so a link
@@ -81,7 +80,9 @@ fn notice(code: &str) -> Option<&'static str> {
         "key_revoked" => "API key revoked.",
         "key_created" => "API key created.",
         "type_added" => "Event type added: webhooks can subscribe to it now.",
-        "type_schema" => "Schema and example saved: events of this type are checked against the schema from now on.",
+        "type_schema" => {
+            "Schema and example saved: events of this type are checked against the schema from now on."
+        }
         "type_restored" => "Event type restored: new subscriptions to it are accepted again.",
         "type_archived" => {
             "Event type archived: existing subscriptions keep it; new ones are refused."

@@ -21,7 +21,9 @@ use crate::domain::duration::format_duration_ms;
 use crate::domain::event_type::{BUILTIN_EVENT_TYPES, category_of};
 use crate::domain::webhook::{Headers, Webhook};
 use crate::ops::OpError;
-use crate::ops::webhook_actions::{recover_webhook, send_example as send_example_event, send_test_event};
+use crate::ops::webhook_actions::{
+    recover_webhook, send_example as send_example_event, send_test_event,
+};
 use crate::ops::webhooks::{self as ops, NewWebhook, WebhookChanges};
 use crate::state::AppState;
 use crate::store::WebhookFilter;
@@ -192,7 +194,8 @@ pub async fn list(
         total: found.total,
         first: if shown == 0 { 0 } else { offset + 1 },
         last: offset + shown,
-        prev_link: (page > 1).then(|| list_link(&session.base, &q, &environment, &status, page - 1)),
+        prev_link: (page > 1)
+            .then(|| list_link(&session.base, &q, &environment, &status, page - 1)),
         next_link: (offset + shown < found.total)
             .then(|| list_link(&session.base, &q, &environment, &status, page + 1)),
         here: list_link(&session.base, &q, &environment, &status, page),
@@ -788,7 +791,10 @@ pub async fn send_test(
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
     send_test_event(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
-    Ok(Redirect::to(&session.at(&format!("/deliveries?webhook_id={id}&done=tested"))).into_response())
+    Ok(
+        Redirect::to(&session.at(&format!("/deliveries?webhook_id={id}&done=tested")))
+            .into_response(),
+    )
 }
 
 /// Sends an event type's example to this webhook alone.
@@ -799,8 +805,18 @@ pub async fn send_example(
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
     let event_type = form.text("event_type");
-    send_example_event(&state.ops, &session.tenant, id, &event_type, state.clock.now_ms()).await?;
-    Ok(Redirect::to(&session.at(&format!("/deliveries?webhook_id={id}&done=example_sent"))).into_response())
+    send_example_event(
+        &state.ops,
+        &session.tenant,
+        id,
+        &event_type,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(
+        Redirect::to(&session.at(&format!("/deliveries?webhook_id={id}&done=example_sent")))
+            .into_response(),
+    )
 }
 
 /// "Retry all failed and diverted": re-queues the webhook's failed and
@@ -822,8 +838,21 @@ pub async fn recover(
             ),
         });
     }
-    recover_webhook(&state.ops, &session.tenant, id, now - RECOVER_WINDOW_MS, now).await?;
-    Ok(back_to(&session, &form, &session.at(&format!("/webhooks/{id}")), "recovered", id))
+    recover_webhook(
+        &state.ops,
+        &session.tenant,
+        id,
+        now - RECOVER_WINDOW_MS,
+        now,
+    )
+    .await?;
+    Ok(back_to(
+        &session,
+        &form,
+        &session.at(&format!("/webhooks/{id}")),
+        "recovered",
+        id,
+    ))
 }
 
 /// How far back "Retry all failed and diverted" reaches (the retention

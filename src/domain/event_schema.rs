@@ -172,8 +172,16 @@ mod tests {
         ] {
             assert!(EventSchema::parse(bad).is_err(), "{bad} was accepted");
         }
-        let deep = format!("{}{}", "{\"not\":".repeat(100), "{}".to_owned() + &"}".repeat(100));
-        assert!(EventSchema::parse(&deep).unwrap_err().contains("levels deep"));
+        let deep = format!(
+            "{}{}",
+            "{\"not\":".repeat(100),
+            "{}".to_owned() + &"}".repeat(100)
+        );
+        assert!(
+            EventSchema::parse(&deep)
+                .unwrap_err()
+                .contains("levels deep")
+        );
     }
 
     #[test]

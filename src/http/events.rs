@@ -238,7 +238,14 @@ pub async fn publish_event(
     );
     errors.into_result()?;
     let event = event.expect("no errors");
-    check_schemas(&state, tenant, std::slice::from_ref(&event), |_| String::new(), now).await?;
+    check_schemas(
+        &state,
+        tenant,
+        std::slice::from_ref(&event),
+        |_| String::new(),
+        now,
+    )
+    .await?;
     let mut results = state.ops.publisher.publish(vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(results.remove(0).into())))
 }

@@ -22,9 +22,9 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
-pub mod portal_links;
 pub mod events;
 pub mod extract;
+pub mod portal_links;
 pub mod webhook_actions;
 pub mod webhooks;
 

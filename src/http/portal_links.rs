@@ -91,7 +91,11 @@ pub async fn create_portal_link(
     Ok((
         StatusCode::CREATED,
         Json(PortalLinkOut {
-            url: format!("{}/portal/links/{}", public_base(&state, &headers), made.token),
+            url: format!(
+                "{}/portal/links/{}",
+                public_base(&state, &headers),
+                made.token
+            ),
             expires_at: format_rfc3339(made.expires_at),
             tenant: made.tenant,
             read_only: made.read_only,

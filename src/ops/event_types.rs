@@ -143,7 +143,10 @@ pub async fn update_event_type(
     let mut errors = ValidationErrors::new();
     let description = match changes.description {
         Some(_) if entry.builtin => {
-            errors.add("description", "a built-in type's description cannot be changed");
+            errors.add(
+                "description",
+                "a built-in type's description cannot be changed",
+            );
             None
         }
         Some(Some(d)) => errors

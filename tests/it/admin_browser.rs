@@ -390,7 +390,9 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     );
     assert!(b.text(".notice").await.contains("Test event"));
     reload_until(&b, &s.url(&here), "the test event's delivery", |t| {
-        t.contains("webhook.test") && t.contains("Succeeded 2") && !t.contains("contract.created evt_")
+        t.contains("webhook.test")
+            && t.contains("Succeeded 2")
+            && !t.contains("contract.created evt_")
     })
     .await;
     assert_eq!(
@@ -589,7 +591,11 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
         }
         v
     };
-    assert_eq!(listed, ["acme", "default", ""], "known tenants, then New tenant…");
+    assert_eq!(
+        listed,
+        ["acme", "default", ""],
+        "known tenants, then New tenant…"
+    );
     b.select("#tenant-switch", "").await;
     b.fill("#new-tenant", "not a tenant!").await;
     b.navigate_by(".tenant-switch button").await;

@@ -10,8 +10,8 @@ use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
 use hookd::store::{
-    AdminSessionRecord, CommitBatch, DeliveryFilter, EventTypeRecord, HistogramRow, Lease, PostgresStore,
-    PublishBatch, SqliteStore, Store, WebhookFilter,
+    AdminSessionRecord, CommitBatch, DeliveryFilter, EventTypeRecord, HistogramRow, Lease,
+    PostgresStore, PublishBatch, SqliteStore, Store, WebhookFilter,
 };
 
 use crate::common;
@@ -586,7 +586,10 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         .await;
     }
     // Window from 1,000 in buckets of 1,000: [1000, 2000) and [2000, 3000).
-    let mut rows = s.delivery_histogram("a", &DeliveryFilter::default(), 1_000, 1_000).await.unwrap();
+    let mut rows = s
+        .delivery_histogram("a", &DeliveryFilter::default(), 1_000, 1_000)
+        .await
+        .unwrap();
     rows.sort_by_key(|r| r.bucket);
     assert_eq!(
         rows,
@@ -618,12 +621,28 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         .items[0]
         .id;
     let one = s
-        .delivery_histogram("a", &DeliveryFilter { webhook_id: Some(w1), ..DeliveryFilter::default() }, 0, 10_000)
+        .delivery_histogram(
+            "a",
+            &DeliveryFilter {
+                webhook_id: Some(w1),
+                ..DeliveryFilter::default()
+            },
+            0,
+            10_000,
+        )
         .await
         .unwrap();
     assert_eq!(one.iter().map(|r| r.count).sum::<u64>(), 4, "{}", b.name);
     let other = s
-        .delivery_histogram("a", &DeliveryFilter { webhook_id: Some(w1 + 1000), ..DeliveryFilter::default() }, 0, 10_000)
+        .delivery_histogram(
+            "a",
+            &DeliveryFilter {
+                webhook_id: Some(w1 + 1000),
+                ..DeliveryFilter::default()
+            },
+            0,
+            10_000,
+        )
         .await
         .unwrap();
     assert!(other.is_empty(), "{}: another webhook's deliveries", b.name);

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 mod catalogue;
 mod deliveries;
 mod headers;
+mod portal;
 mod sessions;
 mod settings;
 mod sign_in;
@@ -474,7 +475,9 @@ fn find_form(html: &str, action: &str) -> Option<Fields> {
 fn shown_tenant(html: &str) -> String {
     let doc = Html::parse_document(html);
     if let Some(option) = doc
-        .select(&selector("form.tenant-switch select[name=tenant] option[selected]"))
+        .select(&selector(
+            "form.tenant-switch select[name=tenant] option[selected]",
+        ))
         .next()
     {
         return option.value().attr("value").unwrap_or_default().to_owned();
