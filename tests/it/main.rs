@@ -14,6 +14,7 @@ mod common;
 mod admin_browser;
 mod admin_http;
 mod api_auth;
+mod api_event_schemas;
 mod api_event_types;
 mod api_hardening;
 mod api_seed;
