@@ -29,6 +29,7 @@ mod dialects;
 mod multi_instance;
 mod openapi;
 mod persistence;
+mod portal_browser;
 mod postgres_restart;
 mod signature_standard_webhooks;
 mod store_conformance;

@@ -2,6 +2,7 @@
 //! temporary data directory and talks HTTP to it.
 
 pub mod browser;
+pub mod page_host;
 pub mod pg;
 pub mod receiver;
 
