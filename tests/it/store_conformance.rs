@@ -713,7 +713,7 @@ async fn portal_links_open_once_and_the_portal_reads_what_it_needs(b: Backend) {
         id_hash: vec![id; 32],
         tenant_id: "acme".into(),
         key_ref: vec![9; 32],
-        read_only: id % 2 == 0,
+        read_only: id.is_multiple_of(2),
         created_at: 100,
         expires_at,
     };
