@@ -365,6 +365,69 @@ async fn a_portal_acts_on_its_tenant_alone_and_offers_no_keys_settings_or_switch
         .await;
     p.assert_error_page(404, "toggling another tenant's webhook");
     assert_eq!(webhook(&s, "globex", theirs_id).await.1["enabled"], true);
+    // Its own: deactivated, secret rotated, test sent, deleted — each back
+    // into the portal.
+    let back = |p: &Page| p.location();
+    let p = portal
+        .post(
+            &format!("/webhooks/{mine_id}/toggle"),
+            &pairs(&[("enabled", "false")]),
+        )
+        .await;
+    assert!(
+        back(&p).starts_with(&format!("{}/webhooks?", portal.base)),
+        "{}",
+        back(&p)
+    );
+    assert_eq!(webhook(&s, "acme", mine_id).await.1["enabled"], false);
+    let p = portal
+        .post(&format!("/webhooks/{mine_id}/secret"), &pairs(&[]))
+        .await;
+    assert_eq!(
+        back(&p),
+        format!("{}/webhooks/{mine_id}?done=rotated", portal.base)
+    );
+    assert_ne!(
+        secret_of(&s, "acme", mine_id).await["secret"],
+        secret["secret"]
+    );
+    let p = portal
+        .post(
+            &format!("/webhooks/{mine_id}/toggle"),
+            &pairs(&[("enabled", "true")]),
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let p = portal
+        .post(&format!("/webhooks/{mine_id}/test"), &pairs(&[]))
+        .await;
+    assert_eq!(
+        back(&p),
+        format!(
+            "{}/deliveries?webhook_id={mine_id}&done=tested",
+            portal.base
+        )
+    );
+    let log = portal
+        .page(&format!("/deliveries?webhook_id={mine_id}"))
+        .await;
+    assert!(
+        log.contains("webhook.test") && !log.contains("/admin/deliveries"),
+        "{log}"
+    );
+    let delete_page = portal.page(&format!("/webhooks/{mine_id}/delete")).await;
+    assert!(
+        find_form(
+            &delete_page,
+            &format!("{}/webhooks/{mine_id}/delete", portal.base)
+        )
+        .is_some()
+    );
+    let p = portal
+        .post(&format!("/webhooks/{mine_id}/delete"), &pairs(&[]))
+        .await;
+    assert_eq!(back(&p), format!("{}/webhooks?done=deleted", portal.base));
+    assert_eq!(webhook(&s, "acme", mine_id).await.0, 404);
 }
 
 #[tokio::test]
