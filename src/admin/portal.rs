@@ -36,10 +36,6 @@ use crate::state::AppState;
 /// `/portal/…`: opening a link, the theme, and the portal's pages.
 pub fn portal_routes(state: AppState) -> Router<AppState> {
     let pages = super::tenant_pages()
-        .route(
-            "/",
-            get(|| async { PageError::bad_request("Choose a page.") }),
-        )
         .fallback(|| async {
             PageError::Page {
                 status: StatusCode::NOT_FOUND,

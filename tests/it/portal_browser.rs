@@ -231,6 +231,23 @@ async fn a_customer_uses_the_portal_inside_another_sites_iframe_without_cookies(
     assert!(frame_text(&b).await.contains("already used"));
     b.client.enter_parent_frame().await.unwrap();
     b.screenshot("portal-07-link-used").await;
+
+    // A read-only portal, opened as a page of its own: nothing to act with.
+    b.goto(&link(&s, "acme", json!({"read_only": true})).await)
+        .await;
+    b.css("#read-only-badge").await;
+    assert!(
+        b.all("a.button.primary").await.is_empty(),
+        "Create Webhook in a read-only portal"
+    );
+    b.screenshot("portal-09-read-only-webhooks").await;
+    b.navigate_by("#webhooks td.name a").await;
+    assert!(
+        b.all(".button-row button[type=submit]").await.is_empty(),
+        "Save in a read-only portal"
+    );
+    assert!(!b.value("#secret").await.starts_with("whsec_"));
+    b.screenshot("portal-10-read-only-webhook").await;
     b.close().await;
 }
 
