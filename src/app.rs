@@ -269,6 +269,7 @@ pub async fn run(
             publisher,
             dispatcher: dispatcher.as_ref().map(|(d, _)| d.clone()),
             targets,
+            schemas: Arc::new(crate::event_schemas::SchemaCache::default()),
         },
         clock: clock.clone(),
         policy,

@@ -13,6 +13,10 @@ pub struct CatalogueEntry {
     pub description: Option<String>,
     pub builtin: bool,
     pub archived_at: Option<i64>,
+    /// JSON Schema of `data` (JSON text), checked when published.
+    pub data_schema: Option<String>,
+    /// An example `data` (JSON text), for "Send example" and the docs.
+    pub example: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -37,6 +41,8 @@ impl Catalogue {
                         description: Some(description.to_string()),
                         builtin: true,
                         archived_at: None,
+                        data_schema: None,
+                        example: None,
                     },
                 )
             })
@@ -50,8 +56,12 @@ impl Catalogue {
                     description: r.description.clone(),
                     builtin: false,
                     archived_at: None,
+                    data_schema: None,
+                    example: None,
                 });
             entry.archived_at = r.archived_at;
+            entry.data_schema = r.data_schema;
+            entry.example = r.example;
             if !entry.builtin {
                 entry.description = r.description;
                 entry.category = r.category;
@@ -119,6 +129,8 @@ mod tests {
             description: None,
             archived_at: archived.then_some(1),
             created_at: 0,
+            data_schema: None,
+            example: None,
         }
     }
 

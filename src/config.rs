@@ -229,6 +229,49 @@ pub struct ServeArgs {
     /// closes (a body that never comes must not hold a connection).
     #[arg(long, env = "HOOKD_REQUEST_TIMEOUT", default_value = "30s")]
     pub request_timeout: String,
+    /// The address users reach hookd at (`https://hooks.example.com`):
+    /// portal links are made under it. Without it, under the `Host` the
+    /// link was asked for with (http).
+    #[arg(long, env = "HOOKD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Origins that may show the customer portal in a frame
+    /// (`https://app.example.com`, comma-separated); none by default. The
+    /// admin page may never be framed.
+    #[arg(long, env = "HOOKD_PORTAL_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub portal_frame_ancestors: Vec<String>,
+    /// The product name the customer portal shows.
+    #[arg(long, env = "HOOKD_PORTAL_PRODUCT_NAME", default_value = "Webhooks")]
+    pub portal_product_name: String,
+    /// The customer portal's accent colour (`#rrggbb`).
+    #[arg(long, env = "HOOKD_PORTAL_ACCENT_COLOR", default_value = "#3451d1")]
+    pub portal_accent_color: String,
+}
+
+/// An origin a frame-ancestors list may name: `scheme://host[:port]`,
+/// http or https, nothing after it.
+fn parse_origin(text: &str) -> anyhow::Result<String> {
+    let url = url::Url::parse(text)
+        .map_err(|e| anyhow::anyhow!("--portal-frame-ancestors: {text:?} is not an origin: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || text.trim_end_matches('/') != origin
+    {
+        anyhow::bail!(
+            "--portal-frame-ancestors: {text:?} must be an origin such as https://app.example.com \
+             (scheme, host and port only)"
+        );
+    }
+    Ok(origin)
+}
+
+/// `#rgb` or `#rrggbb`, lowercased.
+fn parse_colour(text: &str) -> anyhow::Result<String> {
+    let hex = text.strip_prefix('#').unwrap_or("");
+    if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!("--portal-accent-color must be a colour such as #3451d1, not {text:?}");
+    }
+    Ok(format!("#{}", hex.to_ascii_lowercase()))
 }
 
 /// Validated service settings derived from `ServeArgs`.
@@ -251,6 +294,12 @@ pub struct Settings {
     pub header_read_timeout_ms: u64,
     pub idle_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Without a trailing slash.
+    pub public_url: Option<String>,
+    /// Origins, as CSP writes them.
+    pub portal_frame_ancestors: Vec<String>,
+    pub portal_product_name: String,
+    pub portal_accent_color: String,
 }
 
 impl Settings {
@@ -289,7 +338,38 @@ impl Settings {
                 "--header-read-timeout, --idle-timeout and --request-timeout must be longer than 0"
             );
         }
+        let public_url = match &args.public_url {
+            None => None,
+            Some(u) => {
+                let parsed =
+                    url::Url::parse(u).map_err(|e| anyhow::anyhow!("--public-url {u:?}: {e}"))?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                    anyhow::bail!("--public-url must be an http or https URL, not {u:?}");
+                }
+                Some(u.trim_end_matches('/').to_owned())
+            }
+        };
+        let portal_frame_ancestors = args
+            .portal_frame_ancestors
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(parse_origin)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let portal_product_name = args.portal_product_name.trim().to_owned();
+        if portal_product_name.is_empty()
+            || portal_product_name.chars().count() > 60
+            || portal_product_name.chars().any(char::is_control)
+        {
+            anyhow::bail!(
+                "--portal-product-name must be 1 to 60 characters, no control characters"
+            );
+        }
         Ok(Self {
+            public_url,
+            portal_frame_ancestors,
+            portal_product_name,
+            portal_accent_color: parse_colour(&args.portal_accent_color)?,
             url_policy: args.url_policy,
             environments,
             max_body_bytes: args.max_body_bytes,

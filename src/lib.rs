@@ -12,6 +12,7 @@ pub mod data_dir;
 pub mod dialects;
 pub mod dispatcher;
 pub mod domain;
+pub mod event_schemas;
 pub mod http;
 pub mod listener;
 pub mod metrics;

@@ -106,6 +106,38 @@ document.addEventListener("DOMContentLoaded", () => {
   if (invalid) invalid.focus();
   else if (anchor && anchor.matches("button, a, input")) anchor.focus();
 
+  // A confirmation is said once: the address loses its `done` code, so a
+  // reload (or a bookmark) does not say it again.
+  const address = new URL(location.href);
+  if (address.searchParams.has("done")) {
+    address.searchParams.delete("done");
+    history.replaceState(history.state, "", address.pathname + address.search + address.hash);
+  }
+
+  // A log row opens its delivery when clicked anywhere but on its own
+  // controls (its Details link stays for the keyboard).
+  for (const row of document.querySelectorAll("tr[data-href]")) {
+    row.addEventListener("click", (event) => {
+      if (event.target.closest("a, button, form, input, select, textarea")) return;
+      if (window.getSelection && String(window.getSelection())) return; // selecting text
+      location.href = row.dataset.href;
+    });
+  }
+
+  // The tenant switcher's free text appears only under "New tenant…".
+  for (const select of document.querySelectorAll("select[data-new-tenant]")) {
+    const field = document.getElementById(select.dataset.newTenant);
+    const input = field.querySelector("input");
+    const sync = (focus) => {
+      field.hidden = select.value !== "";
+      input.required = select.value === "";
+      if (focus && !field.hidden) input.focus();
+    };
+    select.addEventListener("change", () => sync(true));
+    sync(false);
+  }
+  document.documentElement.classList.add("js");
+
   // Reached only if nothing above threw (the browser tests check it).
   document.documentElement.dataset.js = "ready";
 });

@@ -26,6 +26,7 @@ pub struct Row {
     pub time: String,
     pub webhook_id: i64,
     pub webhook: String,
+    pub event_id: String,
     pub event_type: String,
     pub status: &'static str,
     pub response_status: String,
@@ -37,43 +38,113 @@ pub struct Row {
 struct ListPage {
     chrome: Chrome,
     chart: Chart,
-    /// The webhook the chart is limited to, if the log is.
+    /// What the chart counts, when the log is filtered.
     chart_for: Option<String>,
     ranges: &'static [Range],
-    range: &'static str,
     range_label: &'static str,
     rows: Vec<Row>,
     webhooks: Vec<(i64, String)>,
-    webhook_id: Option<i64>,
-    status: String,
+    event_types: Vec<String>,
+    filters: LogQuery,
     statuses: Vec<&'static str>,
     next_link: Option<String>,
     first_link: Option<String>,
+    /// Why the search found nothing to filter by.
+    search_error: Option<String>,
 }
 
 impl ListPage {
     fn webhook_selected(&self, id: &i64) -> bool {
-        self.webhook_id == Some(*id)
+        self.filters.webhook_id == Some(*id)
     }
 
     fn range_link(&self, key: &str) -> String {
-        link(self.webhook_id, &self.status, key, None)
+        LogQuery {
+            range: key.to_owned(),
+            cursor: None,
+            ..self.filters.clone()
+        }
+        .link(&self.chrome.base)
     }
 }
 
-fn link(webhook_id: Option<i64>, status: &str, range: &str, cursor: Option<&str>) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(id) = webhook_id {
-        s.append_pair("webhook_id", &id.to_string());
+/// The log's filters as the query names them; each kept as typed so the
+/// form shows it back.
+#[derive(Clone, Default)]
+pub struct LogQuery {
+    pub webhook_id: Option<i64>,
+    pub status: String,
+    pub event_type: String,
+    /// Event id (`evt_…`) or delivery id.
+    pub q: String,
+    /// `YYYY-MM-DDTHH:MM` (UTC), as `datetime-local` inputs send it.
+    pub from: String,
+    pub to: String,
+    pub range: String,
+    pub cursor: Option<String>,
+}
+
+impl LogQuery {
+    fn parse(query: &Form) -> Self {
+        Self {
+            webhook_id: query
+                .text("webhook_id")
+                .parse::<i64>()
+                .ok()
+                .filter(|i| *i > 0),
+            status: Some(query.text("status"))
+                .filter(|s| DeliveryStatus::parse(s).is_some())
+                .unwrap_or_default(),
+            event_type: query.text("event_type"),
+            q: query.text("q"),
+            from: query.text("from"),
+            to: query.text("to"),
+            range: Range::find(&query.text("range")).key.to_owned(),
+            cursor: Some(query.text("cursor")).filter(|c| c.parse::<i64>().is_ok_and(|c| c > 0)),
+        }
     }
-    if !status.is_empty() {
-        s.append_pair("status", status);
+
+    pub fn is_filtered(&self) -> bool {
+        self.webhook_id.is_some()
+            || !self.status.is_empty()
+            || !self.event_type.is_empty()
+            || !self.q.is_empty()
+            || !self.from.is_empty()
+            || !self.to.is_empty()
     }
-    s.append_pair("range", range);
-    if let Some(c) = cursor {
-        s.append_pair("cursor", c);
+
+    fn link(&self, base: &str) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(id) = self.webhook_id {
+            s.append_pair("webhook_id", &id.to_string());
+        }
+        for (k, v) in [
+            ("status", &self.status),
+            ("event_type", &self.event_type),
+            ("q", &self.q),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.is_empty() {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("range", &self.range);
+        if let Some(c) = &self.cursor {
+            s.append_pair("cursor", c);
+        }
+        format!("{base}/deliveries?{}", s.finish())
     }
-    format!("/admin/deliveries?{}", s.finish())
+}
+
+/// `2026-11-24T07:40` (or with seconds), read as UTC.
+fn parse_local_time(text: &str) -> Option<i64> {
+    let text = if text.len() == 16 {
+        format!("{text}:00Z")
+    } else {
+        format!("{text}Z")
+    };
+    crate::clock::parse_rfc3339(&text).ok()
 }
 
 async fn webhook_names(state: &AppState, tenant: &str) -> Result<HashMap<i64, String>, PageError> {
@@ -94,6 +165,7 @@ fn row(d: DeliveryRecord, names: &HashMap<i64, String>) -> Row {
             .get(&d.webhook_id)
             .cloned()
             .unwrap_or_else(|| format!("#{} (deleted)", d.webhook_id)),
+        event_id: d.event_id,
         event_type: d.event_type,
         status: d.status.as_str(),
         response_status: d
@@ -110,33 +182,53 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let query = Form::parse(query.unwrap_or_default().as_bytes());
-    let range = Range::find(&query.text("range"));
-    let webhook_id = query
-        .text("webhook_id")
-        .parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0);
-    let status_text = query.text("status");
-    let status = DeliveryStatus::parse(&status_text);
-    let status_text = if status.is_some() {
-        status_text
-    } else {
-        String::new()
+    let filters = LogQuery::parse(&query);
+    let range = Range::find(&filters.range);
+    let mut search_error = None;
+    let mut filter = DeliveryFilter {
+        webhook_id: filters.webhook_id,
+        status: DeliveryStatus::parse(&filters.status),
+        event_type: Some(filters.event_type.clone()).filter(|t| !t.is_empty()),
+        since: parse_local_time(&filters.from),
+        until: parse_local_time(&filters.to),
+        ..DeliveryFilter::default()
     };
-    let cursor = query.text("cursor").parse::<i64>().ok().filter(|c| *c > 0);
+    for (text, name) in [(&filters.from, "From"), (&filters.to, "To")] {
+        if !text.is_empty() && parse_local_time(text).is_none() {
+            search_error = Some(format!(
+                "{name}: write a date and time such as 2026-11-24T07:40 (UTC)."
+            ));
+        }
+    }
+    let q = filters.q.trim();
+    if !q.is_empty() {
+        if q.starts_with("evt_") {
+            filter.event_id = Some(q.to_owned());
+        } else if let Ok(id) = q.trim_start_matches('#').parse::<i64>() {
+            // A delivery id names one delivery: open it.
+            if get_delivery(&state.ops, &session.tenant, id).await.is_ok() {
+                return Ok(Redirect::to(&session.at(&format!("/deliveries/{id}"))).into_response());
+            }
+            search_error = Some(format!("No delivery has the id {id}."));
+            filter.event_id = Some(String::new());
+        } else {
+            search_error =
+                Some("Search by an event id (evt_…) or a delivery id (a number).".into());
+            filter.event_id = Some(String::new());
+        }
+    }
+    let cursor = filters
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok());
 
     let now = state.clock.now_ms();
     let since = range.since(now);
     let histogram = state
         .ops
         .store
-        .delivery_histogram(&session.tenant, webhook_id, since, range.bucket_ms)
+        .delivery_histogram(&session.tenant, &filter, since, range.bucket_ms)
         .await?;
-    let filter = DeliveryFilter {
-        webhook_id,
-        status,
-        ..DeliveryFilter::default()
-    };
     let page = list_deliveries(&state.ops, &session.tenant, &filter, cursor, PAGE_SIZE).await?;
     let (found, next_cursor) = (page.items, page.next_cursor.map(|c| c.to_string()));
     let mut names = webhook_names(&state, &session.tenant).await?;
@@ -145,36 +237,69 @@ pub async fn list(
     let mut missing: Vec<i64> = found
         .iter()
         .map(|d| d.webhook_id)
-        .chain(webhook_id)
+        .chain(filters.webhook_id)
         .filter(|id| !names.contains_key(id))
         .collect();
     missing.sort_unstable();
     missing.dedup();
     for id in missing {
         if let Some(w) = state.ops.store.get_webhook(&session.tenant, id).await? {
-            if Some(id) == webhook_id {
+            if Some(id) == filters.webhook_id {
                 webhooks.push((id, w.name.clone()));
             }
             names.insert(id, w.name);
         }
     }
     webhooks.sort_by_key(|w| w.1.to_lowercase());
+    let catalogue =
+        crate::catalogue::Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
+    let event_types = catalogue.entries().iter().map(|e| e.name.clone()).collect();
+    let chart_for = filters.is_filtered().then(|| {
+        let mut parts = Vec::new();
+        if let Some(name) = filters.webhook_id.and_then(|id| names.get(&id)) {
+            parts.push(format!("to {name}"));
+        }
+        if !filters.event_type.is_empty() {
+            parts.push(format!("of {}", filters.event_type));
+        }
+        if !filters.status.is_empty() {
+            parts.push(format!("now {}", filters.status));
+        }
+        if filter.event_id.as_deref().is_some_and(|e| !e.is_empty()) {
+            parts.push(format!("of event {q}"));
+        }
+        if parts.is_empty() {
+            "matching the filters".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    });
     let page = ListPage {
         chrome: Chrome::new(&session, "deliveries", query.raw("done")),
         chart: chart::build(range, since, &histogram),
-        chart_for: webhook_id.and_then(|id| names.get(&id).cloned()),
+        chart_for,
         ranges: &RANGES,
-        range: range.key,
         range_label: range.label,
         rows: found.into_iter().map(|d| row(d, &names)).collect(),
         webhooks,
-        webhook_id,
-        next_link: next_cursor
-            .as_deref()
-            .map(|c| link(webhook_id, &status_text, range.key, Some(c))),
-        first_link: cursor.map(|_| link(webhook_id, &status_text, range.key, None)),
-        status: status_text,
+        event_types,
+        next_link: next_cursor.map(|c| {
+            LogQuery {
+                cursor: Some(c),
+                ..filters.clone()
+            }
+            .link(&session.base)
+        }),
+        first_link: cursor.map(|_| {
+            LogQuery {
+                cursor: None,
+                ..filters.clone()
+            }
+            .link(&session.base)
+        }),
+        filters,
         statuses: DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        search_error,
     };
     Ok(render(&page))
 }
@@ -276,7 +401,7 @@ pub async fn detail(
             .enumerate()
             .map(|(i, a)| AttemptView::new(i + 1, a))
             .collect(),
-        here: format!("/admin/deliveries/{id}"),
+        here: session.at(&format!("/deliveries/{id}")),
         row: row(delivery, &names),
     };
     Ok(render(&page))
@@ -309,5 +434,5 @@ pub async fn retry(
         });
     }
     retry_delivery(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
-    Ok(Redirect::to(&format!("/admin/deliveries/{id}?done=retried")).into_response())
+    Ok(Redirect::to(&session.at(&format!("/deliveries/{id}?done=retried"))).into_response())
 }

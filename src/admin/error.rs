@@ -23,6 +23,25 @@ pub enum PageError {
         status: StatusCode,
         detail: String,
     },
+    /// A portal URL whose session has ended (expired, unknown, or its
+    /// key revoked): a page saying so, never a sign-in form.
+    PortalEnded,
+    /// A portal link that opened nothing, and why (SPEC §11).
+    PortalLink {
+        status: StatusCode,
+        title: &'static str,
+        detail: String,
+    },
+}
+
+tokio::task_local! {
+    /// The portal pages' base (`/portal/s/{token}`) while a portal request
+    /// is served: error pages link back into the portal, not the admin page.
+    pub static PORTAL_BASE: String;
+}
+
+fn portal_base() -> Option<String> {
+    PORTAL_BASE.try_with(Clone::clone).ok()
 }
 
 impl PageError {
@@ -92,6 +111,34 @@ struct ErrorPage {
     title: String,
     detail: String,
     asset_version: &'static str,
+    /// Where the page's links lead: `/admin`, a portal's base, or nowhere
+    /// (a portal that is not open).
+    base: Option<String>,
+    portal: bool,
+}
+
+fn error_page(
+    status: StatusCode,
+    title: String,
+    detail: String,
+    base: Option<String>,
+    portal: bool,
+) -> Response {
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title,
+        detail,
+        asset_version: super::ASSET_VERSION,
+        base,
+        portal,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the error page");
+            status.into_response()
+        }
+    }
 }
 
 impl IntoResponse for PageError {
@@ -124,20 +171,27 @@ impl IntoResponse for PageError {
             )
                 .into_response(),
             PageError::Page { status, detail } => {
-                let page = ErrorPage {
-                    status: status.as_u16(),
-                    title: status.canonical_reason().unwrap_or("Error").to_owned(),
-                    detail,
-                    asset_version: super::ASSET_VERSION,
-                };
-                match page.render() {
-                    Ok(html) => (status, Html(html)).into_response(),
-                    Err(e) => {
-                        tracing::error!(error = %e, "rendering the error page");
-                        status.into_response()
-                    }
+                let title = status.canonical_reason().unwrap_or("Error").to_owned();
+                match portal_base() {
+                    Some(base) => error_page(status, title, detail, Some(base), true),
+                    None => error_page(status, title, detail, Some("/admin".into()), false),
                 }
             }
+            PageError::PortalEnded => error_page(
+                StatusCode::UNAUTHORIZED,
+                "This portal has closed".into(),
+                "This portal session has ended or is not valid: a portal stays open for 4 hours \
+                 after its link is used, and closes when the key that made the link is revoked. \
+                 Open the portal again from where you found it."
+                    .into(),
+                None,
+                true,
+            ),
+            PageError::PortalLink {
+                status,
+                title,
+                detail,
+            } => error_page(status, title.into(), detail, None, true),
         }
     }
 }

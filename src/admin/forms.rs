@@ -112,7 +112,14 @@ pub fn parse_id(raw: &str, what: &str) -> Result<i64, super::PageError> {
 /// ones a `Location` header can carry (visible ASCII: an address this page
 /// made is percent-encoded).
 pub fn safe_return_path(path: &str) -> Option<&str> {
-    (path.starts_with("/admin/")
+    safe_return_path_under(path, "/admin")
+}
+
+/// Like [`safe_return_path`], under the pages of `base` (a portal's own).
+pub fn safe_return_path_under<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    (path
+        .strip_prefix(base)
+        .is_some_and(|rest| rest.starts_with('/'))
         && !path.contains('\\')
         && path.bytes().all(|b| b.is_ascii_graphic()))
     .then_some(path)

@@ -5,6 +5,11 @@
 //! session's CSRF token. No asset comes from another host: the stylesheet
 //! and the small script are compiled into the binary, and the chart is SVG
 //! drawn by the server.
+//!
+//! The customer portal (`portal`, SPEC §11) serves the tenant pages of
+//! this module (`tenant_pages`: webhooks, deliveries, the event catalogue,
+//! the API reference) under `/portal/s/{token}` for one tenant, with the
+//! same handlers: what a page gains here shows in the portal too.
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -14,11 +19,13 @@ use axum::routing::{get, post};
 use crate::state::AppState;
 
 mod api_keys;
+mod api_reference;
 mod chart;
 mod deliveries;
 mod error;
 mod event_types;
 mod forms;
+mod portal;
 mod session;
 mod settings;
 mod view;
@@ -26,17 +33,11 @@ mod webhook_security;
 mod webhooks;
 
 pub use error::PageError;
+pub use portal::{portal_routes, redact_portal_path};
 
-/// The admin page's routes, to be nested under `/admin`.
-pub fn routes() -> Router<AppState> {
+/// The pages of one tenant: the admin page's and the portal's alike.
+fn tenant_pages() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/admin/webhooks") }))
-        .route(
-            "/login",
-            get(session::login_page).post(session::login_submit),
-        )
-        .route("/logout", post(session::logout))
-        .route("/tenant", post(session::switch_tenant))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/new", get(webhooks::new_form))
         .route(
@@ -51,13 +52,27 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks/{id}/secret", post(webhooks::rotate_secret))
         .route("/webhooks/{id}/unsuspend", post(webhooks::unsuspend))
         .route("/webhooks/{id}/test", post(webhooks::send_test))
+        .route("/webhooks/{id}/example", post(webhooks::send_example))
+        .route("/webhooks/{id}/recover", post(webhooks::recover))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/deliveries/{id}/retry", post(deliveries::retry))
+        .route("/event-types", get(event_types::list))
+        .route("/api-reference", get(api_reference::show))
+}
+
+/// The admin page's routes, to be nested under `/admin`.
+pub fn routes() -> Router<AppState> {
+    tenant_pages()
+        .route("/", get(|| async { Redirect::to("/admin/webhooks") }))
         .route(
-            "/event-types",
-            get(event_types::list).post(event_types::create),
+            "/login",
+            get(session::login_page).post(session::login_submit),
         )
+        .route("/logout", post(session::logout))
+        .route("/tenant", post(session::switch_tenant))
+        .route("/event-types", post(event_types::create))
+        .route("/event-types/edit", post(event_types::update))
         .route("/event-types/archive", post(event_types::archive))
         .route("/event-types/restore", post(event_types::restore))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))

@@ -6,6 +6,11 @@
 //! in, which is checked again on every request: revoking the key, or
 //! removing a management key from the configuration, ends its sessions.
 //! Sign-out deletes the row, so a copied cookie dies with it.
+//!
+//! The customer portal (SPEC §11) is the same pages under
+//! `/portal/s/{token}/…`: there the session is the signed token in the
+//! URL (`PortalToken`, put there by the portal's router), not a cookie,
+//! and it is a portal session's only (`kind`), bound to its tenant.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -39,16 +44,54 @@ const MAC_PURPOSE: &str = "admin-session";
 const FAILED_SIGN_IN_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// A signed-in admin: a management key (any tenant, chosen at sign-in) or
-/// a provisioned key with the `admin` permission (its own tenant).
+/// a provisioned key with the `admin` permission (its own tenant); or a
+/// customer portal opened by a link, for one tenant.
 pub struct AdminSession {
     pub tenant: String,
-    /// Who signed in (management keys: acting on `tenant`).
+    /// Who signed in (management keys: acting on `tenant`; a portal: the
+    /// key that made its link).
     pub principal: Principal,
     pub csrf: String,
-    /// Management keys may change service-wide settings.
+    /// Management keys may change service-wide settings and switch
+    /// tenants (never in a portal).
     pub bootstrap: bool,
+    /// Where this session's pages are: `/admin`, or `/portal/s/{token}`.
+    pub base: String,
+    /// A portal session, and whether it may only look.
+    pub portal: Option<PortalMode>,
+    /// Tenants to offer in the switcher (management keys on the admin page).
+    pub known_tenants: Vec<String>,
     id_hash: Vec<u8>,
 }
+
+#[derive(Debug, Clone)]
+pub struct PortalMode {
+    pub read_only: bool,
+    /// `--portal-product-name`, shown in the portal's header.
+    pub product_name: String,
+}
+
+impl AdminSession {
+    pub fn is_portal(&self) -> bool {
+        self.portal.is_some()
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.portal.as_ref().is_some_and(|p| p.read_only)
+    }
+
+    /// `path` (starting with `/`) under this session's pages.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// The signed portal-session token of a request under `/portal/s/`.
+#[derive(Debug, Clone)]
+pub struct PortalToken(pub String);
+
+/// Tenants a management key's switcher lists at most.
+const TENANTS_LISTED: u64 = 200;
 
 fn random_token() -> [u8; 32] {
     let mut b = [0u8; 32];
@@ -138,6 +181,9 @@ impl FromRequestParts<AppState> for AdminSession {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        if let Some(PortalToken(token)) = parts.extensions.get::<PortalToken>().cloned() {
+            return portal_session(state, token).await;
+        }
         // Nested under /admin, `parts.uri` lacks the prefix: the original has it.
         let original = parts
             .extensions
@@ -173,6 +219,7 @@ impl FromRequestParts<AppState> for AdminSession {
             .store
             .find_admin_session(&id_hash, now)
             .await?
+            .filter(|r| r.kind == "admin")
             .ok_or_else(sign_in)?;
         let principal = state
             .ops
@@ -184,7 +231,14 @@ impl FromRequestParts<AppState> for AdminSession {
                 tenant: p.tenant().to_owned(),
                 csrf: record.csrf_token,
                 bootstrap: p.is_bootstrap(),
+                known_tenants: if p.is_bootstrap() {
+                    state.ops.store.list_tenants(TENANTS_LISTED).await?
+                } else {
+                    Vec::new()
+                },
                 principal: p,
+                base: "/admin".into(),
+                portal: None,
                 id_hash,
             }),
             _ => {
@@ -193,6 +247,48 @@ impl FromRequestParts<AppState> for AdminSession {
             }
         }
     }
+}
+
+/// The portal session a URL token names: its MAC, its row (a portal
+/// kind, not expired) and the key that made its link (still valid).
+/// Anything else is a page saying the portal has ended, never a sign-in.
+async fn portal_session(state: &AppState, token: String) -> Result<AdminSession, PageError> {
+    use crate::ops::portal_links::{SESSION_PURPOSE, verify_token};
+    let ended = || PageError::PortalEnded;
+    let raw = verify_token(&state.cipher, SESSION_PURPOSE, &token).ok_or_else(ended)?;
+    let id_hash = Sha256::digest(&raw).to_vec();
+    let now = state.clock.now_ms();
+    let record = state
+        .ops
+        .store
+        .find_admin_session(&id_hash, now)
+        .await?
+        .ok_or_else(ended)?;
+    let read_only = match record.kind.as_str() {
+        "portal" => false,
+        "portal_read_only" => true,
+        _ => return Err(ended()),
+    };
+    let principal = state
+        .ops
+        .authenticator
+        .principal_for_session(&record.key_ref, &record.tenant_id, now)
+        .await?
+        .filter(|p| p.has(Permission::Admin) && p.tenant() == record.tenant_id)
+        .ok_or_else(ended)?;
+    Ok(AdminSession {
+        tenant: record.tenant_id,
+        principal,
+        csrf: record.csrf_token,
+        bootstrap: false,
+        base: format!("/portal/s/{token}"),
+        portal: Some(PortalMode {
+            read_only,
+            product_name: state.ops.settings.portal_product_name.clone(),
+        }),
+        known_tenants: Vec::new(),
+        id_hash,
+    })
 }
 
 /// A form posted by a signed-in admin, from this site, with the session's
@@ -213,6 +309,11 @@ impl FromRequest<AppState> for Submitted {
             ));
         }
         let session = AdminSession::from_request_parts(&mut parts, state).await?;
+        if session.read_only() {
+            return Err(PageError::forbidden(
+                "This portal is read-only: it shows your webhooks and deliveries but changes nothing.",
+            ));
+        }
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|e| PageError::Page {
@@ -376,6 +477,7 @@ pub async fn login_submit(
         csrf_token: URL_SAFE_NO_PAD.encode(random_token()),
         created_at: now,
         expires_at: now + SESSION_TTL_MS,
+        kind: "admin".into(),
     };
     state.ops.store.create_admin_session(&record).await?;
     match &principal {
@@ -414,11 +516,18 @@ pub async fn switch_tenant(
             "This key belongs to one tenant: sign in with a management key to act on another.",
         ));
     }
-    let tenant = form.text("tenant");
-    let tenant = if tenant.is_empty() {
-        DEFAULT_TENANT.to_owned()
-    } else {
-        tenant
+    // A known tenant from the list, or a new one typed under the explicit
+    // "New tenant" choice (the list's empty value).
+    let tenant = match form.text("tenant") {
+        t if !t.is_empty() => t,
+        _ => match form.text("new_tenant") {
+            t if !t.is_empty() => t,
+            _ => {
+                return Err(PageError::bad_request(
+                    "New tenant: type the new tenant's id, or choose a tenant from the list.",
+                ));
+            }
+        },
     };
     validate_tenant_id(&tenant).map_err(|m| PageError::bad_request(format!("Tenant: {m}")))?;
     state

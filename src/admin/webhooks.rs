@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::error::{PageError, not_found_page, render, render_with};
-use super::forms::{FieldErrors, Form, parse_id, safe_return_path, schedule_list};
+use super::forms::{FieldErrors, Form, parse_id, safe_return_path_under, schedule_list};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
 use super::webhook_security::SecurityFields;
@@ -22,7 +22,9 @@ use crate::domain::duration::format_duration_ms;
 use crate::domain::event_type::{BUILTIN_EVENT_TYPES, category_of};
 use crate::domain::webhook::{Headers, Webhook};
 use crate::ops::OpError;
-use crate::ops::webhook_actions::send_test_event;
+use crate::ops::webhook_actions::{
+    recover_webhook, send_example as send_example_event, send_test_event,
+};
 use crate::ops::webhooks::{self as ops, NewWebhook, WebhookChanges};
 use crate::state::AppState;
 use crate::store::WebhookFilter;
@@ -38,6 +40,42 @@ pub struct Row {
     pub events: usize,
     pub status: &'static str,
     pub enabled: bool,
+    pub health: Option<Health>,
+}
+
+/// The newest delivery and the last day's failure rate, as shown.
+pub struct Health {
+    pub last_status: &'static str,
+    pub last_code: String,
+    pub last_at: String,
+    /// `12%` of `recent` deliveries failing (failed, diverted or retrying).
+    pub failure_rate: String,
+    pub recent: u64,
+    pub failing: bool,
+}
+
+/// The window of a row's failure rate.
+const HEALTH_WINDOW_MS: i64 = 24 * 3_600_000;
+
+impl Health {
+    fn new(h: crate::store::WebhookHealth) -> Self {
+        let rate = if h.recent == 0 {
+            "—".to_owned()
+        } else {
+            format!("{}%", (h.recent_failing * 100).div_ceil(h.recent))
+        };
+        Self {
+            last_status: h.last_status.as_str(),
+            last_code: h
+                .last_status_code
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            last_at: display_time(h.last_at),
+            failure_rate: rate,
+            recent: h.recent,
+            failing: h.recent_failing > 0,
+        }
+    }
 }
 
 impl Row {
@@ -50,6 +88,7 @@ impl Row {
             url: w.url,
             environment: w.environment,
             enabled: w.enabled,
+            health: None,
         }
     }
 }
@@ -82,7 +121,7 @@ struct ListPage {
     here: String,
 }
 
-fn list_link(q: &str, environment: &str, status: &str, page: u64) -> String {
+fn list_link(base: &str, q: &str, environment: &str, status: &str, page: u64) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in [("q", q), ("environment", environment), ("status", status)] {
         if !v.is_empty() {
@@ -94,9 +133,9 @@ fn list_link(q: &str, environment: &str, status: &str, page: u64) -> String {
     }
     let query = s.finish();
     if query.is_empty() {
-        "/admin/webhooks".into()
+        format!("{base}/webhooks")
     } else {
-        format!("/admin/webhooks?{query}")
+        format!("{base}/webhooks?{query}")
     }
 }
 
@@ -132,20 +171,35 @@ pub async fn list(
     let found = ops::list_webhooks(&state.ops, &session.tenant, filter, offset, PAGE_SIZE).await?;
     let catalogue = Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
     let shown = found.items.len() as u64;
+    let ids: Vec<i64> = found.items.iter().map(|w| w.id).collect();
+    let now = state.clock.now_ms();
+    let mut health: std::collections::HashMap<i64, Health> = state
+        .ops
+        .store
+        .webhook_health(&session.tenant, &ids, now - HEALTH_WINDOW_MS)
+        .await?
+        .into_iter()
+        .map(|h| (h.webhook_id, Health::new(h)))
+        .collect();
     let page_view = ListPage {
         chrome: Chrome::new(&session, "webhooks", query.raw("done")),
         rows: found
             .items
             .into_iter()
-            .map(|w| Row::new(w, &catalogue))
+            .map(|w| {
+                let mut row = Row::new(w, &catalogue);
+                row.health = health.remove(&row.id);
+                row
+            })
             .collect(),
         total: found.total,
         first: if shown == 0 { 0 } else { offset + 1 },
         last: offset + shown,
-        prev_link: (page > 1).then(|| list_link(&q, &environment, &status, page - 1)),
+        prev_link: (page > 1)
+            .then(|| list_link(&session.base, &q, &environment, &status, page - 1)),
         next_link: (offset + shown < found.total)
-            .then(|| list_link(&q, &environment, &status, page + 1)),
-        here: list_link(&q, &environment, &status, page),
+            .then(|| list_link(&session.base, &q, &environment, &status, page + 1)),
+        here: list_link(&session.base, &q, &environment, &status, page),
         environments: state.ops.settings.environments.clone(),
         q,
         environment,
@@ -391,9 +445,19 @@ struct FormPage {
     categories: Vec<Category>,
     /// Subscriptions the catalogue does not list (kept as they are).
     other_events: Vec<String>,
+    /// Event types with an example ("Send example").
+    examples: Vec<String>,
 }
 
 impl FormPage {
+    /// The folded advanced fields open when one of them holds an error
+    /// (so the focus can reach it).
+    fn advanced_open(&self) -> bool {
+        ["headers", "timeout", "rate_limit", "retry_schedule"]
+            .iter()
+            .any(|f| self.errors.get(f).is_some())
+    }
+
     fn selected_environment(&self, env: &str) -> bool {
         self.fields.environment == env
     }
@@ -409,6 +473,12 @@ async fn form_page(
 ) -> Result<FormPage, PageError> {
     let catalogue = Catalogue::load(state.ops.store.as_ref(), &session.tenant).await?;
     let categories = categories(&catalogue, &fields.events);
+    let examples = catalogue
+        .entries()
+        .into_iter()
+        .filter(|e| e.example.is_some() && e.archived_at.is_none())
+        .map(|e| e.name.clone())
+        .collect();
     let other_events = fields
         .events
         .iter()
@@ -431,6 +501,7 @@ async fn form_page(
         environments,
         categories,
         other_events,
+        examples,
         fields,
         errors,
     })
@@ -495,7 +566,7 @@ pub async fn create(
         security: fields.security.changes(),
     };
     match ops::create_webhook(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
-        Ok(_) => Ok(Redirect::to("/admin/webhooks?done=created").into_response()),
+        Ok(_) => Ok(Redirect::to(&session.at("/webhooks?done=created")).into_response()),
         Err(e) => invalid(&state, &session, None, fields, errors, Some(e)).await,
     }
 }
@@ -505,13 +576,20 @@ async fn editing(
     session: &AdminSession,
     w: &Webhook,
 ) -> Result<Editing, PageError> {
-    let secret = ops::read_secret(&state.ops, &session.tenant, w.id, state.clock.now_ms()).await?;
+    // A read-only portal never receives the secret, not even hidden.
+    let v1a = w.security.signature_scheme == crate::domain::receiver_auth::SignatureScheme::V1a;
+    let (secret, previous_secret_until) = if session.read_only() {
+        (String::new(), None)
+    } else {
+        let s = ops::read_secret(&state.ops, &session.tenant, w.id, state.clock.now_ms()).await?;
+        (s.secret, s.previous_expires_at.map(display_time))
+    };
     Ok(Editing {
         id: w.id,
-        v1a: secret.scheme == crate::domain::receiver_auth::SignatureScheme::V1a,
+        v1a,
         fingerprint: Fields::from_webhook(w).fingerprint(),
-        secret: secret.secret,
-        previous_secret_until: secret.previous_expires_at.map(display_time),
+        secret,
+        previous_secret_until,
         suspended: w.suspended,
         suspended_at: w.suspended_at.map(display_time),
         created_at: display_time(w.created_at),
@@ -594,11 +672,11 @@ pub async fn update(
     let now = state.clock.now_ms();
     match ops::update_webhook_if(&state.ops, &session.tenant, id, &changes, &unchanged, now).await {
         Ok(_) if new_secret.is_empty() => {
-            Ok(Redirect::to("/admin/webhooks?done=saved").into_response())
+            Ok(Redirect::to(&session.at("/webhooks?done=saved")).into_response())
         }
         Ok(_) => {
             ops::rotate_secret(&state.ops, &session.tenant, id, Some(new_secret), now).await?;
-            Ok(Redirect::to("/admin/webhooks?done=saved_rotated").into_response())
+            Ok(Redirect::to(&session.at("/webhooks?done=saved_rotated")).into_response())
         }
         Err(OpError::Conflict(_)) => {
             // `editing` holds the current values' fingerprint: saving again
@@ -616,8 +694,9 @@ pub async fn update(
 
 /// Back where the form came from (an admin page only), confirming `done`,
 /// with the keyboard focus back on webhook `id`'s toggle when it is there.
-fn back_to(form: &Form, default: &str, done: &str, id: i64) -> Response {
-    let base = safe_return_path(form.raw("return_to").unwrap_or_default()).unwrap_or(default);
+fn back_to(session: &AdminSession, form: &Form, default: &str, done: &str, id: i64) -> Response {
+    let base = safe_return_path_under(form.raw("return_to").unwrap_or_default(), &session.base)
+        .unwrap_or(default);
     let (path, query) = base.split_once('?').unwrap_or((base, ""));
     let done = format!("done={done}");
     let mut params: Vec<&str> = query
@@ -657,7 +736,7 @@ pub async fn toggle(
     } else {
         "disabled"
     };
-    Ok(back_to(&form, "/admin/webhooks", done, id))
+    Ok(back_to(&session, &form, &session.at("/webhooks"), done, id))
 }
 
 #[derive(Template)]
@@ -691,7 +770,7 @@ pub async fn delete(
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
     ops::delete_webhook(&state.ops, &session.tenant, id).await?;
-    Ok(Redirect::to("/admin/webhooks?done=deleted").into_response())
+    Ok(Redirect::to(&session.at("/webhooks?done=deleted")).into_response())
 }
 
 pub async fn rotate_secret(
@@ -701,7 +780,7 @@ pub async fn rotate_secret(
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
     ops::rotate_secret(&state.ops, &session.tenant, id, None, state.clock.now_ms()).await?;
-    Ok(Redirect::to(&format!("/admin/webhooks/{id}?done=rotated")).into_response())
+    Ok(Redirect::to(&session.at(&format!("/webhooks/{id}?done=rotated"))).into_response())
 }
 
 pub async fn unsuspend(
@@ -712,8 +791,9 @@ pub async fn unsuspend(
     let id = parse_id(&id, "webhook")?;
     ops::unsuspend_webhook(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
     Ok(back_to(
+        &session,
         &form,
-        &format!("/admin/webhooks/{id}"),
+        &session.at(&format!("/webhooks/{id}")),
         "unsuspended",
         id,
     ))
@@ -726,5 +806,70 @@ pub async fn send_test(
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
     send_test_event(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
-    Ok(Redirect::to(&format!("/admin/deliveries?webhook_id={id}&done=tested")).into_response())
+    Ok(
+        Redirect::to(&session.at(&format!("/deliveries?webhook_id={id}&done=tested")))
+            .into_response(),
+    )
 }
+
+/// Sends an event type's example to this webhook alone.
+pub async fn send_example(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "webhook")?;
+    let event_type = form.text("event_type");
+    send_example_event(
+        &state.ops,
+        &session.tenant,
+        id,
+        &event_type,
+        state.clock.now_ms(),
+    )
+    .await?;
+    Ok(
+        Redirect::to(&session.at(&format!("/deliveries?webhook_id={id}&done=example_sent")))
+            .into_response(),
+    )
+}
+
+/// "Retry all failed and diverted": re-queues the webhook's failed and
+/// diverted deliveries of the last `RECOVER_WINDOW_MS`.
+pub async fn recover(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Submitted { session, form }: Submitted,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id, "webhook")?;
+    let now = state.clock.now_ms();
+    let w = load(&state, &session, id).await?;
+    if w.suspended {
+        return Err(PageError::Page {
+            status: StatusCode::CONFLICT,
+            detail: format!(
+                "The webhook “{}” is suspended: its deliveries would only be diverted again. Unsuspend it first.",
+                w.name
+            ),
+        });
+    }
+    recover_webhook(
+        &state.ops,
+        &session.tenant,
+        id,
+        now - RECOVER_WINDOW_MS,
+        now,
+    )
+    .await?;
+    Ok(back_to(
+        &session,
+        &form,
+        &session.at(&format!("/webhooks/{id}")),
+        "recovered",
+        id,
+    ))
+}
+
+/// How far back "Retry all failed and diverted" reaches (the retention
+/// default: what is older is likely purged anyway).
+const RECOVER_WINDOW_MS: i64 = 30 * 24 * 3_600_000;

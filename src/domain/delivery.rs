@@ -117,7 +117,7 @@ pub fn validate_event_data(json: &str) -> Result<(), String> {
 /// Whether well-formed JSON text nests objects and arrays more than `max`
 /// deep. A scan of the text, not a parse: no recursion, so a million
 /// levels cost a million bytes read and nothing on the stack.
-fn json_depth_exceeds(json: &str, max: usize) -> bool {
+pub(crate) fn json_depth_exceeds(json: &str, max: usize) -> bool {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod delivery;
 pub mod duration;
+pub mod event_schema;
 pub mod event_type;
 pub mod fanout;
 pub mod receiver_auth;

@@ -1,4 +1,5 @@
-//! `/management/event-types`: the catalogue, tenant types, archiving.
+//! `/management/event-types`: the catalogue, tenant types, schemas and
+//! examples, archiving.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,7 +12,7 @@ use super::extract::{ApiJson, ApiPath, Auth, Params};
 use crate::catalogue::CatalogueEntry;
 use crate::clock::format_rfc3339;
 use crate::domain::api_key::Permission;
-use crate::ops::event_types::{self as ops, NewEventType};
+use crate::ops::event_types::{self as ops, EventTypeChanges, NewEventType};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,6 +27,16 @@ pub struct EventTypeOut {
     /// Archived types keep their existing subscriptions but take no new ones.
     pub archived: bool,
     pub archived_at: Option<String>,
+    /// JSON Schema that a published event's `data` must match.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<serde_json::Value>,
+    /// An example `data` ("Send example" delivers it).
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<serde_json::Value>,
+}
+
+fn json_of(text: &Option<String>) -> Option<serde_json::Value> {
+    text.as_deref().and_then(|t| serde_json::from_str(t).ok())
 }
 
 impl From<&CatalogueEntry> for EventTypeOut {
@@ -37,6 +48,8 @@ impl From<&CatalogueEntry> for EventTypeOut {
             builtin: e.builtin,
             archived: e.archived_at.is_some(),
             archived_at: e.archived_at.map(format_rfc3339),
+            schema: json_of(&e.data_schema),
+            example: json_of(&e.example),
         }
     }
 }
@@ -73,6 +86,14 @@ pub struct EventTypeIn {
     /// At most 1,024 characters; no control characters but line breaks and
     /// tabs, no bidirectional controls.
     pub description: Option<String>,
+    /// A JSON Schema (draft 2020-12 unless `$schema` says otherwise) that
+    /// every published event's `data` must match; references resolve
+    /// within the schema only. Checked when saved.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<serde_json::Value>,
+    /// An example `data` (an object matching `schema`).
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<serde_json::Value>,
 }
 
 impl From<EventTypeIn> for NewEventType {
@@ -81,8 +102,26 @@ impl From<EventTypeIn> for NewEventType {
             name: e.name,
             category: e.category,
             description: e.description,
+            schema: e.schema.map(|s| s.to_string()),
+            example: e.example.map(|s| s.to_string()),
         }
     }
+}
+
+/// Changes to a type; `null` clears a value, an absent field keeps it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventTypePatch {
+    /// Tenant types only.
+    #[serde(default, deserialize_with = "super::webhooks::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "super::webhooks::nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Option<serde_json::Value>>,
+    #[serde(default, deserialize_with = "super::webhooks::nullable")]
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Option<serde_json::Value>>,
 }
 
 #[utoipa::path(
@@ -148,6 +187,33 @@ pub async fn create_event_type(
     let now = state.clock.now_ms();
     let entry = ops::create_event_type(&state.ops, tenant, input.into(), now).await?;
     Ok((StatusCode::CREATED, Json((&entry).into())))
+}
+
+#[utoipa::path(
+    patch, path = "/management/event-types/{name}", tag = "event-types",
+    description = "Sets a type's schema and example (any type, built-ins included) or description (tenant types). \
+                   A new schema applies to events published from then on; the example must match the schema.",
+    params(("name" = String, Path)),
+    request_body = EventTypePatch,
+    responses((status = 200, body = EventTypeOut), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn update_event_type(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(patch): ApiJson<EventTypePatch>,
+) -> ApiResult<Json<EventTypeOut>> {
+    let tenant = auth.require(Permission::WebhooksWrite)?;
+    let text = |v: Option<Option<serde_json::Value>>| v.map(|v| v.map(|v| v.to_string()));
+    let changes = EventTypeChanges {
+        description: patch.description,
+        schema: text(patch.schema),
+        example: text(patch.example),
+    };
+    let entry =
+        ops::update_event_type(&state.ops, tenant, &name, changes, state.clock.now_ms()).await?;
+    Ok(Json((&entry).into()))
 }
 
 #[utoipa::path(

@@ -168,6 +168,35 @@ fn validate_event(
     })
 }
 
+/// Checks each event's `data` against its type's schema, if the type has
+/// one (a type without costs a cached lookup). `prefix(i)` names event `i`.
+async fn check_schemas(
+    state: &AppState,
+    tenant: &str,
+    events: &[NewEvent],
+    prefix: impl Fn(usize) -> String,
+    now: i64,
+) -> ApiResult<()> {
+    let mut errors = ValidationErrors::new();
+    for (i, e) in events.iter().enumerate() {
+        let schema = state
+            .ops
+            .schemas
+            .schema_for(state.ops.store.as_ref(), tenant, &e.event_type, now)
+            .await
+            .map_err(crate::ops::OpError::from)?;
+        if let Some(schema) = schema
+            && let Err(v) = schema.check_text(&e.data)
+        {
+            errors.add(
+                format!("{}data", prefix(i)),
+                format!("does not match the schema of {}: {v}", e.event_type),
+            );
+        }
+    }
+    Ok(errors.into_result()?)
+}
+
 fn idempotency_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     headers
         .get("idempotency-key")
@@ -209,6 +238,14 @@ pub async fn publish_event(
     );
     errors.into_result()?;
     let event = event.expect("no errors");
+    check_schemas(
+        &state,
+        tenant,
+        std::slice::from_ref(&event),
+        |_| String::new(),
+        now,
+    )
+    .await?;
     let mut results = state.ops.publisher.publish(vec![event]).await?;
     Ok((StatusCode::ACCEPTED, Json(results.remove(0).into())))
 }
@@ -252,6 +289,7 @@ pub async fn publish_batch(
         }
     }
     errors.into_result()?;
+    check_schemas(&state, tenant, &events, |i| format!("events[{i}]."), now).await?;
     let results = state.ops.publisher.publish(events).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -225,20 +225,23 @@ impl Params {
 /// The authenticated caller.
 pub struct Auth(pub Principal);
 
+/// The key of `Authorization: Bearer <key>`, if one is given.
+pub fn bearer_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            let (scheme, rest) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|k| !k.is_empty())
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| {
-                let (scheme, rest) = h.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|k| !k.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
+        let key = bearer_key(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let tenant = parts
             .headers
             .get("x-tenant-id")

@@ -24,6 +24,7 @@ pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
+pub mod portal_links;
 pub mod webhook_actions;
 pub mod webhook_security;
 pub mod webhooks;
@@ -60,6 +61,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "webhooks", description = "Configured destinations"),
         (name = "event-types", description = "The event-type catalogue"),
+        (name = "portal", description = "Links to a tenant's customer portal"),
         (name = "api-keys", description = "Provisioned API keys (admins only)"),
         (name = "events", description = "Publishing, and the event log"),
         (name = "deliveries", description = "The delivery log and retries"),
@@ -85,6 +87,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::unsuspend_webhook))
         .routes(routes!(webhook_actions::test_webhook))
         .routes(routes!(webhook_actions::recover_webhook))
+        .routes(routes!(webhook_actions::send_example))
         .routes(routes!(events::publish_event))
         .routes(routes!(events::publish_batch))
         .routes(routes!(events::list_events))
@@ -96,10 +99,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
             event_types::list_event_types,
             event_types::create_event_type
         ))
-        .routes(routes!(event_types::archive_event_type))
+        .routes(routes!(
+            event_types::update_event_type,
+            event_types::archive_event_type
+        ))
         .routes(routes!(event_types::restore_event_type))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(portal_links::create_portal_link))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
@@ -165,10 +172,13 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
             .split_for_parts()
     };
     let router = if serve_api {
-        router.nest("/admin", crate::admin::routes()).route(
-            "/admin/",
-            axum::routing::get(|| async { axum::response::Redirect::to("/admin/webhooks") }),
-        )
+        router
+            .nest("/admin", crate::admin::routes())
+            .route(
+                "/admin/",
+                axum::routing::get(|| async { axum::response::Redirect::to("/admin/webhooks") }),
+            )
+            .merge(crate::admin::portal_routes(state.clone()))
     } else {
         router
     };
@@ -195,7 +205,9 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
                 .make_span_with(|req: &Request<_>| {
                     // Path only: query strings may carry search terms, never keys
                     // (keys travel in headers, which are not logged).
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    // A portal's token is a credential: it never reaches a log.
+                    let path = crate::admin::redact_portal_path(req.uri().path());
+                    tracing::info_span!("request", method = %req.method(), path = %path)
                 })
                 .on_response(
                     |resp: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {

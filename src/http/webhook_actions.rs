@@ -1,5 +1,5 @@
-//! Actions on a webhook's deliveries: a test send, and recovery of what
-//! failed or was diverted.
+//! Actions on a webhook's deliveries: a test send, an event type's example,
+//! and recovery of what failed or was diverted.
 
 use axum::Json;
 use axum::extract::State;
@@ -20,6 +20,14 @@ use crate::state::AppState;
 pub struct RecoverIn {
     /// Re-queue failed and diverted deliveries created at or after this instant (RFC 3339).
     pub since: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendExampleIn {
+    /// A type of the catalogue that has an example.
+    #[schema(example = "invoice.paid")]
+    pub event_type: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,6 +52,28 @@ pub async fn test_webhook(
     let tenant = auth.require(Permission::WebhooksWrite)?;
     let now = state.clock.now_ms();
     let published = ops::send_test_event(&state.ops, tenant, id, now).await?;
+    Ok((StatusCode::ACCEPTED, Json(published.into())))
+}
+
+#[utoipa::path(
+    post, path = "/management/webhooks/{id}/send-example", tag = "webhooks",
+    description = "Publishes the example of an event type to this webhook only, now, whatever its subscriptions.",
+    params(("id" = i64, Path)),
+    request_body = SendExampleIn,
+    responses((status = 202, body = PublishedOut), (status = 400, description = "The type has no example", body = Problem),
+        (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 503, body = Problem)),
+    security(("bearer" = []))
+)]
+pub async fn send_example(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<SendExampleIn>,
+) -> ApiResult<(StatusCode, Json<PublishedOut>)> {
+    let tenant = auth.require(Permission::WebhooksWrite)?;
+    let now = state.clock.now_ms();
+    let published = ops::send_example(&state.ops, tenant, id, &input.event_type, now).await?;
     Ok((StatusCode::ACCEPTED, Json(published.into())))
 }
 

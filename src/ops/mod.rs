@@ -22,6 +22,7 @@ pub mod deliveries;
 mod error;
 pub mod event_types;
 pub mod events;
+pub mod portal_links;
 pub mod webhook_actions;
 pub mod webhook_security;
 pub mod webhooks;
@@ -40,6 +41,8 @@ pub struct Services {
     pub dispatcher: Option<Dispatcher>,
     /// Shared with the dispatcher: webhook changes invalidate entries.
     pub targets: Arc<TargetCache>,
+    /// Event-type schemas for publishing; schema changes invalidate.
+    pub schemas: Arc<crate::event_schemas::SchemaCache>,
     /// Its key cache forgets a revoked key at once.
     pub authenticator: Arc<Authenticator>,
 }

@@ -7,7 +7,7 @@ use crate::domain::event_type::TEST_EVENT_TYPE;
 use crate::publish::new_event_id;
 
 use super::webhooks::get_webhook;
-use super::{OpResult, Services};
+use super::{OpError, OpResult, Services};
 
 /// Publishes a `webhook.test` event to webhook `id` alone, whatever its
 /// subscriptions.
@@ -50,4 +50,39 @@ pub async fn recover_webhook(
     ops.wake_dispatcher();
     tracing::info!(webhook.id = id, tenant = %tenant, requeued, "deliveries recovered");
     Ok(requeued)
+}
+
+/// Publishes the example of `event_type` (from the tenant's catalogue) to
+/// webhook `id` alone, whatever its subscriptions: how a receiver is
+/// tried with a real payload before real events flow.
+pub async fn send_example(
+    ops: &Services,
+    tenant: &str,
+    id: i64,
+    event_type: &str,
+    now: i64,
+) -> OpResult<PublishedEvent> {
+    let webhook = get_webhook(ops, tenant, id).await?;
+    let catalogue = crate::catalogue::Catalogue::load(ops.store.as_ref(), tenant).await?;
+    let entry = catalogue
+        .get(event_type)
+        .ok_or(OpError::NotFound("event type"))?;
+    let Some(example) = entry.example.clone() else {
+        return Err(OpError::field(
+            "event_type",
+            format!("{event_type} has no example to send"),
+        ));
+    };
+    let event = NewEvent {
+        id: new_event_id(now),
+        tenant_id: tenant.to_owned(),
+        event_type: entry.name.clone(),
+        environment: webhook.environment,
+        data: example,
+        idempotency_key: None,
+        created_at: now,
+        only_webhook: Some(webhook.id),
+    };
+    let mut results = ops.publisher.publish(vec![event]).await?;
+    Ok(results.remove(0))
 }

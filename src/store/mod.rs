@@ -85,6 +85,10 @@ pub struct EventTypeRecord {
     pub description: Option<String>,
     pub archived_at: Option<i64>,
     pub created_at: i64,
+    /// JSON Schema of the type's `data`, as JSON text (checked when saved).
+    pub data_schema: Option<String>,
+    /// An example `data`, as JSON text.
+    pub example: Option<String>,
 }
 
 /// A provisioned API key, without its hash.
@@ -209,6 +213,47 @@ pub struct AdminSessionRecord {
     pub csrf_token: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// `admin` (the admin page's cookie), `portal` or `portal_read_only`
+    /// (a token in the portal's URLs): a token opens its own kind only.
+    pub kind: String,
+}
+
+/// A customer-portal link (SPEC §11) as stored: the token's SHA-256, the
+/// tenant it opens and the key that made it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PortalLinkRecord {
+    pub id_hash: Vec<u8>,
+    pub tenant_id: String,
+    pub key_ref: Vec<u8>,
+    pub read_only: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A webhook's recent delivery health, for the admin list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookHealth {
+    pub webhook_id: i64,
+    /// The newest delivery's status, response code and last change.
+    pub last_status: DeliveryStatus,
+    pub last_status_code: Option<u16>,
+    pub last_at: i64,
+    /// Deliveries created since the window's start, and how many of them
+    /// failed, were diverted or are retrying.
+    pub recent: u64,
+    pub recent_failing: u64,
+}
+
+/// What opening a portal link found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalLinkUse {
+    /// Unused and in time: now marked used.
+    Opened(PortalLinkRecord),
+    /// Opened before (at this time, epoch ms).
+    Used(i64),
+    /// Expired at this time (epoch ms).
+    Expired(i64),
+    Unknown,
 }
 
 /// Deliveries created in one time bucket with one (current) status.
@@ -278,6 +323,9 @@ pub trait Store: Send + Sync + 'static {
     async fn archive_event_type(&self, tenant: &str, record: &EventTypeRecord) -> StoreResult<()>;
     /// Un-archives a type; false when it was not archived.
     async fn restore_event_type(&self, tenant: &str, name: &str) -> StoreResult<bool>;
+    /// Sets a type's description, schema and example, adding the tenant's
+    /// row for a built-in type that has none.
+    async fn update_event_type(&self, tenant: &str, record: &EventTypeRecord) -> StoreResult<()>;
 
     // --- API keys -------------------------------------------------------
 
@@ -381,17 +429,33 @@ pub trait Store: Send + Sync + 'static {
     /// Moves a session to another tenant (management keys act on any).
     async fn set_admin_session_tenant(&self, id_hash: &[u8], tenant: &str) -> StoreResult<()>;
     async fn delete_admin_session(&self, id_hash: &[u8]) -> StoreResult<()>;
+    /// Stores a new portal link (and drops links expired a day ago).
+    async fn create_portal_link(&self, link: &PortalLinkRecord) -> StoreResult<()>;
+    /// Marks a link used, once: of two concurrent openings one wins.
+    async fn open_portal_link(&self, id_hash: &[u8], now: i64) -> StoreResult<PortalLinkUse>;
+    /// Tenants that hold anything (webhooks, keys, event types, sessions),
+    /// sorted, at most `limit`.
+    async fn list_tenants(&self, limit: u64) -> StoreResult<Vec<String>>;
+    /// The health of these webhooks (those with deliveries only): the
+    /// newest delivery, and the counts since `since`.
+    async fn webhook_health(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        since: i64,
+    ) -> StoreResult<Vec<WebhookHealth>>;
     /// A service-wide setting (JSON text), e.g. the default delivery policy.
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     async fn delete_setting(&self, key: &str) -> StoreResult<()>;
-    /// The tenant's deliveries (to one webhook, if given) created since
-    /// `since`, counted per `bucket_ms`-wide bucket and current status (the
-    /// admin page's chart).
+    /// The tenant's deliveries matching `filter` (webhook, event type,
+    /// status, event, time bounds) created since `since`,
+    /// counted per `bucket_ms`-wide bucket and current status (the admin
+    /// page's chart, which follows the log's filters).
     async fn delivery_histogram(
         &self,
         tenant: &str,
-        webhook_id: Option<i64>,
+        filter: &DeliveryFilter,
         since: i64,
         bucket_ms: i64,
     ) -> StoreResult<Vec<HistogramRow>>;

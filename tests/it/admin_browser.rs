@@ -47,6 +47,15 @@ async fn reload_until(b: &Browser, url: &str, what: &str, check: impl Fn(&str) -
     }
 }
 
+/// Unfolds the webhook form's advanced fields (timeout, rate limit,
+/// retries, headers), as a user clicks its summary.
+async fn open_advanced(b: &Browser) {
+    let details = b.css("details.advanced").await;
+    if details.prop("open").await.unwrap().as_deref() != Some("true") {
+        b.click("details.advanced > summary").await;
+    }
+}
+
 /// The text of the list row of the webhook named `name`.
 async fn row_text(b: &Browser, name: &str) -> Option<String> {
     for row in b.all("#webhooks tbody tr").await {
@@ -108,6 +117,7 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     b.fill("#url", "ftp://nowhere").await;
     b.fill("#description", "Alerts for the on-call channel")
         .await;
+    open_advanced(&b).await;
     b.fill("#headers", "not a header line").await;
     b.navigate_by(".button-row button[type=submit]").await;
     assert!(b.text("#headers-error").await.contains("Name: value"));
@@ -164,9 +174,10 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     b.select("#environment", "production").await;
     b.click("input[value='activation.created']").await;
     b.click("input[value='activation.failed']").await;
+    open_advanced(&b).await;
     b.fill("#timeout", "5s").await;
     b.navigate_by(".button-row button[type=submit]").await;
-    assert_eq!(b.path().await, "/admin/webhooks?done=created");
+    assert_eq!(b.path().await, "/admin/webhooks");
     let row = row_text(&b, "Slack Activation Alerts")
         .await
         .expect("listed");
@@ -220,7 +231,7 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     assert!(b.checked("input[value='activation.failed']").await);
     b.fill("#url", &rx.url("/slack-v2")).await;
     b.navigate_by(".button-row button[type=submit]").await;
-    assert_eq!(b.path().await, "/admin/webhooks?done=saved");
+    assert_eq!(b.path().await, "/admin/webhooks");
     assert!(row_text(&b, "Slack").await.unwrap().contains("/slack-v2"));
     let (_, w) = s.get(&format!("/management/webhooks/{slack}")).await;
     assert_eq!(w["url"], rx.url("/slack-v2"));
@@ -379,7 +390,9 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     );
     assert!(b.text(".notice").await.contains("Test event"));
     reload_until(&b, &s.url(&here), "the test event's delivery", |t| {
-        t.contains("webhook.test") && t.contains("Succeeded 2") && !t.contains("contract.created")
+        t.contains("webhook.test")
+            && t.contains("Succeeded 2")
+            && !t.contains("contract.created evt_")
     })
     .await;
     assert_eq!(
@@ -399,7 +412,7 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
     b.fill("#min_failures", "4").await;
     b.fill("#suspend_after", "2h").await;
     b.navigate_by(".button-row button[type=submit]").await;
-    assert_eq!(b.path().await, "/admin/settings?done=settings");
+    assert_eq!(b.path().await, "/admin/settings");
     assert_eq!(b.value("#retry_schedule").await, "10s, 1m, 10m");
     assert_eq!(b.value("#min_failures").await, "4");
     assert_eq!(b.value("#suspend_after").await, "2h");
@@ -411,7 +424,7 @@ async fn an_operator_manages_webhooks_and_deliveries_from_the_admin_page() {
         .await;
     b.screenshot("13-webhook-delete").await;
     b.navigate_by("form button.danger").await;
-    assert_eq!(b.path().await, "/admin/webhooks?done=deleted");
+    assert_eq!(b.path().await, "/admin/webhooks");
     assert!(row_text(&b, "Billing sync").await.is_none());
     assert_eq!(
         s.get(&format!("/management/webhooks/{billing}")).await.0,
@@ -506,10 +519,10 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
         .unwrap();
     b.css("#name").await.send_keys("\u{E007}").await.unwrap(); // Enter
     let deadline = Instant::now() + Duration::from_secs(10);
-    while b.path().await != "/admin/webhooks?done=created" && Instant::now() < deadline {
+    while b.path().await != "/admin/webhooks" && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(b.path().await, "/admin/webhooks?done=created");
+    assert_eq!(b.path().await, "/admin/webhooks");
     assert!(row_text(&b, "Keyboard hook").await.is_some());
     let (_, list) = s.get("/management/webhooks?q=Keyboard").await;
     assert_eq!(
@@ -557,12 +570,34 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
     assert!(b.text("#api-keys").await.contains("billing-service"));
     b.screenshot("14-api-keys").await;
 
-    // A management key moves between tenants; each sees only its own.
-    b.fill("#tenant-switch", "acme").await;
+    // A management key moves between tenants; each sees only its own. The
+    // switcher lists the known tenants; free text only under "New tenant…".
+    assert_eq!(b.value("#tenant-switch").await, "default");
+    assert!(
+        !b.css("#new-tenant").await.is_displayed().await.unwrap(),
+        "the free-text tenant shows before \"New tenant…\" is chosen"
+    );
+    b.select("#tenant-switch", "").await;
+    assert!(b.css("#new-tenant").await.is_displayed().await.unwrap());
+    b.fill("#new-tenant", "acme").await;
+    b.screenshot("15-tenant-switch-new").await;
     b.navigate_by(".tenant-switch button").await;
     assert_eq!(b.value("#tenant-switch").await, "acme");
     assert!(b.body_text().await.contains("No webhooks yet"));
-    b.fill("#tenant-switch", "not a tenant!").await;
+    let listed: Vec<String> = {
+        let mut v = Vec::new();
+        for o in b.all("#tenant-switch option").await {
+            v.push(o.attr("value").await.unwrap().unwrap_or_default());
+        }
+        v
+    };
+    assert_eq!(
+        listed,
+        ["acme", "default", ""],
+        "known tenants, then New tenant…"
+    );
+    b.select("#tenant-switch", "").await;
+    b.fill("#new-tenant", "not a tenant!").await;
     b.navigate_by(".tenant-switch button").await;
     assert!(
         b.body_text().await.contains("Tenant"),
@@ -574,8 +609,9 @@ async fn the_pages_work_from_the_keyboard_and_load_nothing_from_elsewhere() {
         "acme",
         "a refused switch changes nothing"
     );
-    b.fill("#tenant-switch", "default").await;
+    b.select("#tenant-switch", "default").await;
     b.navigate_by(".tenant-switch button").await;
+    assert_eq!(b.value("#tenant-switch").await, "default");
     assert!(b.text(".pager").await.contains("of 23"));
     b.close().await;
 }

@@ -12,8 +12,10 @@
 mod common;
 
 mod admin_browser;
+mod admin_browser_usability;
 mod admin_http;
 mod api_auth;
+mod api_event_schemas;
 mod api_event_types;
 mod api_hardening;
 mod api_seed;
@@ -28,6 +30,7 @@ mod dialects;
 mod multi_instance;
 mod openapi;
 mod persistence;
+mod portal_browser;
 mod postgres_restart;
 mod receiver_auth;
 mod signature_standard_webhooks;

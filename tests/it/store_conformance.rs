@@ -10,8 +10,9 @@ use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
 use hookd::domain::webhook::{Headers, Webhook};
 use hookd::store::{
-    AdminSessionRecord, CommitBatch, EventTypeRecord, HistogramRow, Lease, PostgresStore,
-    PublishBatch, SqliteStore, Store, WebhookFilter,
+    AdminSessionRecord, CommitBatch, DeliveryFilter, EventTypeRecord, HistogramRow, Lease,
+    PortalLinkRecord, PortalLinkUse, PostgresStore, PublishBatch, SqliteStore, Store,
+    WebhookFilter,
 };
 
 use crate::common;
@@ -90,6 +91,7 @@ on_every_backend!(
     admin_sessions_expire_and_settings_persist,
     the_delivery_histogram_counts_the_window_by_status,
     archived_event_types_are_restored_per_tenant,
+    portal_links_open_once_and_the_portal_reads_what_it_needs,
 );
 
 fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
@@ -528,6 +530,7 @@ async fn admin_sessions_expire_and_settings_persist(b: Backend) {
         csrf_token: format!("csrf-{id}"),
         created_at: 100,
         expires_at,
+        kind: "admin".into(),
     };
     s.create_admin_session(&session(1, 1_000)).await.unwrap();
     let found = s.find_admin_session(&[1; 32], 500).await.unwrap();
@@ -586,7 +589,10 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         .await;
     }
     // Window from 1,000 in buckets of 1,000: [1000, 2000) and [2000, 3000).
-    let mut rows = s.delivery_histogram("a", None, 1_000, 1_000).await.unwrap();
+    let mut rows = s
+        .delivery_histogram("a", &DeliveryFilter::default(), 1_000, 1_000)
+        .await
+        .unwrap();
     rows.sort_by_key(|r| r.bucket);
     assert_eq!(
         rows,
@@ -606,7 +612,7 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         b.name
     );
     assert!(
-        s.delivery_histogram("c", None, 0, 1_000)
+        s.delivery_histogram("c", &DeliveryFilter::default(), 0, 1_000)
             .await
             .unwrap()
             .is_empty()
@@ -618,12 +624,28 @@ async fn the_delivery_histogram_counts_the_window_by_status(b: Backend) {
         .items[0]
         .id;
     let one = s
-        .delivery_histogram("a", Some(w1), 0, 10_000)
+        .delivery_histogram(
+            "a",
+            &DeliveryFilter {
+                webhook_id: Some(w1),
+                ..DeliveryFilter::default()
+            },
+            0,
+            10_000,
+        )
         .await
         .unwrap();
     assert_eq!(one.iter().map(|r| r.count).sum::<u64>(), 4, "{}", b.name);
     let other = s
-        .delivery_histogram("a", Some(w1 + 1000), 0, 10_000)
+        .delivery_histogram(
+            "a",
+            &DeliveryFilter {
+                webhook_id: Some(w1 + 1000),
+                ..DeliveryFilter::default()
+            },
+            0,
+            10_000,
+        )
         .await
         .unwrap();
     assert!(other.is_empty(), "{}: another webhook's deliveries", b.name);
@@ -637,6 +659,8 @@ async fn archived_event_types_are_restored_per_tenant(b: Backend) {
         description: None,
         archived_at: Some(5),
         created_at: 5,
+        data_schema: None,
+        example: None,
     };
     let live = |s: &Arc<dyn Store>, tenant: &'static str, name: &'static str| {
         let s = s.clone();
@@ -679,4 +703,172 @@ async fn archived_event_types_are_restored_per_tenant(b: Backend) {
         "{}: another tenant's archive stands",
         b.name
     );
+}
+
+/// SPEC §11's store side: a link opens once (and says why it no longer
+/// does), tenants are listed, webhook health and filtered histograms are
+/// read, and a type's schema is set on a built-in and a tenant type.
+async fn portal_links_open_once_and_the_portal_reads_what_it_needs(b: Backend) {
+    let s = &b.store;
+    let link = |id: u8, expires_at: i64| PortalLinkRecord {
+        id_hash: vec![id; 32],
+        tenant_id: "acme".into(),
+        key_ref: vec![9; 32],
+        read_only: id.is_multiple_of(2),
+        created_at: 100,
+        expires_at,
+    };
+    s.create_portal_link(&link(1, 1_000)).await.unwrap();
+    s.create_portal_link(&link(2, 1_000)).await.unwrap();
+    assert_eq!(
+        s.open_portal_link(&[1; 32], 500).await.unwrap(),
+        PortalLinkUse::Opened(link(1, 1_000)),
+        "{}",
+        b.name
+    );
+    assert_eq!(
+        s.open_portal_link(&[1; 32], 600).await.unwrap(),
+        PortalLinkUse::Used(500)
+    );
+    assert_eq!(
+        s.open_portal_link(&[2; 32], 1_000).await.unwrap(),
+        PortalLinkUse::Expired(1_000)
+    );
+    assert_eq!(
+        s.open_portal_link(&[3; 32], 10).await.unwrap(),
+        PortalLinkUse::Unknown
+    );
+    // Two openings at once: one wins.
+    s.create_portal_link(&link(5, 1_000)).await.unwrap();
+    let (x, y) = tokio::join!(
+        s.open_portal_link(&[5; 32], 200),
+        s.open_portal_link(&[5; 32], 200)
+    );
+    let opened = [x.unwrap(), y.unwrap()]
+        .iter()
+        .filter(|u| matches!(u, PortalLinkUse::Opened(_)))
+        .count();
+    assert_eq!(opened, 1, "{}", b.name);
+    // Portal sessions are admin sessions of their own kind.
+    s.create_admin_session(&AdminSessionRecord {
+        id_hash: vec![4; 32],
+        key_ref: vec![9; 32],
+        tenant_id: "acme".into(),
+        csrf_token: "c".into(),
+        created_at: 100,
+        expires_at: 10_000,
+        kind: "portal_read_only".into(),
+    })
+    .await
+    .unwrap();
+    let found = s.find_admin_session(&[4; 32], 200).await.unwrap().unwrap();
+    assert_eq!(found.kind, "portal_read_only");
+
+    // Tenants that hold anything, sorted.
+    let w = s
+        .create_webhook(
+            &webhook("beta", "https://x.test/1", &["license.*"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    let tenants = s.list_tenants(10).await.unwrap();
+    assert_eq!(
+        tenants,
+        vec!["acme".to_owned(), "beta".to_owned()],
+        "{}",
+        b.name
+    );
+
+    // Health: the newest delivery and the window's failing count.
+    for (i, at) in [(1, 500), (2, 1_500)] {
+        publish(
+            s,
+            vec![event(
+                "beta",
+                &format!("evt_h{i}"),
+                "license.created",
+                None,
+                at,
+            )],
+            None,
+            at,
+        )
+        .await;
+    }
+    let health = s
+        .webhook_health("beta", &[w.id, w.id + 99], 1_000)
+        .await
+        .unwrap();
+    assert_eq!(health.len(), 1, "{}: {health:?}", b.name);
+    assert_eq!(
+        (
+            health[0].webhook_id,
+            health[0].recent,
+            health[0].recent_failing
+        ),
+        (w.id, 1, 0)
+    );
+    assert_eq!(health[0].last_status, DeliveryStatus::Pending);
+    assert!(
+        s.webhook_health("acme", &[w.id], 0)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another tenant's"
+    );
+    // The histogram follows a type and an event filter.
+    let by_type = |t: &str| DeliveryFilter {
+        event_type: Some(t.into()),
+        ..DeliveryFilter::default()
+    };
+    let n = |rows: Vec<HistogramRow>| rows.iter().map(|r| r.count).sum::<u64>();
+    assert_eq!(
+        n(
+            s.delivery_histogram("beta", &by_type("license.created"), 0, 1_000)
+                .await
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        n(
+            s.delivery_histogram("beta", &by_type("contract.created"), 0, 1_000)
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    let by_event = DeliveryFilter {
+        event_id: Some("evt_h2".into()),
+        ..DeliveryFilter::default()
+    };
+    assert_eq!(
+        n(s.delivery_histogram("beta", &by_event, 0, 1_000)
+            .await
+            .unwrap()),
+        1
+    );
+
+    // A schema on a built-in type (a tenant row appears) and its removal.
+    let mut record = EventTypeRecord {
+        name: "license.created".into(),
+        category: "license".into(),
+        description: None,
+        archived_at: None,
+        created_at: 5,
+        data_schema: Some(r#"{"type":"object"}"#.into()),
+        example: Some("{}".into()),
+    };
+    s.update_event_type("beta", &record).await.unwrap();
+    let rows = s.list_event_types("beta").await.unwrap();
+    assert_eq!(rows, vec![record.clone()], "{}", b.name);
+    record.data_schema = None;
+    s.update_event_type("beta", &record).await.unwrap();
+    assert_eq!(
+        s.list_event_types("beta").await.unwrap()[0].data_schema,
+        None
+    );
+    assert!(s.list_event_types("acme").await.unwrap().is_empty());
 }

@@ -21,7 +21,8 @@ use crate::store::rows::{
 use crate::store::{
     AdminSessionRecord, ApiKeyRecord, AttemptRow, CommitBatch, CommitFailed, Committed,
     DeliveryFilter, DeliveryRecord, EventFilter, EventRecord, EventTypeRecord, HistogramRow, Page,
-    QueueStats, Store, StoreError, StoreResult, WebhookFilter,
+    PortalLinkRecord, PortalLinkUse, QueueStats, Store, StoreError, StoreResult, WebhookFilter,
+    WebhookHealth,
 };
 
 #[async_trait]
@@ -227,7 +228,8 @@ impl Store for Backend {
 
     async fn list_event_types(&self, tenant: &str) -> StoreResult<Vec<EventTypeRecord>> {
         Ok(sqlx::query_as(
-            "SELECT name, category, description, archived_at, created_at FROM event_types \
+            "SELECT name, category, description, archived_at, created_at, data_schema, example \
+             FROM event_types \
              WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant)
@@ -237,10 +239,12 @@ impl Store for Backend {
 
     async fn create_event_type(&self, tenant: &str, r: &EventTypeRecord) -> StoreResult<()> {
         let done = sqlx::query(
-            "INSERT INTO event_types (tenant_id, name, category, description, archived_at, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5) \
+            "INSERT INTO event_types \
+             (tenant_id, name, category, description, archived_at, created_at, data_schema, example) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7) \
              ON CONFLICT (tenant_id, name) DO UPDATE SET archived_at = NULL, \
-             category = excluded.category, description = excluded.description \
+             category = excluded.category, description = excluded.description, \
+             data_schema = excluded.data_schema, example = excluded.example \
              WHERE event_types.archived_at IS NOT NULL",
         )
         .bind(tenant)
@@ -248,6 +252,8 @@ impl Store for Backend {
         .bind(&r.category)
         .bind(&r.description)
         .bind(r.created_at)
+        .bind(&r.data_schema)
+        .bind(&r.example)
         .execute(&mut *self.writer().await?)
         .await?;
         if done.rows_affected() == 0 {
@@ -273,6 +279,27 @@ impl Store for Backend {
         .bind(&r.description)
         .bind(at)
         .bind(r.created_at)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_event_type(&self, tenant: &str, r: &EventTypeRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO event_types \
+             (tenant_id, name, category, description, archived_at, created_at, data_schema, example) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET description = excluded.description, \
+             data_schema = excluded.data_schema, example = excluded.example",
+        )
+        .bind(tenant)
+        .bind(&r.name)
+        .bind(&r.category)
+        .bind(&r.description)
+        .bind(r.archived_at)
+        .bind(r.created_at)
+        .bind(&r.data_schema)
+        .bind(&r.example)
         .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
@@ -609,8 +636,8 @@ impl Store for Backend {
             .await?;
         sqlx::query(
             "INSERT INTO admin_sessions \
-             (id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             (id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&s.id_hash)
         .bind(&s.key_ref)
@@ -618,6 +645,7 @@ impl Store for Backend {
         .bind(&s.csrf_token)
         .bind(s.created_at)
         .bind(s.expires_at)
+        .bind(&s.kind)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -629,7 +657,7 @@ impl Store for Backend {
         now: i64,
     ) -> StoreResult<Option<AdminSessionRecord>> {
         let session: Option<AdminSessionRecord> = sqlx::query_as(
-            "SELECT id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at \
+            "SELECT id_hash, key_ref, tenant_id, csrf_token, created_at, expires_at, kind \
              FROM admin_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
         .bind(id_hash)
@@ -654,6 +682,115 @@ impl Store for Backend {
             .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
+    }
+
+    async fn create_portal_link(&self, link: &PortalLinkRecord) -> StoreResult<()> {
+        let mut conn = self.writer().await?;
+        // Kept a day past expiry, so a late click still hears "expired".
+        sqlx::query("DELETE FROM portal_links WHERE expires_at <= $1")
+            .bind(link.created_at - 86_400_000)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "INSERT INTO portal_links \
+             (id_hash, tenant_id, key_ref, read_only, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(&link.id_hash)
+        .bind(&link.tenant_id)
+        .bind(&link.key_ref)
+        .bind(link.read_only)
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn open_portal_link(&self, id_hash: &[u8], now: i64) -> StoreResult<PortalLinkUse> {
+        let mut conn = self.writer().await?;
+        let opened: Option<PortalLinkRecord> = sqlx::query_as(
+            "UPDATE portal_links SET used_at = $2 \
+             WHERE id_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING id_hash, tenant_id, key_ref, read_only, created_at, expires_at",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(link) = opened {
+            return Ok(PortalLinkUse::Opened(link));
+        }
+        let found: Option<(Option<i64>, i64)> =
+            sqlx::query_as("SELECT used_at, expires_at FROM portal_links WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(match found {
+            Some((Some(used_at), _)) => PortalLinkUse::Used(used_at),
+            Some((None, expires_at)) => PortalLinkUse::Expired(expires_at),
+            None => PortalLinkUse::Unknown,
+        })
+    }
+
+    async fn list_tenants(&self, limit: u64) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT tenant_id FROM webhooks UNION SELECT tenant_id FROM api_keys \
+             UNION SELECT tenant_id FROM event_types UNION SELECT tenant_id FROM admin_sessions \
+             ORDER BY 1 LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    async fn webhook_health(
+        &self,
+        tenant: &str,
+        ids: &[i64],
+        since: i64,
+    ) -> StoreResult<Vec<WebhookHealth>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = Builder::new(
+            "SELECT d.webhook_id, d.status, d.last_status_code, d.updated_at, \
+             (SELECT COUNT(*) FROM deliveries r WHERE r.tenant_id = d.tenant_id \
+              AND r.webhook_id = d.webhook_id AND r.created_at >= ",
+        );
+        qb.push_bind(since)
+            .push(
+                ") AS recent, (SELECT COUNT(*) FROM deliveries r WHERE r.tenant_id = d.tenant_id \
+                 AND r.webhook_id = d.webhook_id AND r.status IN ('failed', 'diverted', 'retrying') \
+                 AND r.created_at >= ",
+            )
+            .push_bind(since)
+            .push(
+                ") AS failing FROM deliveries d WHERE d.id IN \
+                 (SELECT MAX(id) FROM deliveries WHERE tenant_id = ",
+            )
+            .push_bind(tenant.to_owned())
+            .push(" AND webhook_id IN (");
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        qb.push(") GROUP BY webhook_id)");
+        let rows: Vec<(i64, String, Option<i64>, i64, i64, i64)> =
+            qb.build_query_as().fetch_all(self.reader()).await?;
+        rows.into_iter()
+            .map(|(webhook_id, status, code, at, recent, failing)| {
+                Ok(WebhookHealth {
+                    webhook_id,
+                    last_status: DeliveryStatus::parse(&status)
+                        .ok_or(StoreError::Corrupt("deliveries.status"))?,
+                    last_status_code: code.and_then(|c| u16::try_from(c).ok()),
+                    last_at: at,
+                    recent: recent as u64,
+                    recent_failing: failing as u64,
+                })
+            })
+            .collect()
     }
 
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -691,23 +828,53 @@ impl Store for Backend {
     async fn delivery_histogram(
         &self,
         tenant: &str,
-        webhook_id: Option<i64>,
+        f: &DeliveryFilter,
         since: i64,
         bucket_ms: i64,
     ) -> StoreResult<Vec<HistogramRow>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT (created_at - $1) / $2 AS bucket, status, COUNT(*) AS n FROM deliveries \
-             WHERE tenant_id = $3 AND created_at >= $1 AND id > COALESCE((SELECT id FROM deliveries \
-             WHERE tenant_id = $3 AND created_at < $1 ORDER BY id DESC LIMIT 1), 0) \
-             AND ($4 IS NULL OR webhook_id = $4) \
-             GROUP BY bucket, status",
-        )
-        .bind(since)
-        .bind(bucket_ms.max(1))
-        .bind(tenant)
-        .bind(webhook_id)
-        .fetch_all(self.reader())
-        .await?;
+        let mut qb = Builder::new("SELECT (created_at - ");
+        qb.push_bind(since)
+            .push(") / ")
+            .push_bind(bucket_ms.max(1))
+            .push(" AS bucket, status, COUNT(*) AS n FROM deliveries WHERE tenant_id = ")
+            .push_bind(tenant.to_owned())
+            .push(" AND created_at >= ")
+            .push_bind(since)
+            .push(" AND id > COALESCE((SELECT id FROM deliveries WHERE tenant_id = ")
+            .push_bind(tenant.to_owned())
+            .push(" AND created_at < ")
+            .push_bind(since)
+            .push(" ORDER BY id DESC LIMIT 1), 0)");
+        if let Some(w) = f.webhook_id {
+            qb.push(" AND webhook_id = ").push_bind(w);
+        }
+        if let Some(t) = &f.event_type {
+            qb.push(" AND event_type = ").push_bind(t.clone());
+        }
+        match f.status {
+            Some(DeliveryStatus::Diverted) => {
+                qb.push(" AND status IN ('diverted', 'failed')");
+            }
+            Some(s) => {
+                qb.push(" AND status = ").push_bind(s.as_str());
+            }
+            None => {}
+        }
+        if let Some(id) = &f.event_id {
+            qb.push(" AND event_seq IN (SELECT seq FROM events WHERE tenant_id = ")
+                .push_bind(tenant.to_owned())
+                .push(" AND id = ")
+                .push_bind(id.clone())
+                .push(")");
+        }
+        if let Some(s) = f.since {
+            qb.push(" AND created_at >= ").push_bind(s);
+        }
+        if let Some(u) = f.until {
+            qb.push(" AND created_at < ").push_bind(u);
+        }
+        qb.push(" GROUP BY bucket, status");
+        let rows: Vec<(i64, String, i64)> = qb.build_query_as().fetch_all(self.reader()).await?;
         rows.into_iter()
             .map(|(bucket, status, n)| {
                 Ok(HistogramRow {

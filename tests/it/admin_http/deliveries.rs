@@ -35,7 +35,7 @@ async fn delivery_log_chart_detail_and_retry() {
     );
     assert!(row.contains("<td class=\"num\">500</td>"), "{row}");
     assert!(row.contains("flaky-crm"), "{row}");
-    assert!(row.contains("<code>license.created</code>"), "{row}");
+    assert!(row.contains(">license.created</code>"), "{row}");
     assert!(log.contains("<svg"), "no chart:\n{log}");
     assert!(
         log.contains("<rect class=\"bar failed\""),

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 mod catalogue;
 mod deliveries;
 mod headers;
+mod portal;
 mod receiver_auth;
 mod sessions;
 mod settings;
@@ -473,12 +474,20 @@ fn find_form(html: &str, action: &str) -> Option<Fields> {
 /// The tenant a signed-in page says it shows: the tenant switch of a
 /// management key's session, or the plain label of an admin key's.
 fn shown_tenant(html: &str) -> String {
-    if let Some(f) = find_form(html, "/admin/tenant") {
-        return value_of(&f, "tenant").unwrap_or_default().to_owned();
+    let doc = Html::parse_document(html);
+    if let Some(option) = doc
+        .select(&selector(
+            "form.tenant-switch select[name=tenant] option[selected]",
+        ))
+        .next()
+    {
+        return option.value().attr("value").unwrap_or_default().to_owned();
     }
-    let start = html.find("Tenant <strong>").expect("tenant shown") + "Tenant <strong>".len();
-    let label = &html[start..start + html[start..].find("</strong>").unwrap()];
-    Html::parse_fragment(label).root_element().text().collect()
+    doc.select(&selector("#current-tenant"))
+        .next()
+        .expect("tenant shown")
+        .text()
+        .collect()
 }
 
 /// The page's CSRF token (its hidden `csrf_token` input).
@@ -511,7 +520,7 @@ fn row_ids(html: &str, what: &str) -> Vec<i64> {
 
 /// The HTML of the table row of delivery `id`.
 fn delivery_row(html: &str, id: i64) -> String {
-    let open = format!("<tr data-delivery-id=\"{id}\">");
+    let open = format!("<tr data-delivery-id=\"{id}\"");
     let start = html
         .find(&open)
         .unwrap_or_else(|| panic!("no row for delivery {id} in:\n{html}"));

@@ -64,6 +64,20 @@ fn require_chromium() {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Self::start_with_prefs(serde_json::json!({})).await
+    }
+
+    /// A browser that blocks third-party cookies, as more and more users'
+    /// browsers do: a framed page from another site gets no cookie at all.
+    pub async fn start_blocking_third_party_cookies() -> Browser {
+        Self::start_with_prefs(serde_json::json!({
+            "profile.block_third_party_cookies": true,
+            "profile.cookie_controls_mode": 1,
+        }))
+        .await
+    }
+
+    async fn start_with_prefs(prefs: serde_json::Value) -> Browser {
         require_chromium();
         let port = super::free_port();
         let driver = Command::new("chromedriver")
@@ -88,6 +102,7 @@ impl Browser {
                     "--window-size=1366,900",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
+                "prefs": prefs,
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -197,6 +212,12 @@ impl Browser {
         self.wait_new_page(selector).await;
     }
 
+    /// Clicks something that loads a new page by script (a clickable
+    /// row), and waits until the new page has loaded.
+    pub async fn mark_and_click(&self, selector: &str) {
+        self.navigate_by(selector).await;
+    }
+
     async fn mark_page(&self) {
         self.client
             .execute("window.__hookdOldPage = true", vec![])
@@ -254,6 +275,21 @@ impl Browser {
             .select_by_value(value)
             .await
             .unwrap();
+    }
+
+    /// A computed style property of the first element matching `selector`.
+    pub async fn style(&self, selector: &str, property: &str) -> String {
+        let e = self.css(selector).await;
+        self.client
+            .execute(
+                "return getComputedStyle(arguments[0]).getPropertyValue(arguments[1])",
+                vec![serde_json::to_value(&e).unwrap(), property.into()],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn body_text(&self) -> String {

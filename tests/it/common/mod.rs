@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod oauth_server;
+pub mod page_host;
 pub mod pg;
 pub mod receiver;
 pub mod tls_receiver;
