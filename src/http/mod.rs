@@ -137,7 +137,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document (also served at `/openapi.json`): generated from
 /// the handlers' annotations, then completed with the answers of the
 /// layers around them (`openapi::complete`).
-pub fn openapi() -> serde_json::Value {
+pub fn openapi(environments: &[String]) -> serde_json::Value {
     let (_, mut doc) = api_routes().split_for_parts();
     doc.paths.paths.insert(
         "/openapi.json".into(),
@@ -154,7 +154,7 @@ pub fn openapi() -> serde_json::Value {
         ),
     );
     let mut doc = serde_json::to_value(doc).expect("the document serializes");
-    openapi::complete(&mut doc);
+    openapi::complete(&mut doc, environments);
     doc
 }
 
@@ -177,7 +177,7 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
     } else {
         router
     };
-    let doc = Arc::new(openapi());
+    let doc = Arc::new(openapi(&state.ops.settings.environments));
     let max_body = state.ops.settings.max_body_bytes;
     let request_timeout = Duration::from_millis(state.ops.settings.request_timeout_ms);
     router

@@ -14,7 +14,8 @@
 //!
 //! It also makes operation ids unique (a seed surface's are prefixed with
 //! its tag: every surface has a `create_webhook`) and adds links from
-//! each create (`POST P`) to the operations under `P/{param}`, the new
+//! each create (`POST P`) to the operations on `P/{param}` (and the reads
+//! under it), the new
 //! resource's id feeding the parameter, so that clients and stateful
 //! tests follow a resource from its creation.
 //!
@@ -25,6 +26,223 @@
 
 use serde_json::{Map, Value, json};
 
+/// A name on one line: at least one character that is not white space,
+/// none of them a control or bidirectional-override character
+/// (`domain::validation::validate_plain_text`).
+pub const ONE_LINE_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
+/// A description: several lines allowed (`\t`, `\n`, `\r`).
+pub const MULTI_LINE_TEXT: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
+/// `domain::tenant::validate_tenant_id`.
+pub const TENANT_ID: &str = r"^[A-Za-z0-9_.-]{1,64}$";
+/// `domain::event_type::validate_event_type_name` (length apart).
+pub const EVENT_TYPE: &str = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$";
+/// An event type or a `category.*` wildcard.
+pub const SUBSCRIPTION: &str = r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*|(\.[a-z0-9_]+))$";
+/// A duration as `humantime` reads it, in the units hookd shows.
+pub const DURATION: &str = r"^(0|[0-9]{1,6}(ms|s|m|h|d))$";
+/// An absolute http(s) URL with a DNS host name (`domain::webhook::
+/// validate_url`; the server also takes IP literals, which a generator
+/// should not invent).
+pub const HTTP_URL: &str = r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,3}(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001F\u007F-\u009F]{0,1000})?$";
+/// An https URL as seed 003 takes it: a host name that is not an IP
+/// address nor `localhost`, no query or fragment.
+pub const HTTPS_URL: &str = r"^https://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?){1,3}(/[^\s\u0000-\u001F\u007F-\u009F?#]{0,1000})?$";
+
+/// What each query, path or header parameter of that name accepts, on
+/// every operation that has it: one name, one meaning across the API.
+const PARAMETER_RULES: &[(&str, Rule)] = &[
+    ("limit", Rule::Range(1, 500)),
+    ("count", Rule::Range(1, 500)),
+    ("offset", Rule::Range(0, i64::MAX)),
+    ("since", Rule::Pattern(RFC3339_OR_EMPTY)),
+    ("until", Rule::Pattern(RFC3339_OR_EMPTY)),
+    ("cursor", Rule::Pattern(CURSOR)),
+    ("webhook_id", Rule::Range(1, i64::MAX)),
+    ("Idempotency-Key", Rule::Length(1, 255)),
+    ("X-Tenant-Id", Rule::Pattern(TENANT_ID)),
+    ("projectId", Rule::Pattern(TENANT_ID)),
+    ("SlashID-OrgID", Rule::Pattern(TENANT_ID)),
+    ("tenantLocator", Rule::Pattern(UUID)),
+    ("SlashID-Required-Consistency", Rule::OneOf(&["local_region", "all_regions"])),
+    ("SlashID-Required-Consistency-Timeout", Rule::Range(1, 120)),
+    ("trigger_type", Rule::OneOf(&["event"])),
+    ("trigger_name", Rule::Pattern(SUBSCRIPTION)),
+    ("status", Rule::OneOf(&["pending", "succeeded", "retrying", "failed", "diverted"])),
+];
+
+/// Parameters whose rule belongs to one operation: (operation id,
+/// parameter, rule).
+const OPERATION_PARAMETER_RULES: &[(&str, &str, Rule)] = &[
+    // The test endpoint's type cannot be archived.
+    ("archive_event_type", "name", Rule::Pattern(ARCHIVABLE_EVENT_TYPE)),
+    ("restore_event_type", "name", Rule::EventType),
+];
+
+/// What each field of a request body accepts: (schema, property, rule).
+/// `Items` applies to each element of an array.
+const FIELD_RULES: &[(&str, &str, Rule)] = &[
+    // hookd's own API
+    ("WebhookIn", "name", Rule::Name),
+    ("WebhookIn", "url", Rule::Pattern(HTTP_URL)),
+    ("WebhookIn", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("WebhookIn", "environment", Rule::Environment),
+    ("WebhookIn", "description", Rule::Description),
+    ("WebhookIn", "headers", Rule::Headers),
+    ("WebhookIn", "timeout", Rule::Pattern(TIMEOUT)),
+    ("WebhookIn", "rate_limit", Rule::Range(1, 100_000)),
+    ("WebhookIn", "retry_schedule", Rule::Items(0, 50, &Rule::Pattern(DURATION))),
+    ("WebhookIn", "secret", Rule::Pattern(SECRET)),
+    ("WebhookPatch", "name", Rule::Name),
+    ("WebhookPatch", "url", Rule::Pattern(HTTP_URL)),
+    ("WebhookPatch", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("WebhookPatch", "add_events", Rule::Items(0, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("WebhookPatch", "remove_events", Rule::Items(0, u32::MAX, &Rule::Pattern(SUBSCRIPTION))),
+    ("WebhookPatch", "environment", Rule::Environment),
+    ("WebhookPatch", "description", Rule::Description),
+    ("WebhookPatch", "headers", Rule::Headers),
+    ("WebhookPatch", "add_headers", Rule::Headers),
+    ("WebhookPatch", "remove_headers", Rule::Items(0, u32::MAX, &Rule::Pattern(HEADER_NAME))),
+    ("WebhookPatch", "timeout", Rule::Pattern(TIMEOUT)),
+    ("WebhookPatch", "rate_limit", Rule::Range(1, 100_000)),
+    ("WebhookPatch", "retry_schedule", Rule::Items(0, 50, &Rule::Pattern(DURATION))),
+    ("FailureHandlingIn", "min_failures", Rule::Range(1, 1_000_000)),
+    ("FailureHandlingIn", "suspend_after", Rule::Pattern(DURATION)),
+    ("RotateSecretIn", "secret", Rule::Pattern(SECRET)),
+    ("RecoverIn", "since", Rule::DateTime),
+    ("ApiKeyIn", "name", Rule::Name),
+    ("ApiKeyIn", "tenant", Rule::Pattern(TENANT_ID)),
+    ("ApiKeyIn", "permissions", Rule::Items(1, u32::MAX, &Rule::OneOf(PERMISSIONS))),
+    ("EventTypeIn", "name", Rule::EventType),
+    ("EventTypeIn", "category", Rule::Pattern(CATEGORY)),
+    ("EventTypeIn", "description", Rule::Description),
+    ("EventIn", "type", Rule::EventType),
+    ("EventIn", "environment", Rule::Environment),
+    ("EventIn", "idempotency_key", Rule::Length(1, 255)),
+    ("EventBatchIn", "events", Rule::Items(1, 1000, &Rule::Any)),
+    // seed 004
+    ("EventApiCreateWebhookRequest", "name", Rule::Name),
+    ("EventApiCreateWebhookRequest", "eventTypes", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("EventApiUpdateWebhookRequest", "name", Rule::Name),
+    ("EventApiUpdateWebhookRequest", "addEventTypes", Rule::Items(0, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("EventApiUpdateWebhookRequest", "removeEventTypes", Rule::Items(0, u32::MAX, &Rule::Pattern(SUBSCRIPTION))),
+    ("EventApiCreateEndpointRequest", "url", Rule::Pattern(HTTP_URL)),
+    ("EventApiCreateEndpointRequest", "headers", Rule::Headers),
+    ("EventApiUpdateEndpointRequest", "url", Rule::Pattern(HTTP_URL)),
+    ("EventApiUpdateEndpointRequest", "addHeaders", Rule::Headers),
+    ("EventApiUpdateEndpointRequest", "removeHeaders", Rule::Items(0, u32::MAX, &Rule::Pattern(HEADER_NAME))),
+    ("EventApiFailureHandlingRequest", "minFailures", Rule::Range(1, 1_000_000)),
+    ("EventApiFailureHandlingRequest", "suspendAfter", Rule::Pattern(DURATION)),
+    // seed 002
+    ("VoucherifyWebhookCreateRequest", "target_url", Rule::Pattern(HTTP_URL)),
+    ("VoucherifyWebhookCreateRequest", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("VoucherifyWebhookUpdateRequest", "target_url", Rule::Pattern(HTTP_URL)),
+    ("VoucherifyWebhookUpdateRequest", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    // seed 003
+    ("SlashIdWebhookCreateRequest", "name", Rule::Name),
+    ("SlashIdWebhookCreateRequest", "target_url", Rule::Pattern(HTTPS_URL)),
+    ("SlashIdWebhookCreateRequest", "description", Rule::Description),
+    ("SlashIdWebhookCreateRequest", "custom_headers", Rule::Headers),
+    ("SlashIdWebhookCreateRequest", "timeout", Rule::Pattern(GO_TIMEOUT)),
+    ("SlashIdWebhookUpdateRequest", "name", Rule::Name),
+    ("SlashIdWebhookUpdateRequest", "target_url", Rule::Pattern(HTTPS_URL)),
+    ("SlashIdWebhookUpdateRequest", "description", Rule::Description),
+    ("SlashIdWebhookUpdateRequest", "custom_headers", Rule::Headers),
+    ("SlashIdWebhookUpdateRequest", "timeout", Rule::Pattern(GO_TIMEOUT)),
+    ("SlashIdTrigger", "trigger_type", Rule::OneOf(&["event"])),
+    ("SlashIdTrigger", "trigger_name", Rule::Pattern(SUBSCRIPTION)),
+];
+
+/// A rule a value must follow, as JSON Schema says it.
+enum Rule {
+    Range(i64, i64),
+    Length(u32, u32),
+    Pattern(&'static str),
+    OneOf(&'static [&'static str]),
+    DateTime,
+    /// `domain::event_type::validate_event_type_name`.
+    EventType,
+    /// `domain::webhook::validate_name`.
+    Name,
+    /// `domain::webhook::validate_description`.
+    Description,
+    /// The configured environments (`--environments`).
+    Environment,
+    /// `domain::webhook::validate_headers`.
+    Headers,
+    /// An array of `min..=max` elements, each following the rule.
+    Items(u32, u32, &'static Rule),
+    Any,
+}
+
+impl Rule {
+    fn schema(&self, environments: &[String]) -> Value {
+        match self {
+            Rule::Range(min, max) if *max == i64::MAX => json!({ "minimum": min }),
+            Rule::Range(min, max) => json!({ "minimum": min, "maximum": max }),
+            Rule::Length(min, max) => json!({ "minLength": min, "maxLength": max }),
+            Rule::Pattern(p) => json!({ "pattern": p }),
+            Rule::OneOf(values) => json!({ "enum": values }),
+            Rule::DateTime => json!({ "format": "date-time", "pattern": RFC3339 }),
+            Rule::EventType => json!({ "maxLength": 128, "pattern": EVENT_TYPE }),
+            Rule::Name => json!({ "minLength": 1, "maxLength": 128, "pattern": ONE_LINE_TEXT }),
+            Rule::Description => json!({ "maxLength": 1024, "pattern": MULTI_LINE_TEXT }),
+            Rule::Environment => json!({ "enum": environments }),
+            Rule::Headers => json!({
+                "maxProperties": 50,
+                "propertyNames": { "pattern": HEADER_NAME },
+                "additionalProperties": { "type": "array", "minItems": 1, "maxItems": 16,
+                    "items": { "type": "string", "maxLength": 256, "pattern": HEADER_VALUE } }
+            }),
+            Rule::Items(min, max, each) => {
+                let mut s = json!({ "minItems": min });
+                if *max != u32::MAX {
+                    s["maxItems"] = json!(max);
+                }
+                if !matches!(each, Rule::Any) {
+                    s["items"] = each.schema(environments);
+                }
+                s
+            }
+            Rule::Any => json!({}),
+        }
+    }
+}
+
+/// `domain::api_key::Permission`.
+const PERMISSIONS: &[&str] = &[
+    "webhooks:read",
+    "webhooks:list",
+    "webhooks:write",
+    "events:publish",
+    "deliveries:read",
+    "deliveries:write",
+    "admin",
+];
+/// A UUID (seed 004's tenant locator).
+const UUID: &str = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// An RFC 3339 timestamp as hookd reads it.
+const RFC3339: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
+/// The same in a query, where an empty value counts as absent.
+const RFC3339_OR_EMPTY: &str = r"^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]))?$";
+/// An event type other than `webhook.test`.
+const ARCHIVABLE_EVENT_TYPE: &str = r"^(?!webhook\.test$)[a-z0-9_]+(\.[a-z0-9_]+)+$";
+/// A category: one lowercase word (`domain::webhook::validate_category`).
+const CATEGORY: &str = r"^[a-z0-9_]{1,64}$";
+/// A webhook's timeout: at most 20 s (`0s` is the default).
+const TIMEOUT: &str = r"^(0|0s|([1-9]|1[0-9]|20)s|[1-9][0-9]{0,3}ms|20000ms)$";
+/// Seed 003's timeout, a Go duration of 0 to 20 s in whole milliseconds.
+const GO_TIMEOUT: &str = r"^(0|0s|([1-9]|1[0-9]|20)s|[1-9][0-9]{0,3}ms)$";
+/// A `whsec_` secret: canonical padded base64 of 24 to 64 bytes
+/// (`crypto::webhook_secret_bytes`).
+const SECRET: &str = r"^whsec_(([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|([A-Za-z0-9+/]{4}){21}([A-Za-z0-9+/][AQgw]==)?)$";
+/// A cursor this API returned: a positive integer. An empty query value
+/// counts as absent, for every string parameter.
+const CURSOR: &str = r"^([1-9][0-9]{0,17})?$";
+/// An HTTP header name (RFC 9110 token), at most 256 characters.
+const HEADER_NAME: &str = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$";
+/// A header value: visible ASCII and spaces.
+const HEADER_VALUE: &str = r"^[\u0020-\u007E]*$";
+
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 const PROBLEM_JSON: &str = "application/problem+json";
 const METHODS: [&str; 8] = [
@@ -32,9 +250,10 @@ const METHODS: [&str; 8] = [
 ];
 
 /// Applies the rules of this module's header to a generated document.
-pub fn complete(doc: &mut Value) {
+pub fn complete(doc: &mut Value, environments: &[String]) {
     tighten_problem_schema(doc);
     unique_operation_ids(doc);
+    apply_rules(doc, environments);
     add_links(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -310,16 +529,21 @@ fn add_links(doc: &mut Value) {
             let Some(rest) = target_path.strip_prefix(&format!("{path}/{{")) else {
                 continue;
             };
-            let Some((param, _)) = rest.split_once('}') else {
+            let Some((param, deeper)) = rest.split_once('}') else {
                 continue;
             };
             let Some(pointer) = id_pointer(doc, schema, param) else {
                 continue;
             };
             for method in METHODS {
+                // The resource itself, and what may be read under it (an
+                // action under it may need a state a new resource lacks).
                 let Some(target) = target_item.get(method) else {
                     continue;
                 };
+                if !deeper.is_empty() && method != "get" {
+                    continue;
+                }
                 let Some(op_id) = target.get("operationId").and_then(Value::as_str) else {
                     continue;
                 };
@@ -368,6 +592,106 @@ fn params_of(op: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+fn apply_rules(doc: &mut Value, environments: &[String]) {
+    for (_, op) in operations_mut(doc) {
+        let op_id = op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for p in params {
+            // A parameter is absent or a string: it cannot be `null`.
+            if let Some(types) = p.pointer_mut("/schema/type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    p["schema"]["type"] = only;
+                }
+            }
+            let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+            let own = OPERATION_PARAMETER_RULES
+                .iter()
+                .find(|(o, n, _)| *o == op_id && *n == name)
+                .map(|(_, _, r)| r);
+            let shared = PARAMETER_RULES.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
+            if let Some(rule) = own.or(shared) {
+                let patch = rule.schema(environments);
+                let schema = p.entry_schema();
+                merge(schema, &patch);
+                admit_null_in_enum(schema);
+            }
+        }
+    }
+    for (schema, property, rule) in FIELD_RULES {
+        let pointer = format!("/components/schemas/{schema}/properties/{property}");
+        if let Some(prop) = doc.pointer_mut(&pointer) {
+            let patch = rule.schema(environments);
+            let target = target_of(prop);
+            merge(target, &patch);
+            admit_null_in_enum(target);
+        }
+    }
+}
+
+trait EntrySchema {
+    fn entry_schema(&mut self) -> &mut Value;
+}
+
+impl EntrySchema for Value {
+    fn entry_schema(&mut self) -> &mut Value {
+        if self.get("schema").is_none() {
+            self["schema"] = json!({});
+        }
+        &mut self["schema"]
+    }
+}
+
+/// The schema a rule constrains: a nullable `oneOf [null, X]` keeps its
+/// null branch, and the rule goes on the other (inline) branch, or on
+/// the property itself when that branch is a reference.
+fn target_of(prop: &mut Value) -> &mut Value {
+    let inline = prop
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().position(|b| b.get("type") != Some(&json!("null")) && b.get("$ref").is_none()));
+    match inline {
+        Some(i) => &mut prop["oneOf"][i],
+        None => prop,
+    }
+}
+
+/// An optional value given an `enum` still admits `null`.
+fn admit_null_in_enum(schema: &mut Value) {
+    let nullable = schema
+        .get("type")
+        .and_then(Value::as_array)
+        .is_some_and(|t| t.contains(&json!("null")));
+    if nullable
+        && let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut)
+        && !values.contains(&Value::Null)
+    {
+        values.push(Value::Null);
+    }
+}
+
+/// Merges `patch` into `target`, recursing into objects (`items`).
+fn merge(target: &mut Value, patch: &Value) {
+    let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) else {
+        return;
+    };
+    for (k, v) in p {
+        match t.get_mut(k) {
+            Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+            _ => {
+                t.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
 /// `Problem` as the server fills it (RFC 9457).
 fn tighten_problem_schema(doc: &mut Value) {
     if let Some(p) = doc.pointer_mut("/components/schemas/Problem/properties") {
@@ -397,7 +721,7 @@ mod tests {
                 "404": {"description": "", "content": {"application/json": {"schema": {"$ref": PROBLEM_REF}}}}
             }
         }));
-        complete(&mut doc);
+        complete(&mut doc, &[]);
         let r = &doc["paths"]["/things/{id}"]["post"]["responses"];
         for code in ["400", "401", "404", "408", "413", "429", "500", "503"] {
             assert!(
@@ -420,7 +744,7 @@ mod tests {
             "security": [{"bearer": []}],
             "responses": { "404": {"description": "", "content": own.clone()} }
         }));
-        complete(&mut doc);
+        complete(&mut doc, &[]);
         let r = &doc["paths"]["/things/{id}"]["post"]["responses"];
         assert_eq!(r["404"]["content"], own);
         assert_eq!(r["401"]["content"], own);
@@ -433,7 +757,7 @@ mod tests {
     fn an_open_operation_without_input_gets_only_408() {
         let mut doc = json!({ "paths": { "/healthz": { "get": {
             "responses": {"200": {"description": "up"}} } } } });
-        complete(&mut doc);
+        complete(&mut doc, &[]);
         let r = doc["paths"]["/healthz"]["get"]["responses"]
             .as_object()
             .unwrap();
