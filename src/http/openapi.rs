@@ -43,10 +43,10 @@ pub const DURATION: &str = r"^(0|[0-9]{1,6}(ms|s|m|h|d))$";
 /// An absolute http(s) URL with a DNS host name (`domain::webhook::
 /// validate_url`; the server also takes IP literals, which a generator
 /// should not invent).
-pub const HTTP_URL: &str = r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,3}(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\u0000-\u001F\u007F-\u009F]{0,1000})?$";
+pub const HTTP_URL: &str = r"^[hH][tT][tT][pP][sS]?://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,3}(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$";
 /// An https URL as seed 003 takes it: a host name that is not an IP
 /// address nor `localhost`, no query or fragment.
-pub const HTTPS_URL: &str = r"^https://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?){1,3}(/[^\s\u0000-\u001F\u007F-\u009F?#]{0,1000})?$";
+pub const HTTPS_URL: &str = r"^https://[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,61}[a-z0-9])?){1,3}(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?$";
 
 /// What each query, path or header parameter of that name accepts, on
 /// every operation that has it: one name, one meaning across the API.
@@ -54,8 +54,8 @@ const PARAMETER_RULES: &[(&str, Rule)] = &[
     ("limit", Rule::Range(1, 500)),
     ("count", Rule::Range(1, 500)),
     ("offset", Rule::Range(0, i64::MAX)),
-    ("since", Rule::Pattern(RFC3339_OR_EMPTY)),
-    ("until", Rule::Pattern(RFC3339_OR_EMPTY)),
+    ("since", Rule::Pattern(RFC3339_STRICT)),
+    ("until", Rule::Pattern(RFC3339_STRICT)),
     ("cursor", Rule::Pattern(CURSOR)),
     ("webhook_id", Rule::Range(1, i64::MAX)),
     ("Idempotency-Key", Rule::Length(1, 255)),
@@ -63,18 +63,28 @@ const PARAMETER_RULES: &[(&str, Rule)] = &[
     ("projectId", Rule::Pattern(TENANT_ID)),
     ("SlashID-OrgID", Rule::Pattern(TENANT_ID)),
     ("tenantLocator", Rule::Pattern(UUID)),
-    ("SlashID-Required-Consistency", Rule::OneOf(&["local_region", "all_regions"])),
+    (
+        "SlashID-Required-Consistency",
+        Rule::OneOf(&["local_region", "all_regions"]),
+    ),
     ("SlashID-Required-Consistency-Timeout", Rule::Range(1, 120)),
     ("trigger_type", Rule::OneOf(&["event"])),
     ("trigger_name", Rule::Pattern(SUBSCRIPTION)),
-    ("status", Rule::OneOf(&["pending", "succeeded", "retrying", "failed", "diverted"])),
+    (
+        "status",
+        Rule::OneOf(&["pending", "succeeded", "retrying", "failed", "diverted"]),
+    ),
 ];
 
 /// Parameters whose rule belongs to one operation: (operation id,
 /// parameter, rule).
 const OPERATION_PARAMETER_RULES: &[(&str, &str, Rule)] = &[
     // The test endpoint's type cannot be archived.
-    ("archive_event_type", "name", Rule::Pattern(ARCHIVABLE_EVENT_TYPE)),
+    (
+        "archive_event_type",
+        "name",
+        Rule::Pattern(ARCHIVABLE_EVENT_TYPE),
+    ),
     ("restore_event_type", "name", Rule::EventType),
 ];
 
@@ -83,35 +93,75 @@ const OPERATION_PARAMETER_RULES: &[(&str, &str, Rule)] = &[
 const FIELD_RULES: &[(&str, &str, Rule)] = &[
     // hookd's own API
     ("WebhookIn", "name", Rule::Name),
-    ("WebhookIn", "url", Rule::Pattern(HTTP_URL)),
-    ("WebhookIn", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    ("WebhookIn", "url", Rule::Url(HTTP_URL)),
+    (
+        "WebhookIn",
+        "events",
+        Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
     ("WebhookIn", "environment", Rule::Environment),
     ("WebhookIn", "description", Rule::Description),
     ("WebhookIn", "headers", Rule::Headers),
     ("WebhookIn", "timeout", Rule::Pattern(TIMEOUT)),
     ("WebhookIn", "rate_limit", Rule::Range(1, 100_000)),
-    ("WebhookIn", "retry_schedule", Rule::Items(0, 50, &Rule::Pattern(DURATION))),
+    (
+        "WebhookIn",
+        "retry_schedule",
+        Rule::Items(0, 50, &Rule::Pattern(DURATION)),
+    ),
     ("WebhookIn", "secret", Rule::Pattern(SECRET)),
     ("WebhookPatch", "name", Rule::Name),
-    ("WebhookPatch", "url", Rule::Pattern(HTTP_URL)),
-    ("WebhookPatch", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
-    ("WebhookPatch", "add_events", Rule::Items(0, 1000, &Rule::Pattern(SUBSCRIPTION))),
-    ("WebhookPatch", "remove_events", Rule::Items(0, u32::MAX, &Rule::Pattern(SUBSCRIPTION))),
+    ("WebhookPatch", "url", Rule::Url(HTTP_URL)),
+    (
+        "WebhookPatch",
+        "events",
+        Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
+    (
+        "WebhookPatch",
+        "add_events",
+        Rule::Items(0, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
+    (
+        "WebhookPatch",
+        "remove_events",
+        Rule::Items(0, u32::MAX, &Rule::Pattern(SUBSCRIPTION)),
+    ),
     ("WebhookPatch", "environment", Rule::Environment),
     ("WebhookPatch", "description", Rule::Description),
     ("WebhookPatch", "headers", Rule::Headers),
     ("WebhookPatch", "add_headers", Rule::Headers),
-    ("WebhookPatch", "remove_headers", Rule::Items(0, u32::MAX, &Rule::Pattern(HEADER_NAME))),
+    (
+        "WebhookPatch",
+        "remove_headers",
+        Rule::Items(0, u32::MAX, &Rule::Pattern(HEADER_NAME)),
+    ),
     ("WebhookPatch", "timeout", Rule::Pattern(TIMEOUT)),
     ("WebhookPatch", "rate_limit", Rule::Range(1, 100_000)),
-    ("WebhookPatch", "retry_schedule", Rule::Items(0, 50, &Rule::Pattern(DURATION))),
-    ("FailureHandlingIn", "min_failures", Rule::Range(1, 1_000_000)),
-    ("FailureHandlingIn", "suspend_after", Rule::Pattern(DURATION)),
+    (
+        "WebhookPatch",
+        "retry_schedule",
+        Rule::Items(0, 50, &Rule::Pattern(DURATION)),
+    ),
+    (
+        "FailureHandlingIn",
+        "min_failures",
+        Rule::Range(1, 1_000_000),
+    ),
+    (
+        "FailureHandlingIn",
+        "suspend_after",
+        Rule::Pattern(DURATION),
+    ),
     ("RotateSecretIn", "secret", Rule::Pattern(SECRET)),
     ("RecoverIn", "since", Rule::DateTime),
     ("ApiKeyIn", "name", Rule::Name),
     ("ApiKeyIn", "tenant", Rule::Pattern(TENANT_ID)),
-    ("ApiKeyIn", "permissions", Rule::Items(1, u32::MAX, &Rule::OneOf(PERMISSIONS))),
+    (
+        "ApiKeyIn",
+        "permissions",
+        Rule::Items(1, u32::MAX, &Rule::OneOf(PERMISSIONS)),
+    ),
     ("EventTypeIn", "name", Rule::EventType),
     ("EventTypeIn", "category", Rule::Pattern(CATEGORY)),
     ("EventTypeIn", "description", Rule::Description),
@@ -121,35 +171,111 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("EventBatchIn", "events", Rule::Items(1, 1000, &Rule::Any)),
     // seed 004
     ("EventApiCreateWebhookRequest", "name", Rule::Name),
-    ("EventApiCreateWebhookRequest", "eventTypes", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    (
+        "EventApiCreateWebhookRequest",
+        "eventTypes",
+        Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
     ("EventApiUpdateWebhookRequest", "name", Rule::Name),
-    ("EventApiUpdateWebhookRequest", "addEventTypes", Rule::Items(0, 1000, &Rule::Pattern(SUBSCRIPTION))),
-    ("EventApiUpdateWebhookRequest", "removeEventTypes", Rule::Items(0, u32::MAX, &Rule::Pattern(SUBSCRIPTION))),
-    ("EventApiCreateEndpointRequest", "url", Rule::Pattern(HTTP_URL)),
+    (
+        "EventApiUpdateWebhookRequest",
+        "addEventTypes",
+        Rule::Items(0, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
+    (
+        "EventApiUpdateWebhookRequest",
+        "removeEventTypes",
+        Rule::Items(0, u32::MAX, &Rule::Pattern(SUBSCRIPTION)),
+    ),
+    ("EventApiCreateEndpointRequest", "url", Rule::Url(HTTP_URL)),
     ("EventApiCreateEndpointRequest", "headers", Rule::Headers),
-    ("EventApiUpdateEndpointRequest", "url", Rule::Pattern(HTTP_URL)),
+    ("EventApiUpdateEndpointRequest", "url", Rule::Url(HTTP_URL)),
     ("EventApiUpdateEndpointRequest", "addHeaders", Rule::Headers),
-    ("EventApiUpdateEndpointRequest", "removeHeaders", Rule::Items(0, u32::MAX, &Rule::Pattern(HEADER_NAME))),
-    ("EventApiFailureHandlingRequest", "minFailures", Rule::Range(1, 1_000_000)),
-    ("EventApiFailureHandlingRequest", "suspendAfter", Rule::Pattern(DURATION)),
+    (
+        "EventApiUpdateEndpointRequest",
+        "removeHeaders",
+        Rule::Items(0, u32::MAX, &Rule::Pattern(HEADER_NAME)),
+    ),
+    (
+        "EventApiFailureHandlingRequest",
+        "minFailures",
+        Rule::Range(1, 1_000_000),
+    ),
+    (
+        "EventApiFailureHandlingRequest",
+        "suspendAfter",
+        Rule::Pattern(DURATION),
+    ),
     // seed 002
-    ("VoucherifyWebhookCreateRequest", "target_url", Rule::Pattern(HTTP_URL)),
-    ("VoucherifyWebhookCreateRequest", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
-    ("VoucherifyWebhookUpdateRequest", "target_url", Rule::Pattern(HTTP_URL)),
-    ("VoucherifyWebhookUpdateRequest", "events", Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION))),
+    (
+        "VoucherifyWebhookCreateRequest",
+        "target_url",
+        Rule::Url(HTTP_URL),
+    ),
+    (
+        "VoucherifyWebhookCreateRequest",
+        "events",
+        Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
+    (
+        "VoucherifyWebhookUpdateRequest",
+        "target_url",
+        Rule::Url(HTTP_URL),
+    ),
+    (
+        "VoucherifyWebhookUpdateRequest",
+        "events",
+        Rule::Items(1, 1000, &Rule::Pattern(SUBSCRIPTION)),
+    ),
     // seed 003
     ("SlashIdWebhookCreateRequest", "name", Rule::Name),
-    ("SlashIdWebhookCreateRequest", "target_url", Rule::Pattern(HTTPS_URL)),
-    ("SlashIdWebhookCreateRequest", "description", Rule::Description),
-    ("SlashIdWebhookCreateRequest", "custom_headers", Rule::Headers),
-    ("SlashIdWebhookCreateRequest", "timeout", Rule::Pattern(GO_TIMEOUT)),
+    (
+        "SlashIdWebhookCreateRequest",
+        "target_url",
+        Rule::Url(HTTPS_URL),
+    ),
+    (
+        "SlashIdWebhookCreateRequest",
+        "description",
+        Rule::Description,
+    ),
+    (
+        "SlashIdWebhookCreateRequest",
+        "custom_headers",
+        Rule::Headers,
+    ),
+    (
+        "SlashIdWebhookCreateRequest",
+        "timeout",
+        Rule::Pattern(GO_TIMEOUT),
+    ),
     ("SlashIdWebhookUpdateRequest", "name", Rule::Name),
-    ("SlashIdWebhookUpdateRequest", "target_url", Rule::Pattern(HTTPS_URL)),
-    ("SlashIdWebhookUpdateRequest", "description", Rule::Description),
-    ("SlashIdWebhookUpdateRequest", "custom_headers", Rule::Headers),
-    ("SlashIdWebhookUpdateRequest", "timeout", Rule::Pattern(GO_TIMEOUT)),
+    (
+        "SlashIdWebhookUpdateRequest",
+        "target_url",
+        Rule::Url(HTTPS_URL),
+    ),
+    (
+        "SlashIdWebhookUpdateRequest",
+        "description",
+        Rule::Description,
+    ),
+    (
+        "SlashIdWebhookUpdateRequest",
+        "custom_headers",
+        Rule::Headers,
+    ),
+    (
+        "SlashIdWebhookUpdateRequest",
+        "timeout",
+        Rule::Pattern(GO_TIMEOUT),
+    ),
     ("SlashIdTrigger", "trigger_type", Rule::OneOf(&["event"])),
-    ("SlashIdTrigger", "trigger_name", Rule::Pattern(SUBSCRIPTION)),
+    (
+        "SlashIdTrigger",
+        "trigger_name",
+        Rule::Pattern(SUBSCRIPTION),
+    ),
 ];
 
 /// A rule a value must follow, as JSON Schema says it.
@@ -157,6 +283,8 @@ enum Rule {
     Range(i64, i64),
     Length(u32, u32),
     Pattern(&'static str),
+    /// A URI (`format: uri`) that also follows the pattern.
+    Url(&'static str),
     OneOf(&'static [&'static str]),
     DateTime,
     /// `domain::event_type::validate_event_type_name`.
@@ -181,6 +309,7 @@ impl Rule {
             Rule::Range(min, max) => json!({ "minimum": min, "maximum": max }),
             Rule::Length(min, max) => json!({ "minLength": min, "maxLength": max }),
             Rule::Pattern(p) => json!({ "pattern": p }),
+            Rule::Url(p) => json!({ "format": "uri", "maxLength": 2048, "pattern": p }),
             Rule::OneOf(values) => json!({ "enum": values }),
             Rule::DateTime => json!({ "format": "date-time", "pattern": RFC3339 }),
             Rule::EventType => json!({ "maxLength": 128, "pattern": EVENT_TYPE }),
@@ -190,8 +319,8 @@ impl Rule {
             Rule::Headers => json!({
                 "maxProperties": 50,
                 "propertyNames": { "pattern": HEADER_NAME },
-                "additionalProperties": { "type": "array", "minItems": 1, "maxItems": 16,
-                    "items": { "type": "string", "maxLength": 256, "pattern": HEADER_VALUE } }
+                "additionalProperties": { "type": "array", "minItems": 1,
+                    "items": { "type": "string", "maxLength": 4096, "pattern": HEADER_VALUE } }
             }),
             Rule::Items(min, max, each) => {
                 let mut s = json!({ "minItems": min });
@@ -222,8 +351,8 @@ const PERMISSIONS: &[&str] = &[
 const UUID: &str = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 /// An RFC 3339 timestamp as hookd reads it.
 const RFC3339: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$";
-/// The same in a query, where an empty value counts as absent.
-const RFC3339_OR_EMPTY: &str = r"^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9]))?$";
+/// The same, with each field in its range (a query's `since`, `until`).
+const RFC3339_STRICT: &str = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$";
 /// An event type other than `webhook.test`.
 const ARCHIVABLE_EVENT_TYPE: &str = r"^(?!webhook\.test$)[a-z0-9_]+(\.[a-z0-9_]+)+$";
 /// A category: one lowercase word (`domain::webhook::validate_category`).
@@ -235,13 +364,12 @@ const GO_TIMEOUT: &str = r"^(0|0s|([1-9]|1[0-9]|20)s|[1-9][0-9]{0,3}ms)$";
 /// A `whsec_` secret: canonical padded base64 of 24 to 64 bytes
 /// (`crypto::webhook_secret_bytes`).
 const SECRET: &str = r"^whsec_(([A-Za-z0-9+/]{4}){8,20}([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?|([A-Za-z0-9+/]{4}){21}([A-Za-z0-9+/][AQgw]==)?)$";
-/// A cursor this API returned: a positive integer. An empty query value
-/// counts as absent, for every string parameter.
-const CURSOR: &str = r"^([1-9][0-9]{0,17})?$";
+/// A cursor this API returned: a positive integer.
+const CURSOR: &str = r"^[1-9][0-9]{0,17}$";
 /// An HTTP header name (RFC 9110 token), at most 256 characters.
 const HEADER_NAME: &str = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$";
-/// A header value: visible ASCII and spaces.
-const HEADER_VALUE: &str = r"^[\u0020-\u007E]*$";
+/// A header value: visible ASCII, spaces and tabs.
+const HEADER_VALUE: &str = r"^[\t\u0020-\u007E]*$";
 
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -253,6 +381,7 @@ const METHODS: [&str; 8] = [
 pub fn complete(doc: &mut Value, environments: &[String]) {
     tighten_problem_schema(doc);
     unique_operation_ids(doc);
+    declare_tenant_header(doc);
     apply_rules(doc, environments);
     add_links(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
@@ -309,9 +438,9 @@ fn complete_operation(path: &str, op: &mut Map<String, Value>, path_has_params: 
     }
 
     let mut add = |code: &str, description: &str, content: &Value, headers: &[&str]| {
-        let resp = responses.entry(code.to_owned()).or_insert_with(|| {
-            json!({ "description": description, "content": content.clone() })
-        });
+        let resp = responses
+            .entry(code.to_owned())
+            .or_insert_with(|| json!({ "description": description, "content": content.clone() }));
         let resp = resp.as_object_mut().expect("a response is an object");
         if resp
             .get("description")
@@ -366,12 +495,7 @@ fn complete_operation(path: &str, op: &mut Map<String, Value>, path_has_params: 
             &error_content,
             &["Retry-After"],
         );
-        add(
-            "500",
-            "An unexpected failure (logged)",
-            &error_content,
-            &[],
-        );
+        add("500", "An unexpected failure (logged)", &error_content, &[]);
         add(
             "503",
             "The database does not answer; try again",
@@ -465,6 +589,40 @@ fn operations_mut(doc: &mut Value) -> impl Iterator<Item = (&String, &mut Value)
         })
 }
 
+/// hookd's own operations act on the tenant named by `X-Tenant-Id` when
+/// the key is a management key (SPEC §2); the seed surfaces name theirs
+/// in their own way.
+fn declare_tenant_header(doc: &mut Value) {
+    for (_, op) in operations_mut(doc) {
+        let own = !op
+            .pointer("/tags/0")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .starts_with("seed-");
+        let secured = op
+            .get("security")
+            .and_then(Value::as_array)
+            .is_some_and(|s| !s.is_empty());
+        if !(own && secured) {
+            continue;
+        }
+        let params = op
+            .as_object_mut()
+            .expect("an operation is an object")
+            .entry("parameters")
+            .or_insert_with(|| json!([]));
+        if let Some(list) = params.as_array_mut()
+            && !list.iter().any(|p| p["name"] == "X-Tenant-Id")
+        {
+            list.push(json!({
+                "name": "X-Tenant-Id", "in": "header", "required": false,
+                "description": "The tenant a management key acts on (`default` when absent); a provisioned key acts on its own whatever this says",
+                "schema": { "type": "string" }
+            }));
+        }
+    }
+}
+
 fn unique_operation_ids(doc: &mut Value) {
     for (_, op) in operations_mut(doc) {
         let tag = op.pointer("/tags/0").and_then(Value::as_str).unwrap_or("");
@@ -493,6 +651,12 @@ fn id_pointer(doc: &Value, schema: &Value, param: &str) -> Option<String> {
     }
     let inner = props.get("result")?;
     id_pointer(doc, inner, param).map(|p| format!("/result{p}"))
+}
+
+/// The pointer of a created resource's `tenant`, if it names one.
+fn tenant_pointer(doc: &Value, schema: &Value) -> Option<String> {
+    let props = resolve(doc, schema)?.get("properties")?.as_object()?;
+    props.contains_key("tenant").then(|| "/tenant".to_owned())
 }
 
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> Option<&'a Value> {
@@ -551,6 +715,11 @@ fn add_links(doc: &mut Value) {
                 for (name, place) in params_of(target) {
                     if name == param {
                         parameters.insert(name, format!("$response.body#{pointer}").into());
+                    } else if name == "X-Tenant-Id"
+                        && let Some(tenant) = tenant_pointer(doc, schema)
+                    {
+                        // A resource made for another tenant is found there.
+                        parameters.insert(name, format!("$response.body#{tenant}").into());
                     } else if source_params.contains(&(name.clone(), place.clone())) {
                         let expr = format!("$request.{place}.{name}");
                         parameters.insert(name, expr.into());
@@ -594,6 +763,13 @@ fn params_of(op: &Value) -> Vec<(String, String)> {
 
 fn apply_rules(doc: &mut Value, environments: &[String]) {
     for (_, op) in operations_mut(doc) {
+        // hookd's own query strings read an empty string value as absent
+        // (`http::extract::Params::string`).
+        let own_surface = !op
+            .pointer("/tags/0")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .starts_with("seed-");
         let op_id = op
             .get("operationId")
             .and_then(Value::as_str)
@@ -616,12 +792,19 @@ fn apply_rules(doc: &mut Value, environments: &[String]) {
                 .iter()
                 .find(|(o, n, _)| *o == op_id && *n == name)
                 .map(|(_, _, r)| r);
-            let shared = PARAMETER_RULES.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
+            let shared = PARAMETER_RULES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, r)| r);
             if let Some(rule) = own.or(shared) {
                 let patch = rule.schema(environments);
+                let empty_is_absent = own_surface && p["in"] == "query";
                 let schema = p.entry_schema();
                 merge(schema, &patch);
                 admit_null_in_enum(schema);
+                if empty_is_absent {
+                    admit_empty_string(schema);
+                }
             }
         }
     }
@@ -653,13 +836,35 @@ impl EntrySchema for Value {
 /// null branch, and the rule goes on the other (inline) branch, or on
 /// the property itself when that branch is a reference.
 fn target_of(prop: &mut Value) -> &mut Value {
-    let inline = prop
-        .get("oneOf")
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().position(|b| b.get("type") != Some(&json!("null")) && b.get("$ref").is_none()));
+    let inline = prop.get("oneOf").and_then(Value::as_array).and_then(|a| {
+        a.iter()
+            .position(|b| b.get("type") != Some(&json!("null")) && b.get("$ref").is_none())
+    });
     match inline {
         Some(i) => &mut prop["oneOf"][i],
         None => prop,
+    }
+}
+
+/// A string schema that also takes `""` (an empty query value, read as
+/// absent).
+fn admit_empty_string(schema: &mut Value) {
+    if schema.get("type") != Some(&json!("string")) {
+        return;
+    }
+    if let Some(values) = schema.get_mut("enum").and_then(Value::as_array_mut)
+        && !values.contains(&json!(""))
+    {
+        values.push(json!(""));
+    }
+    if let Some(p) = schema.get("pattern").and_then(Value::as_str)
+        && let Some(inner) = p.strip_prefix('^').and_then(|p| p.strip_suffix('$'))
+    {
+        let optional = format!("^({inner})?$");
+        schema["pattern"] = optional.into();
+    }
+    if schema.get("minLength").is_some() {
+        schema["minLength"] = json!(0);
     }
 }
 
@@ -739,7 +944,8 @@ mod tests {
 
     #[test]
     fn a_surface_keeps_its_error_shape_but_408_is_problem_json() {
-        let own = json!({"application/json": {"schema": {"$ref": "#/components/schemas/SeedError"}}});
+        let own =
+            json!({"application/json": {"schema": {"$ref": "#/components/schemas/SeedError"}}});
         let mut doc = doc_with(json!({
             "security": [{"bearer": []}],
             "responses": { "404": {"description": "", "content": own.clone()} }
