@@ -602,3 +602,53 @@ async fn creates_link_to_the_operations_on_what_they_made() {
         "{seed}"
     );
 }
+
+/// `hookd_…` metric names in a text, histogram suffixes dropped.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("hookd_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..end];
+        let name = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        out.insert(name.to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_rules_and_docs_name_only_metrics_hookd_serves() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let read = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).unwrap();
+    let served = metric_names(&read("src/metrics.rs"));
+    assert!(served.len() >= 9, "{served:?}");
+    let dashboard: Value = serde_json::from_str(&read("ops/grafana/hookd-dashboard.json"))
+        .expect("the dashboard is JSON");
+    assert!(!dashboard["panels"].as_array().unwrap().is_empty());
+    for file in [
+        "ops/grafana/hookd-dashboard.json",
+        "ops/prometheus/hookd-recording.rules.yml",
+        "ops/prometheus/hookd-alerts.rules.yml",
+        "docs/metrics.md",
+    ] {
+        for name in metric_names(&read(file)) {
+            // Recording rules are named `hookd:…`, never `hookd_…`.
+            assert!(
+                served.contains(&name),
+                "{file} names {name}, which hookd does not serve"
+            );
+        }
+    }
+    // Every served metric is documented.
+    let documented = metric_names(&read("docs/metrics.md"));
+    for name in &served {
+        assert!(documented.contains(name), "docs/metrics.md lacks {name}");
+    }
+}
