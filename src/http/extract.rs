@@ -275,6 +275,30 @@ impl Auth {
     }
 }
 
+/// An integer field that also takes a JSON number with a zero fraction
+/// (`5.0`): JSON Schema's `integer` admits it, so the document's clients
+/// may send it.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(D::Error::custom(format!(
+            "invalid type: {n}, expected an integer"
+        ))),
+    }
+}
+
+/// `whole_number` for an optional field.
+pub fn opt_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(deserialize_with = "whole_number")] i64);
+    Ok(Option::<W>::deserialize(d)?.map(|W(i)| i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,28 +341,4 @@ mod tests {
         );
         assert!(check_content_type(&h).is_err());
     }
-}
-
-/// An integer field that also takes a JSON number with a zero fraction
-/// (`5.0`): JSON Schema's `integer` admits it, so the document's clients
-/// may send it.
-pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    use serde::de::Error;
-    let n = serde_json::Number::deserialize(d)?;
-    if let Some(i) = n.as_i64() {
-        return Ok(i);
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-        _ => Err(D::Error::custom(format!(
-            "invalid type: {n}, expected an integer"
-        ))),
-    }
-}
-
-/// `whole_number` for an optional field.
-pub fn opt_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    struct W(#[serde(deserialize_with = "whole_number")] i64);
-    Ok(Option::<W>::deserialize(d)?.map(|W(i)| i))
 }
