@@ -106,6 +106,16 @@ const README_LISTEN: &str = "cargo run --release -- listen --port 9000 --server 
 const README_PUBLISH: &str = r#"curl -sS $HOOKD/v1/events -H "Authorization: Bearer $KEY" \
          -d '{"type": "license.created", "data": {"license_id": 42}}'"#;
 
+/// A child process ended when the test ends, passed or not.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Lines a child prints, as they come.
 fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let stdout = child.stdout.take().unwrap();
@@ -171,6 +181,7 @@ async fn first_steps_end_in_a_delivery_the_listener_shows() {
         .spawn()
         .unwrap();
     let rx = lines_of(&mut listen);
+    let _listen = Running(listen);
     let intro = read_until(&rx, |p| p.contains("publish one of those events"));
     assert!(intro.contains("--allow-private-targets"), "{intro}");
     // The printed command, run as printed (a continued shell line).
@@ -197,8 +208,6 @@ async fn first_steps_end_in_a_delivery_the_listener_shows() {
     });
     assert!(shown.contains("\"license_id\": 42"), "{shown}");
     assert!(!shown.contains("signature rejected"), "{shown}");
-    let _ = listen.kill();
-    let _ = listen.wait();
 }
 
 #[tokio::test]
@@ -216,6 +225,7 @@ async fn a_delivery_with_another_webhooks_secret_is_rejected_saying_why() {
         .spawn()
         .unwrap();
     let rx = lines_of(&mut listen);
+    let _listen = Running(listen);
     read_until(&rx, |p| p.contains("listening on"));
     // A webhook with a secret of its own points at the listener.
     s.create_webhook(
@@ -234,8 +244,6 @@ async fn a_delivery_with_another_webhooks_secret_is_rejected_saying_why() {
         p.contains("signature rejected") && p.contains("--secret")
     });
     assert!(shown.contains("/secret"), "{shown}");
-    let _ = listen.kill();
-    let _ = listen.wait();
 }
 
 #[tokio::test]
