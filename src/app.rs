@@ -342,7 +342,11 @@ async fn maintenance_loop(
                 if let Ok(q) = store.queue_stats(now).await {
                     let age = q.oldest_due_at.map_or(0.0, |t| ((now - t).max(0) as f64) / 1000.0);
                     crate::metrics::queue(q.depth, age);
+                    crate::metrics::suspended_webhooks(q.suspended_webhooks);
                 }
+                // Proof of life beyond the scrape: a stuck maintenance loop
+                // (or engine) stops moving it.
+                crate::metrics::heartbeat(now);
                 if let Err(e) = crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await {
                     tracing::warn!(error = %e, "could not reload the delivery policy");
                 }

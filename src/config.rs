@@ -406,9 +406,21 @@ pub struct ListenArgs {
     /// Port to listen on (127.0.0.1).
     #[arg(long, env = "HOOKD_LISTEN_PORT", default_value_t = 9000)]
     pub port: u16,
-    /// Signing secret (whsec_…) to verify deliveries with.
+    /// Signing secret (whsec_…) to verify deliveries with: the webhook's
+    /// own. Without it, listen makes a new one and prints the command that
+    /// creates a webhook pointing here with it.
     #[arg(long, env = "HOOKD_LISTEN_SECRET", hide_env_values = true)]
-    pub secret: String,
+    pub secret: Option<String>,
+    /// The hookd server the printed webhook-create command talks to.
+    #[arg(
+        long,
+        env = "HOOKD_LISTEN_SERVER",
+        default_value = "http://localhost:8080"
+    )]
+    pub server: String,
+    /// The event types of the printed webhook-create command (comma-separated).
+    #[arg(long, default_value = "license.created", value_delimiter = ',')]
+    pub events: Vec<String>,
     /// Status code to answer each delivery with.
     #[arg(long, default_value_t = 200)]
     pub status: u16,

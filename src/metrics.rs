@@ -1,4 +1,5 @@
-//! Prometheus metrics: names and labels in one place.
+//! Prometheus metrics: names and labels in one place (docs/metrics.md
+//! describes each; ops/prometheus/ alerts on them).
 
 use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -46,4 +47,13 @@ pub fn events_published(n: usize) {
 pub fn queue(depth: u64, oldest_pending_age_s: f64) {
     gauge!("hookd_queue_depth").set(depth as f64);
     gauge!("hookd_oldest_pending_age_seconds").set(oldest_pending_age_s);
+}
+
+pub fn suspended_webhooks(n: u64) {
+    gauge!("hookd_webhooks_suspended").set(n as f64);
+}
+
+/// The maintenance loop's last pass, in Unix seconds.
+pub fn heartbeat(now_ms: i64) {
+    gauge!("hookd_heartbeat_timestamp_seconds").set(now_ms as f64 / 1000.0);
 }

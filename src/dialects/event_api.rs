@@ -37,6 +37,7 @@ pub const TAG: &str = "seed-004-event-api";
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FailureHandlingRequest {
     /// Failed attempts before the webhook may be suspended.
+    #[serde(deserialize_with = "crate::http::extract::whole_number")]
     pub min_failures: i64,
     /// Time without a success before suspension, e.g. `5d`.
     pub suspend_after: String,

@@ -30,6 +30,7 @@ use crate::store::{Lease, Store};
 
 pub mod attempt;
 pub mod clients;
+pub mod failure_log;
 pub mod oauth;
 pub mod outbound;
 pub mod policy;
@@ -91,6 +92,8 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     /// Stop taking work (shutdown).
     stop: CancellationToken,
+    /// Failed attempts at the default level, bounded.
+    failures: failure_log::FailureLog,
 }
 
 /// The running dispatcher's background task.
@@ -147,6 +150,7 @@ impl Dispatcher {
             jobs: TaskTracker::new(),
             runtime: engine.clone(),
             stop: CancellationToken::new(),
+            failures: failure_log::FailureLog::default(),
         });
         let tasks = DispatcherTasks {
             scheduler: engine.spawn(scheduler_loop(inner.clone())),
@@ -366,6 +370,22 @@ fn decide(
             None => (DeliveryStatus::Failed, None, false),
         }
     };
+    if !result.succeeded() {
+        let next = match (status, next_attempt_at) {
+            (DeliveryStatus::Retrying, Some(at)) => {
+                format!("retrying at {}", crate::clock::format_rfc3339(at))
+            }
+            (DeliveryStatus::Diverted, _) => "the webhook is suspended (410 Gone)".to_owned(),
+            _ => "failed: no retry left".to_owned(),
+        };
+        inner.failures.attempt_failed(
+            job.delivery_id,
+            job.webhook_id,
+            i64::from(job.attempts) + 1,
+            &result.record,
+            &next,
+        );
+    }
     Outcome {
         delivery_id: job.delivery_id,
         tenant_id: job.tenant_id.clone(),

@@ -122,6 +122,15 @@ pub fn validate_url(raw: &str, policy: UrlPolicy) -> Result<String, String> {
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("must not contain spaces or control characters".into());
     }
+    // A URI is ASCII (RFC 3986): the parser would percent-encode or
+    // punycode anything else, and the stored URL would not be what was
+    // written. The document says `format: uri`, which clients check too.
+    if !raw.is_ascii() || !is_uri_text(raw) {
+        return Err(
+            "must be a URI: ASCII letters, digits and -._~:/?#[]@!$&'()*+,;=, with % only before two hex digits; percent-encode other characters, and write an international host name in punycode (xn--…)"
+                .into(),
+        );
+    }
     let url = url::Url::parse(raw).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
             "must be an absolute URL such as https://example.com/hooks".to_string()
@@ -361,13 +370,34 @@ pub fn validate_header_value(value: &str) -> Result<(), String> {
     if value.len() > 4096 {
         return Err("header values must be at most 4096 bytes".into());
     }
+    // RFC 9110 §5.5: field values are visible ASCII, spaces and tabs
+    // (other bytes are obsolete, and receivers read them differently).
     if !value
         .bytes()
-        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80)
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
     {
-        return Err("header values must not contain control characters".into());
+        return Err(
+            "header values must be visible ASCII characters, spaces or tabs (no control characters)"
+                .into(),
+        );
     }
     Ok(())
+}
+
+/// Only the characters RFC 3986 allows in a URI, `%` only as the start
+/// of a percent-encoded byte, `[` `]` only in the host (an IPv6 literal),
+/// and one `#` at most.
+fn is_uri_text(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let chars_ok = b.iter().enumerate().all(|(i, &c)| match c {
+        b'%' => b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit(),
+        c => c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=".contains(&c),
+    });
+    let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+    let rest = after_scheme
+        .find(['/', '?', '#'])
+        .map_or("", |i| &after_scheme[i..]);
+    chars_ok && !rest.contains(['[', ']']) && rest.matches('#').count() <= 1
 }
 
 /// Checks a whole header map; names must be unique ignoring case.
@@ -475,6 +505,28 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(2100));
         assert!(validate_url(&long, UrlPolicy::Standard).is_err());
+    }
+
+    #[test]
+    fn urls_must_be_ascii() {
+        for raw in [
+            "https://bücher.example/x",
+            "https://example.com/ä",
+            "https://example.com/#ľ",
+            "https://example.com/{x}",
+            "https://example.com/a|b",
+            "https://example.com/100%",
+            "https://example.com/a[1]",
+            "https://example.com/#a#b",
+        ] {
+            assert!(validate_url(raw, UrlPolicy::Standard).is_err(), "{raw}");
+        }
+        for raw in [
+            "https://xn--bcher-kva.example/%C3%A4",
+            "http://[::1]:8080/x?a=1&b=(2)#frag",
+        ] {
+            assert!(validate_url(raw, UrlPolicy::Standard).is_ok(), "{raw}");
+        }
     }
 
     #[test]

@@ -235,9 +235,9 @@ pub async fn archive_event_type(
 
 #[utoipa::path(
     post, path = "/management/event-types/{name}/restore", tag = "event-types",
-    description = "Un-archives a type: new subscriptions to it are accepted again.",
+    description = "Un-archives a type: new subscriptions to it are accepted again. Restoring a type that is not archived answers it unchanged.",
     params(("name" = String, Path)),
-    responses((status = 200, body = EventTypeOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, description = "No such archived type", body = Problem)),
+    responses((status = 200, body = EventTypeOut), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, description = "No such type in the catalogue", body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn restore_event_type(

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -150,7 +151,8 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJson<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(MaybeJson(T::default()));
         }
-        parse_json(&bytes).map(MaybeJson)
+        // `null` is the document's way of saying "no body" (the body is optional).
+        parse_json::<Option<T>>(&bytes).map(|v| MaybeJson(v.unwrap_or_default()))
     }
 }
 
@@ -193,8 +195,10 @@ impl Params {
     }
 
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        // Only a string parameter reads an empty value as absent: the
+        // document types this one as a boolean, which "" is not.
         match self.0.get(name).map(String::as_str) {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some("true") | Some("1") => Ok(Some(true)),
             Some("false") | Some("0") => Ok(Some(false)),
             Some(_) => Err(ApiError::field(name, "must be true or false")),
@@ -202,7 +206,7 @@ impl Params {
     }
 
     pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
-        match self.0.get(name).filter(|s| !s.is_empty()) {
+        match self.0.get(name) {
             None => Ok(None),
             Some(s) => match s.parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
@@ -272,6 +276,30 @@ impl Auth {
             )))
         }
     }
+}
+
+/// An integer field that also takes a JSON number with a zero fraction
+/// (`5.0`): JSON Schema's `integer` admits it, so the document's clients
+/// may send it.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+        _ => Err(D::Error::custom(format!(
+            "invalid type: {n}, expected an integer"
+        ))),
+    }
+}
+
+/// `whole_number` for an optional field.
+pub fn opt_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct W(#[serde(deserialize_with = "whole_number")] i64);
+    Ok(Option::<W>::deserialize(d)?.map(|W(i)| i))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
+pub mod openapi;
 pub mod portal_links;
 pub mod webhook_actions;
 pub mod webhook_security;
@@ -141,8 +142,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// The OpenAPI document (also served at `/openapi.json`).
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document (also served at `/openapi.json`): generated from
+/// the handlers' annotations, then completed with the answers of the
+/// layers around them (`openapi::complete`).
+pub fn openapi(environments: &[String]) -> serde_json::Value {
     let (_, mut doc) = api_routes().split_for_parts();
     doc.paths.paths.insert(
         "/openapi.json".into(),
@@ -150,6 +153,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             utoipa::openapi::HttpMethod::Get,
             utoipa::openapi::path::OperationBuilder::new()
                 .tag("operations")
+                .operation_id(Some("get_openapi"))
                 .summary(Some("This document"))
                 .response(
                     "200",
@@ -157,6 +161,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                 ),
         ),
     );
+    let mut doc = serde_json::to_value(doc).expect("the document serializes");
+    openapi::complete(&mut doc, environments);
     doc
 }
 
@@ -182,7 +188,7 @@ pub fn router(state: AppState, serve_api: bool) -> Router {
     } else {
         router
     };
-    let doc = Arc::new(openapi());
+    let doc = Arc::new(openapi(&state.ops.settings.environments));
     let max_body = state.ops.settings.max_body_bytes;
     let request_timeout = Duration::from_millis(state.ops.settings.request_timeout_ms);
     router

@@ -27,6 +27,7 @@ use crate::store::WebhookFilter;
 #[serde(deny_unknown_fields)]
 pub struct FailureHandlingIn {
     /// Failed attempts before the webhook may be suspended.
+    #[serde(deserialize_with = "super::extract::whole_number")]
     pub min_failures: i64,
     /// Time without a success before suspension, e.g. `5d`.
     pub suspend_after: String,
@@ -56,6 +57,7 @@ pub struct WebhookIn {
     /// e.g. `500ms`, `10s`; `0s` means the default (10 s); at most 20 s.
     pub timeout: Option<String>,
     /// Deliveries per second; unlimited when absent.
+    #[serde(default, deserialize_with = "super::extract::opt_whole_number")]
     pub rate_limit: Option<i64>,
     /// Delays before each retry; `[]` means a single attempt.
     pub retry_schedule: Option<Vec<String>>,

@@ -213,12 +213,12 @@ pub async fn restore_event_type(
     tenant: &str,
     name: &str,
 ) -> OpResult<CatalogueEntry> {
-    if !ops.store.restore_event_type(tenant, name).await? {
-        return Err(OpError::NotFound("archived event type"));
-    }
+    let restored = ops.store.restore_event_type(tenant, name).await?;
     let catalogue = Catalogue::load(ops.store.as_ref(), tenant).await?;
-    catalogue
-        .get(name)
-        .cloned()
-        .ok_or(OpError::NotFound("event type"))
+    // Restoring a live type changes nothing and answers it (idempotent, so
+    // a retried restore is not an error); an unknown one is 404.
+    match catalogue.get(name) {
+        Some(entry) if restored || entry.archived_at.is_none() => Ok(entry.clone()),
+        _ => Err(OpError::NotFound("event type")),
+    }
 }

@@ -198,6 +198,8 @@ pub struct QueueStats {
     pub depth: u64,
     /// The oldest due-but-unattempted delivery's due time.
     pub oldest_due_at: Option<i64>,
+    /// Webhooks suspended (by 410 or failure handling), all tenants.
+    pub suspended_webhooks: u64,
 }
 
 /// A signed-in admin page session. The browser holds the token; the store

@@ -27,6 +27,7 @@ mod delivery_crash;
 mod delivery_engine;
 mod delivery_outbound;
 mod dialects;
+mod generated_client;
 mod multi_instance;
 mod openapi;
 mod persistence;

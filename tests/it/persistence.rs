@@ -455,3 +455,61 @@ async fn data_directory_is_created_0700_and_its_files_0600() {
     assert_eq!(mode(&dir), 0o700);
     s.terminate();
 }
+
+/// docs/backups.md's hot backup, as written there (with this test's
+/// directories for `hookd-data` and `/backups`).
+const HOT_BACKUP: [&str; 2] = [
+    r#"sqlite3 hookd-data/hookd.db ".backup /backups/hookd.db""#,
+    "cp hookd-data/encryption_key hookd-data/management_api_key /backups/",
+];
+
+#[tokio::test]
+async fn a_hot_backup_restores_into_a_working_server() {
+    if common::on_postgres() {
+        // The data directory is SQLite's; PostgreSQL is backed up with its own tools.
+        return;
+    }
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/backups.md")).unwrap();
+    for command in HOT_BACKUP {
+        assert!(doc.contains(command), "docs/backups.md lacks {command}");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("hookd-data");
+    let backups = root.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let s = ServerConfig::new(&data).no_management_key().start().await;
+    let key = std::fs::read_to_string(data.join("management_api_key")).unwrap();
+    let key = key.trim();
+    let (status, w) = send(s.req_as(key, Method::POST, HOOKS).json(&json!({
+        "name": "backed-up", "url": "https://example.com/backed-up", "events": ["license.created"]})))
+    .await;
+    assert_eq!(status, 201, "{w}");
+    // While it runs.
+    for command in HOT_BACKUP {
+        let command = command.replace("/backups", &backups.display().to_string());
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(root.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let restored = ServerConfig::new(&backups)
+        .no_management_key()
+        .start()
+        .await;
+    let (status, secret) =
+        send(restored.req_as(key, Method::GET, &format!("{HOOKS}/{}/secret", w["id"]))).await;
+    assert_eq!(status, 200, "{secret}");
+    assert_eq!(
+        secret["secret"], w["secret"],
+        "the secret decrypts with the copied key"
+    );
+    drop(s);
+}

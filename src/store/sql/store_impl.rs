@@ -622,9 +622,13 @@ impl Store for Backend {
         )
         .fetch_one(self.reader())
         .await?;
+        let (suspended,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE suspended")
+            .fetch_one(self.reader())
+            .await?;
         Ok(QueueStats {
             depth: depth as u64,
             oldest_due_at: oldest,
+            suspended_webhooks: suspended as u64,
         })
     }
 
