@@ -6,6 +6,7 @@ pub mod delivery;
 pub mod duration;
 pub mod event_type;
 pub mod fanout;
+pub mod filter;
 pub mod receiver_auth;
 pub mod retry;
 pub mod tally;
