@@ -25,6 +25,7 @@ pub mod event_types;
 pub mod events;
 pub mod extract;
 pub mod webhook_actions;
+pub mod webhook_control;
 pub mod webhook_security;
 pub mod webhooks;
 
@@ -83,6 +84,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_webhook_secret))
         .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(webhooks::unsuspend_webhook))
+        .routes(routes!(webhook_control::pause_webhook))
+        .routes(routes!(webhook_control::resume_webhook))
         .routes(routes!(webhook_actions::test_webhook))
         .routes(routes!(webhook_actions::recover_webhook))
         .routes(routes!(events::publish_event))

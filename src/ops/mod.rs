@@ -23,6 +23,7 @@ mod error;
 pub mod event_types;
 pub mod events;
 pub mod webhook_actions;
+pub mod webhook_control;
 pub mod webhook_security;
 pub mod webhooks;
 

@@ -27,6 +27,11 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
         "receiver_auth",
         include_str!("../../migrations/sqlite/0004_receiver_auth.sql"),
     ),
+    (
+        6,
+        "delivery_control",
+        include_str!("../../migrations/sqlite/0006_delivery_control.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -55,6 +60,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         5,
         "receiver_auth",
         include_str!("../../migrations/postgres/0005_receiver_auth.sql"),
+    ),
+    (
+        7,
+        "delivery_control",
+        include_str!("../../migrations/postgres/0007_delivery_control.sql"),
     ),
 ];
 
