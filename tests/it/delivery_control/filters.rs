@@ -18,11 +18,18 @@ async fn server(dir: &std::path::Path) -> TestServer {
 async fn a_filter_is_refused_naming_its_operator_or_path_and_null_clears_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(dir.path()).await;
-    let base = json!({"name": "f", "url": "https://hooks.example.test/f", "events": ["license.created"]});
+    let base =
+        json!({"name": "f", "url": "https://hooks.example.test/f", "events": ["license.created"]});
     for (filter, field) in [
-        (json!({"data.amount": {"$regex": "x"}}), "filter.data.amount.$regex"),
+        (
+            json!({"data.amount": {"$regex": "x"}}),
+            "filter.data.amount.$regex",
+        ),
         (json!({"payload.amount": 1}), "filter.payload.amount"),
-        (json!({"data.amount": {"$gt": [1]}}), "filter.data.amount.$gt"),
+        (
+            json!({"data.amount": {"$gt": [1]}}),
+            "filter.data.amount.$gt",
+        ),
         (json!({"$or": [{"data.a": 1}, "x"]}), "filter.$or[1]"),
         (json!("data.a"), "filter"),
     ] {
@@ -43,15 +50,24 @@ async fn a_filter_is_refused_naming_its_operator_or_path_and_null_clears_it() {
     let id = created["id"].as_i64().unwrap();
 
     let (status, json) = s
-        .patch(&format!("/management/webhooks/{id}"), json!({"filter": {"type": {"$nope": 1}}}))
+        .patch(
+            &format!("/management/webhooks/{id}"),
+            json!({"filter": {"type": {"$nope": 1}}}),
+        )
         .await;
     assert_field_error(status, &json, "filter.type.$nope");
     let (status, json) = s
-        .patch(&format!("/management/webhooks/{id}"), json!({"ordering": "lifo"}))
+        .patch(
+            &format!("/management/webhooks/{id}"),
+            json!({"ordering": "lifo"}),
+        )
         .await;
     assert_field_error(status, &json, "ordering");
     let (status, json) = s
-        .patch(&format!("/management/webhooks/{id}"), json!({"filter": null, "ordering": "none"}))
+        .patch(
+            &format!("/management/webhooks/{id}"),
+            json!({"filter": null, "ordering": "none"}),
+        )
         .await;
     assert_eq!(status, 200, "{json}");
     assert_eq!(json["filter"], json!(null));
@@ -70,9 +86,7 @@ async fn only_matching_events_make_deliveries_and_the_rest_are_counted() {
     .await;
     s.create_webhook(&rx.url("/all"), json!({})).await;
 
-    let publish = |amount: i64, sku: &str| {
-        json!({"type": "license.created", "data": {"amount": amount, "items": [{"sku": "basic"}, {"sku": sku}]}})
-    };
+    let publish = |amount: i64, sku: &str| json!({"type": "license.created", "data": {"amount": amount, "items": [{"sku": "basic"}, {"sku": sku}]}});
     let (status, small) = s.post("/v1/events", publish(50, "pro-1")).await;
     assert_eq!(status, 202, "{small}");
     assert_eq!(small["deliveries"], 1);
@@ -98,7 +112,9 @@ async fn only_matching_events_make_deliveries_and_the_rest_are_counted() {
         .await
         .unwrap();
     assert!(
-        metrics.lines().any(|l| l == "hookd_events_filtered_total 2"),
+        metrics
+            .lines()
+            .any(|l| l == "hookd_events_filtered_total 2"),
         "{metrics}"
     );
 }

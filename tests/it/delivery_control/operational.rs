@@ -60,7 +60,10 @@ async fn the_operator_hears_of_changes_suspensions_and_exhausted_deliveries_exac
     rx.script("/failing", vec![Reply::Status(500); 3]);
     for n in 0..3 {
         let (status, _) = s
-            .post("/v1/events", json!({"type": "license.created", "data": {"n": n}}))
+            .post(
+                "/v1/events",
+                json!({"type": "license.created", "data": {"n": n}}),
+            )
             .await;
         assert_eq!(status, 202);
     }
@@ -70,15 +73,24 @@ async fn the_operator_hears_of_changes_suspensions_and_exhausted_deliveries_exac
     // later deliveries are diverted, not exhausted.
     rx.wait_for("/ops", 6, Duration::from_secs(20)).await;
     let (status, _) = s
-        .post(&format!("/management/webhooks/{failing_id}/pause"), json!({}))
+        .post(
+            &format!("/management/webhooks/{failing_id}/pause"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = s
-        .post(&format!("/management/webhooks/{failing_id}/resume"), json!({}))
+        .post(
+            &format!("/management/webhooks/{failing_id}/resume"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = s
-        .post(&format!("/management/webhooks/{gone_id}/unsuspend"), json!({}))
+        .post(
+            &format!("/management/webhooks/{gone_id}/unsuspend"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = s

@@ -31,8 +31,11 @@ async fn a_paused_webhook_holds_its_deliveries_until_resumed_then_sends_them_in_
     let id = held["id"].as_i64().unwrap();
     // A retry of the held webhook is waiting when it is paused.
     rx.script("/held", vec![crate::common::receiver::Reply::Status(500)]);
-    s.post("/v1/events", json!({"type": "license.created", "data": {"n": 0}}))
-        .await;
+    s.post(
+        "/v1/events",
+        json!({"type": "license.created", "data": {"n": 0}}),
+    )
+    .await;
     rx.wait_for("/held", 1, Duration::from_secs(10)).await;
 
     let (status, paused) = s
@@ -43,7 +46,10 @@ async fn a_paused_webhook_holds_its_deliveries_until_resumed_then_sends_them_in_
     assert!(paused["paused_at"].is_string());
     for n in 1..=20 {
         let (status, _) = s
-            .post("/v1/events", json!({"type": "license.created", "data": {"n": n}}))
+            .post(
+                "/v1/events",
+                json!({"type": "license.created", "data": {"n": n}}),
+            )
             .await;
         assert_eq!(status, 202);
     }
@@ -84,7 +90,11 @@ async fn a_paused_webhook_holds_its_deliveries_until_resumed_then_sends_them_in_
         .iter()
         .map(|r| r.json()["data"]["n"].as_i64().unwrap())
         .collect();
-    assert_eq!(order, (0..=20).collect::<Vec<_>>(), "resumed out of publish order");
+    assert_eq!(
+        order,
+        (0..=20).collect::<Vec<_>>(),
+        "resumed out of publish order"
+    );
 }
 
 #[tokio::test]
