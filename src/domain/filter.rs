@@ -360,7 +360,7 @@ impl Cond {
         match self {
             Cond::All(c) => c.iter().all(|c| c.eval(found)),
             Cond::Not(c) => !c.eval(found),
-            Cond::Exists(want) => !found.is_empty() == *want,
+            Cond::Exists(want) => found.is_empty() != *want,
             _ => found.iter().any(|v| self.holds_or_any_element(v)),
         }
     }

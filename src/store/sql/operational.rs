@@ -17,6 +17,10 @@ use crate::store::hot_sql::{
 
 type Conn = <Db as sqlx::Database>::Connection;
 
+/// A row of `SUBSCRIBERS`: id, events, suspended, filter, version,
+/// ordered, paused.
+type SubscriberTuple = (i64, String, bool, Option<String>, i64, bool, bool);
+
 impl Backend {
     /// Publishes the operational event of `happening` to webhook `id` of
     /// `tenant`, if an operator tenant is set and it is not that tenant.
@@ -44,12 +48,11 @@ impl Backend {
         let mut plan = PublishPlan::new(&events, [], now);
         let mut audience = Audience::default();
         for &(tenant, environment) in &plan.groups {
-            let rows: Vec<(i64, String, bool, Option<String>, i64, bool, bool)> =
-                sqlx::query_as(SUBSCRIBERS)
-                    .bind(tenant)
-                    .bind(environment)
-                    .fetch_all(&mut *conn)
-                    .await?;
+            let rows: Vec<SubscriberTuple> = sqlx::query_as(SUBSCRIBERS)
+                .bind(tenant)
+                .bind(environment)
+                .fetch_all(&mut *conn)
+                .await?;
             let mut subscribers = Vec::with_capacity(rows.len());
             for (id, events, suspended, filter, version, ordered, paused) in rows {
                 let row = SubscriberRow {
