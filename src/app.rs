@@ -6,6 +6,7 @@
 //! parts (settings, store, clock), so a test runs it in-process with a
 //! clock it moves.
 
+use crate::domain::operational::OperationalTarget;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -228,6 +229,12 @@ pub async fn run(
     let policy: SharedPolicy = Arc::new(RwLock::new(DeliveryPolicy::from_settings(&settings)));
     crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await?;
     let targets = Arc::new(TargetCache::default());
+    if let Some(tenant) = &settings.operational_tenant {
+        store.set_operational_target(OperationalTarget {
+            tenant: tenant.clone(),
+            environment: settings.default_environment().to_owned(),
+        });
+    }
     if exclusive_store {
         let released = store.release_leases(None, clock.now_ms()).await?;
         if released > 0 {

@@ -172,6 +172,11 @@ pub struct ServeArgs {
         default_value = "production,staging,development"
     )]
     pub environments: Vec<String>,
+    /// The operator tenant: hookd publishes its operational events
+    /// (`hookd.webhook.*`, `hookd.delivery.exhausted`) about every other
+    /// tenant's webhooks into it (SPEC §12). None when unset.
+    #[arg(long, env = "HOOKD_OPERATIONAL_TENANT")]
+    pub operational_tenant: Option<String>,
     /// Largest accepted request body, in bytes (413 above it).
     #[arg(long, env = "HOOKD_MAX_BODY_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -279,6 +284,8 @@ fn parse_colour(text: &str) -> anyhow::Result<String> {
 pub struct Settings {
     pub url_policy: UrlPolicy,
     pub environments: Vec<String>,
+    /// Where operational events go (`--operational-tenant`).
+    pub operational_tenant: Option<String>,
     pub max_body_bytes: usize,
     pub default_retry_schedule_ms: Vec<u64>,
     pub default_timeout_ms: u64,
@@ -365,6 +372,11 @@ impl Settings {
                 "--portal-product-name must be 1 to 60 characters, no control characters"
             );
         }
+        let operational_tenant = args.operational_tenant.clone();
+        if let Some(t) = &operational_tenant {
+            crate::domain::tenant::validate_tenant_id(t)
+                .map_err(|e| anyhow::anyhow!("invalid --operational-tenant {t:?}: {e}"))?;
+        }
         Ok(Self {
             public_url,
             portal_frame_ancestors,
@@ -372,6 +384,7 @@ impl Settings {
             portal_accent_color: parse_colour(&args.portal_accent_color)?,
             url_policy: args.url_policy,
             environments,
+            operational_tenant,
             max_body_bytes: args.max_body_bytes,
             default_retry_schedule_ms,
             default_timeout_ms,

@@ -44,6 +44,13 @@ pub fn events_published(n: usize) {
     counter!("hookd_events_published_total").increment(n as u64);
 }
 
+/// (event, webhook) pairs a webhook's payload filter turned away (SPEC §12).
+pub fn events_filtered(n: u64) {
+    if n > 0 {
+        counter!("hookd_events_filtered_total").increment(n);
+    }
+}
+
 pub fn queue(depth: u64, oldest_pending_age_s: f64) {
     gauge!("hookd_queue_depth").set(depth as f64);
     gauge!("hookd_oldest_pending_age_seconds").set(oldest_pending_age_s);

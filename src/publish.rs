@@ -228,6 +228,7 @@ impl Commit {
                 );
                 crate::metrics::events_published(event_count);
                 let published = committed.published;
+                crate::metrics::events_filtered(published.filtered);
                 if let Some(d) = &self.dispatcher {
                     d.outcomes_recorded(&committed.outcomes, &committed.suspended);
                     d.submit(published.jobs);

@@ -564,6 +564,7 @@ pub async fn create(
         failure_handling: None,
         secret: (!fields.secret.is_empty()).then(|| fields.secret.clone()),
         security: fields.security.changes(),
+        control: Default::default(),
     };
     match ops::create_webhook(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
         Ok(_) => Ok(Redirect::to(&session.at("/webhooks?done=created")).into_response()),
@@ -769,7 +770,7 @@ pub async fn delete(
     Submitted { session, .. }: Submitted,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id, "webhook")?;
-    ops::delete_webhook(&state.ops, &session.tenant, id).await?;
+    ops::delete_webhook(&state.ops, &session.tenant, id, state.clock.now_ms()).await?;
     Ok(Redirect::to(&session.at("/webhooks?done=deleted")).into_response())
 }
 

@@ -51,6 +51,23 @@ struct Args {
     /// spread over them.
     #[arg(long, default_value_t = 1)]
     instances: usize,
+    /// Give every webhook a payload filter (SPEC §12) that every published
+    /// event matches, so deliveries are unchanged and the cost of
+    /// evaluating filters at fan-out is what differs (compare scenario b
+    /// with and without).
+    #[arg(long)]
+    filter_every_webhook: bool,
+}
+
+/// The filter of `--filter-every-webhook`: several paths and operators,
+/// all true for the bench's events (`{"t": …, "license": "bench"}`).
+fn bench_filter() -> serde_json::Value {
+    serde_json::json!({
+        "type": {"$prefix": "license."},
+        "$or": [{"data.license": {"$in": ["bench", "other"]}}, {"data.n": {"$exists": true}}],
+        "data.missing": {"$exists": false},
+        "$not": {"data.t": {"$lt": 0}}
+    })
 }
 
 fn now_us() -> u64 {
@@ -289,11 +306,20 @@ async fn database(ctx: &Ctx) -> anyhow::Result<Option<BenchDatabase>> {
     }
 }
 
-async fn create_webhook(client: &reqwest::Client, hookd: &str, url: &str) -> anyhow::Result<()> {
+async fn create_webhook(
+    client: &reqwest::Client,
+    hookd: &str,
+    url: &str,
+    filter: bool,
+) -> anyhow::Result<()> {
+    let mut body = serde_json::json!({"name": "bench", "url": url, "events": ["license.created"]});
+    if filter {
+        body["filter"] = bench_filter();
+    }
     let r = client
         .post(format!("{hookd}/management/webhooks"))
         .bearer_auth(KEY)
-        .json(&serde_json::json!({"name": "bench", "url": url, "events": ["license.created"]}))
+        .json(&body)
         .send()
         .await?;
     if r.status() != 201 {
@@ -418,7 +444,13 @@ async fn scenario_fanout(
     )
     .await?;
     for i in 0..endpoints {
-        create_webhook(&ctx.client, &h.bases()[0], &format!("{rbase}/r/{i}")).await?;
+        create_webhook(
+            &ctx.client,
+            &h.bases()[0],
+            &format!("{rbase}/r/{i}"),
+            ctx.args.filter_every_webhook,
+        )
+        .await?;
     }
     let start_us = now_us();
     let (elapsed, accepted) =
@@ -458,7 +490,13 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
         ctx.args.instances,
     )
     .await?;
-    create_webhook(&ctx.client, &h.bases()[0], &format!("{rbase}/r/0")).await?;
+    create_webhook(
+        &ctx.client,
+        &h.bases()[0],
+        &format!("{rbase}/r/0"),
+        ctx.args.filter_every_webhook,
+    )
+    .await?;
     let total = ctx.args.rate_c * ctx.args.seconds_c as usize;
     let interval = Duration::from_secs_f64(1.0 / ctx.args.rate_c as f64);
     let mut ticker = tokio::time::interval(interval);
@@ -522,7 +560,13 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
         db_url.as_deref(),
     )
     .await?;
-    create_webhook(&ctx.client, &h.base, &format!("{rbase}/r/0")).await?;
+    create_webhook(
+        &ctx.client,
+        &h.base,
+        &format!("{rbase}/r/0"),
+        ctx.args.filter_every_webhook,
+    )
+    .await?;
     let total = ctx.args.events_d;
     let batch = 1_000;
     let next = Arc::new(AtomicU64::new(0));

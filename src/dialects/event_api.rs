@@ -492,7 +492,13 @@ pub async fn delete_webhook(
 ) -> Answer<StatusCode> {
     let (tenant, webhook) = path(p)?;
     let tenant = tenant_for(&state, client, &headers, &tenant, Permission::WebhooksWrite).await?;
-    ops::delete_webhook(&state.ops, &tenant, webhook_id(&webhook)?).await?;
+    ops::delete_webhook(
+        &state.ops,
+        &tenant,
+        webhook_id(&webhook)?,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -606,7 +606,7 @@ pub async fn delete_webhook(
 ) -> Answer<StatusCode> {
     let id = path(p)?;
     let tenant = tenant_for(&state, client, &headers, Permission::WebhooksWrite).await?;
-    ops::delete_webhook(&state.ops, &tenant, webhook_id(&id)?).await?;
+    ops::delete_webhook(&state.ops, &tenant, webhook_id(&id)?, state.clock.now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

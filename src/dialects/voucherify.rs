@@ -480,7 +480,13 @@ pub async fn delete_webhook(
         Permission::WebhooksWrite,
     )
     .await?;
-    ops::delete_webhook(&state.ops, &tenant, webhook_id(&webhook)?).await?;
+    ops::delete_webhook(
+        &state.ops,
+        &tenant,
+        webhook_id(&webhook)?,
+        state.clock.now_ms(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::domain::delivery::{DeliveryJob, DeliveryStatus, ErrorKind, Outcome};
+use crate::domain::delivery::{DeliveryJob, DeliveryStatus, ErrorKind, ExhaustedDelivery, Outcome};
 use crate::domain::retry::{next_delay_ms, parse_retry_after};
 use crate::publish::OutcomeSender;
 use crate::store::{Lease, Store};
@@ -194,7 +194,10 @@ impl Dispatcher {
             inner.targets.invalidate(id);
         }
         inner.owned.fetch_sub(outcomes.len(), Ordering::Relaxed);
-        let rescheduled = outcomes.iter().any(|o| o.next_attempt_at.is_some());
+        // The end of a fifo queue's head lets its next delivery be claimed.
+        let rescheduled = outcomes
+            .iter()
+            .any(|o| o.next_attempt_at.is_some() || (o.ordered && o.status.is_terminal()));
         if rescheduled || inner.backlog.load(Ordering::Relaxed) {
             inner.wake.notify_one();
         }
@@ -251,6 +254,17 @@ fn release(job: &DeliveryJob, at: i64) -> Outcome {
         min_failures: 0,
         suspend_after_ms: 0,
         gone: false,
+        ordered: job.ordered,
+        exhausted: None,
+    }
+}
+
+/// The outcome that parks a job of a paused webhook: it keeps its status
+/// and waits without a due time until the webhook is resumed.
+fn park(job: &DeliveryJob) -> Outcome {
+    Outcome {
+        next_attempt_at: None,
+        ..release(job, 0)
     }
 }
 
@@ -278,6 +292,9 @@ async fn run_job(inner: &Inner, job: &DeliveryJob) -> Outcome {
     };
     if target.suspended || !target.enabled {
         return no_attempt(job, DeliveryStatus::Diverted);
+    }
+    if target.paused {
+        return park(job);
     }
     if let Some(rate) = target.rate_limit {
         let wait = inner.limiter.reserve(job.webhook_id, rate, now);
@@ -386,6 +403,10 @@ fn decide(
             &next,
         );
     }
+    let exhausted = (status == DeliveryStatus::Failed).then(|| ExhaustedDelivery {
+        event_id: job.event_id.clone(),
+        event_type: job.event_type.clone(),
+    });
     Outcome {
         delivery_id: job.delivery_id,
         tenant_id: job.tenant_id.clone(),
@@ -396,6 +417,8 @@ fn decide(
         min_failures,
         suspend_after_ms,
         gone,
+        ordered: job.ordered,
+        exhausted,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Target {
     pub literal_ip: Option<std::net::IpAddr>,
     pub enabled: bool,
     pub suspended: bool,
+    /// Paused (SPEC §12): its jobs are parked, not attempted.
+    pub paused: bool,
     pub headers: HeaderMap,
     /// Signing keys with the instant each stops signing (`None`: never).
     pub keys: Vec<(Signer, Option<i64>)>,
@@ -239,6 +241,7 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
         url: w.url,
         enabled: w.enabled,
         suspended: w.suspended,
+        paused: w.control.paused,
         headers,
         keys,
         auth,

@@ -92,6 +92,9 @@ pub struct NewEvent {
     pub created_at: i64,
     /// Deliver to this webhook only, whatever its subscriptions (test sends).
     pub only_webhook: Option<i64>,
+    /// The queue of a fifo webhook this event joins (SPEC §12); `None`:
+    /// the webhook's one queue.
+    pub ordering_key: Option<String>,
 }
 
 /// How deeply an event's `data` may nest (SPEC §14): the object itself is
@@ -169,6 +172,8 @@ pub struct DeliveryJob {
     /// Attempts made so far, in total and since the last (re)queueing.
     pub attempts: u32,
     pub retry_step: u32,
+    /// Of a fifo queue: its end lets the queue's next delivery go.
+    pub ordered: bool,
 }
 
 /// Builds the delivered body: `{"id","type","timestamp","data"}`.
@@ -232,6 +237,18 @@ pub struct Outcome {
     pub suspend_after_ms: u64,
     /// The receiver answered 410 Gone: suspend the webhook at once.
     pub gone: bool,
+    /// Of a fifo queue (see `DeliveryJob::ordered`).
+    pub ordered: bool,
+    /// Set when the retry schedule is exhausted (status `failed` after an
+    /// attempt): the event, for `hookd.delivery.exhausted`.
+    pub exhausted: Option<ExhaustedDelivery>,
+}
+
+/// The event of a delivery that exhausted its schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExhaustedDelivery {
+    pub event_id: String,
+    pub event_type: String,
 }
 
 #[cfg(test)]

@@ -12,6 +12,44 @@ pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
 /// Seeded types: every event the seeds name, plus `webhook.test`.
 pub const BUILTIN_EVENT_TYPES: &[(&str, &str)] = &[
+    // Operational events (SPEC §12): published by hookd alone, into the
+    // operator tenant (`domain::operational`).
+    (
+        "hookd.delivery.exhausted",
+        "A delivery of a tenant exhausted its retry schedule (operational).",
+    ),
+    (
+        "hookd.webhook.created",
+        "A tenant's webhook was created (operational).",
+    ),
+    (
+        "hookd.webhook.deleted",
+        "A tenant's webhook was deleted (operational).",
+    ),
+    (
+        "hookd.webhook.paused",
+        "A tenant's webhook was paused (operational).",
+    ),
+    (
+        "hookd.webhook.recovered",
+        "A tenant's webhook succeeded after failures (operational).",
+    ),
+    (
+        "hookd.webhook.resumed",
+        "A tenant's webhook was resumed (operational).",
+    ),
+    (
+        "hookd.webhook.suspended",
+        "A tenant's webhook was suspended (operational).",
+    ),
+    (
+        "hookd.webhook.unsuspended",
+        "A tenant's webhook was unsuspended (operational).",
+    ),
+    (
+        "hookd.webhook.updated",
+        "A tenant's webhook was changed (operational).",
+    ),
     ("license.generated", "A license was generated."),
     ("license.created", "A license was created."),
     ("license.updated", "A license was updated."),

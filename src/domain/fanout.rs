@@ -7,9 +7,11 @@
 //! it plans, in one transaction, so both backends follow one set of rules.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::delivery::{DeliveryJob, DeliveryStatus, NewEvent, PublishedEvent, delivery_body};
 use super::event_type::subscribes_to;
+use super::filter::{EventView, Filter};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
@@ -43,11 +45,18 @@ pub struct StoredKey {
 }
 
 /// A webhook as fan-out needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Subscriber {
     pub id: i64,
     pub events: Vec<String>,
     pub suspended: bool,
+    /// Compiled once per webhook version (see `store::hot_sql::FilterCache`).
+    pub filter: Option<Arc<Filter>>,
+    /// `ordering: fifo`: its deliveries carry their queue's key and wait
+    /// for a claim, which takes a queue's oldest unfinished one only.
+    pub ordered: bool,
+    /// Paused: its deliveries are stored parked (no due time).
+    pub paused: bool,
 }
 
 /// What the store read for the plan, aligned with the plan's requests.
@@ -84,6 +93,9 @@ pub struct PlannedDelivery {
     pub next_attempt_at: Option<i64>,
     /// Leased to the publishing instance (`Lease::owner` until `Lease::until`).
     pub leased: bool,
+    /// For a fifo webhook: stored with the event's ordering key (`""`
+    /// when it gave none), never leased at insert.
+    pub ordered: bool,
 }
 
 /// The plan of one publish batch. Made in three steps, each after the
@@ -108,6 +120,8 @@ pub struct PublishPlan<'a> {
     pub counts: Vec<u32>,
     /// The deliveries to insert, grouped by event in batch order.
     pub deliveries: Vec<PlannedDelivery>,
+    /// (event, webhook) pairs a webhook's filter turned away.
+    pub filtered: u64,
 }
 
 /// The events whose idempotency key the store must look up: the first of
@@ -201,29 +215,35 @@ impl<'a> PublishPlan<'a> {
             sources,
             counts: Vec::new(),
             deliveries: Vec::new(),
+            filtered: 0,
         }
     }
 
     /// Fan-out: each stored event gets a delivery per enabled webhook of its
-    /// tenant and environment that subscribes to its type (a suspended one
-    /// gets it `diverted`); the first `lease.max` pending ones are leased.
+    /// tenant and environment that subscribes to its type and whose filter
+    /// it matches (a suspended one gets it `diverted`, a paused one parked);
+    /// the first `lease.max` pending unordered ones are leased. An event's
+    /// `data` is parsed once, and only if a filter reads it.
     pub fn fan_out(&mut self, audience: &Audience, lease: Option<&Lease>, now: i64) {
         let mut lease_left = lease.map_or(0, |l| l.max);
         self.counts = vec![0; self.events.len()];
+        let null = serde_json::Value::Null;
         for (i, e) in self.events.iter().enumerate() {
-            let mut add = |webhook_id: i64, suspended: bool| {
-                let status = if suspended {
+            let mut add = |webhook_id: i64, s: &Subscriber| {
+                let status = if s.suspended {
                     DeliveryStatus::Diverted
                 } else {
                     DeliveryStatus::Pending
                 };
-                let leased = status == DeliveryStatus::Pending && lease_left > 0;
+                let leased =
+                    status == DeliveryStatus::Pending && !s.ordered && !s.paused && lease_left > 0;
                 if leased {
                     lease_left -= 1;
                 }
                 // A leased delivery falls due again only if its lease runs out.
                 let next_attempt_at = match (status, lease) {
                     (DeliveryStatus::Diverted, _) => None,
+                    _ if s.paused => None,
                     (_, Some(l)) if leased => Some(l.until),
                     _ => Some(now),
                 };
@@ -234,21 +254,45 @@ impl<'a> PublishPlan<'a> {
                     status,
                     next_attempt_at,
                     leased,
+                    ordered: s.ordered,
                 });
             };
             match self.sources[i] {
                 Source::None => {}
                 Source::Named(n) => {
                     if let Some(suspended) = audience.named[n] {
-                        add(self.named[n].1, suspended);
+                        let s = Subscriber {
+                            suspended,
+                            ..Subscriber::default()
+                        };
+                        add(self.named[n].1, &s);
                     }
                 }
                 Source::Group(g, t) => {
                     let category = audience.categories[t].get(&e.event_type);
+                    let mut data: Option<serde_json::Value> = None;
                     for s in &audience.subscribers[g] {
-                        if subscribes_to(&s.events, &e.event_type, category.map(String::as_str)) {
-                            add(s.id, s.suspended);
+                        if !subscribes_to(&s.events, &e.event_type, category.map(String::as_str)) {
+                            continue;
                         }
+                        if let Some(f) = &s.filter {
+                            let data = if f.reads_data() {
+                                data.get_or_insert_with(|| {
+                                    serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null)
+                                })
+                            } else {
+                                &null
+                            };
+                            let view = EventView {
+                                event_type: &e.event_type,
+                                data,
+                            };
+                            if !f.matches(view) {
+                                self.filtered += 1;
+                                continue;
+                            }
+                        }
+                        add(s.id, s);
                     }
                 }
             }
@@ -267,7 +311,7 @@ impl<'a> PublishPlan<'a> {
                 continue;
             }
             if !d.leased {
-                unleased += 1;
+                unleased += usize::from(d.next_attempt_at.is_some());
                 continue;
             }
             let e = &events[d.event];
@@ -284,9 +328,11 @@ impl<'a> PublishPlan<'a> {
                     .clone(),
                 attempts: 0,
                 retry_step: 0,
+                ordered: false,
             });
         }
         let counts = self.counts;
+        let filtered = self.filtered;
         let answer = |i: usize| PublishedEvent {
             id: events[i].id.clone(),
             event_type: events[i].event_type.clone(),
@@ -307,6 +353,7 @@ impl<'a> PublishPlan<'a> {
             results,
             jobs,
             unleased,
+            filtered,
         }
     }
 
@@ -329,6 +376,8 @@ pub struct PublishBatch {
     pub jobs: Vec<DeliveryJob>,
     /// New deliveries left for a claim (beyond `Lease::max`, or no lease).
     pub unleased: usize,
+    /// (event, webhook) pairs a filter turned away.
+    pub filtered: u64,
 }
 
 #[cfg(test)]
@@ -347,6 +396,7 @@ mod tests {
             idempotency_key: key.map(Into::into),
             created_at: NOW,
             only_webhook: None,
+            ordering_key: None,
         }
     }
 
@@ -367,6 +417,7 @@ mod tests {
             id,
             events: events.iter().map(|s| s.to_string()).collect(),
             suspended,
+            ..Subscriber::default()
         }
     }
 
@@ -446,6 +497,7 @@ mod tests {
                     status: DeliveryStatus::Pending,
                     next_attempt_at: Some(NOW),
                     leased: false,
+                    ordered: false,
                 },
                 PlannedDelivery {
                     event: 0,
@@ -453,6 +505,7 @@ mod tests {
                     status: DeliveryStatus::Diverted,
                     next_attempt_at: None,
                     leased: false,
+                    ordered: false,
                 },
             ]
         );
@@ -519,5 +572,60 @@ mod tests {
         plan.fan_out(&audience, None, NOW);
         assert_eq!(plan.counts, vec![1, 0]);
         assert_eq!(plan.deliveries[0].webhook_id, 42);
+    }
+
+    #[test]
+    fn a_filter_turns_events_away_and_is_counted() {
+        let mut a = event("a", "t", None);
+        a.data = r#"{"amount": 50}"#.into();
+        let mut b = event("b", "t", None);
+        b.data = r#"{"amount": 5}"#.into();
+        let events = [a, b];
+        let mut plan = PublishPlan::new(&events, [], NOW);
+        let filter = Filter::compile(&serde_json::json!({"data.amount": {"$gte": 10}})).unwrap();
+        let mut big = subscriber(1, &["license.*"], false);
+        big.filter = Some(Arc::new(filter));
+        plan.fan_out(
+            &one_group(vec![big, subscriber(2, &["license.*"], false)]),
+            None,
+            NOW,
+        );
+        let targets: Vec<_> = plan
+            .deliveries
+            .iter()
+            .map(|d| (d.event, d.webhook_id))
+            .collect();
+        assert_eq!(targets, vec![(0, 1), (0, 2), (1, 2)]);
+        assert_eq!(plan.counts, vec![2, 1]);
+        assert_eq!(plan.finish(&[1, 2, 3]).filtered, 1);
+    }
+
+    #[test]
+    fn ordered_deliveries_wait_for_a_claim_and_paused_ones_are_parked() {
+        let events = [event("a", "t", None)];
+        let mut plan = PublishPlan::new(&events, [], NOW);
+        let lease = Lease {
+            owner: "me".into(),
+            until: NOW + 120_000,
+            max: 10,
+        };
+        let mut fifo = subscriber(1, &["license.*"], false);
+        fifo.ordered = true;
+        let mut paused = subscriber(2, &["license.*"], false);
+        paused.paused = true;
+        plan.fan_out(
+            &one_group(vec![fifo, paused, subscriber(3, &["license.*"], false)]),
+            Some(&lease),
+            NOW,
+        );
+        let d = &plan.deliveries;
+        assert!(d[0].ordered && !d[0].leased && d[0].next_attempt_at == Some(NOW));
+        assert!(!d[1].leased && d[1].next_attempt_at.is_none());
+        assert_eq!(d[1].status, DeliveryStatus::Pending);
+        assert!(d[2].leased);
+        let batch = plan.finish(&[1, 2, 3]);
+        // The parked delivery is not backlog a claim could take.
+        assert_eq!(batch.unleased, 1);
+        assert_eq!(batch.jobs.len(), 1);
     }
 }

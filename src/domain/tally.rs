@@ -92,6 +92,8 @@ mod tests {
             min_failures: 3,
             suspend_after_ms: 60_000,
             gone,
+            ordered: false,
+            exhausted: None,
         }
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::control::DeliveryControl;
 use super::duration::parse_duration_ms;
 use super::event_type::{Subscription, validate_event_type_name};
 use super::receiver_auth::ReceiverSecurity;
@@ -42,6 +43,8 @@ pub struct Webhook {
     pub version: i64,
     /// Signing scheme, receiver authentication, private CA (SPEC §13).
     pub security: ReceiverSecurity,
+    /// Filter, ordering, pause (SPEC §12).
+    pub control: DeliveryControl,
 }
 
 /// When a failing webhook is suspended.

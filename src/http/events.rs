@@ -1,5 +1,7 @@
 //! Publishing (`/v1/events`) and the event log (`/management/events`).
 
+use crate::domain::control::validate_ordering_key;
+use crate::domain::operational::OPERATIONAL_PREFIX;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -37,6 +39,10 @@ pub struct EventIn {
     pub environment: Option<String>,
     /// Repeating a key within 24 h returns the first answer and creates nothing.
     pub idempotency_key: Option<String>,
+    /// The queue this event joins at webhooks with `ordering: "fifo"`
+    /// (absent: the webhook's one queue); ignored by other webhooks.
+    #[schema(min_length = 1, max_length = 256)]
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -130,6 +136,15 @@ fn validate_event(
     // no deliveries, which the answer's `deliveries: 0` shows.
     errors.check(&field("type"), validate_event_type_name(&input.event_type));
     errors.check(&field("data"), validate_event_data(input.data.get()));
+    if input.event_type.starts_with(OPERATIONAL_PREFIX) {
+        errors.add(
+            field("type"),
+            "the hookd category is reserved for hookd's own operational events",
+        );
+    }
+    if let Some(k) = &input.ordering_key {
+        errors.check(&field("ordering_key"), validate_ordering_key(k));
+    }
     let environment = input
         .environment
         .unwrap_or_else(|| state.ops.settings.default_environment().to_owned());
@@ -165,6 +180,7 @@ fn validate_event(
         idempotency_key: key,
         created_at: now,
         only_webhook: None,
+        ordering_key: input.ordering_key,
     })
 }
 

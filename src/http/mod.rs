@@ -27,6 +27,7 @@ pub mod extract;
 pub mod openapi;
 pub mod portal_links;
 pub mod webhook_actions;
+pub mod webhook_control;
 pub mod webhook_security;
 pub mod webhooks;
 
@@ -86,6 +87,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_webhook_secret))
         .routes(routes!(webhooks::rotate_webhook_secret))
         .routes(routes!(webhooks::unsuspend_webhook))
+        .routes(routes!(webhook_control::pause_webhook))
+        .routes(routes!(webhook_control::resume_webhook))
         .routes(routes!(webhook_actions::test_webhook))
         .routes(routes!(webhook_actions::recover_webhook))
         .routes(routes!(webhook_actions::send_example))

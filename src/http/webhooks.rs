@@ -10,12 +10,14 @@ use utoipa::ToSchema;
 
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, MaybeJson, Params};
+use super::webhook_control::{FilterDocument, OrderingMode};
 use super::webhook_security::{AuthIn, AuthOut};
 use crate::clock::format_rfc3339;
 use crate::domain::api_key::Permission;
 use crate::domain::duration::format_duration_ms;
 use crate::domain::receiver_auth::SignatureScheme;
 use crate::domain::webhook::{Headers, Webhook};
+use crate::ops::webhook_control::ControlChanges;
 use crate::ops::webhook_security::{SecurityChanges, public_keys};
 use crate::ops::webhooks::{
     self as ops, FailureHandlingInput, NewWebhook, WebhookChanges, WebhookSecret,
@@ -71,6 +73,12 @@ pub struct WebhookIn {
     pub auth: Option<AuthIn>,
     /// PEM: a private CA trusted for this webhook's https receiver alone.
     pub ca_certificate: Option<String>,
+    /// Payload filter (SPEC §12): only matching events are delivered.
+    #[schema(value_type = Option<FilterDocument>)]
+    pub filter: Option<serde_json::Value>,
+    /// `fifo`: one delivery at a time per `ordering_key`, in publish order.
+    #[schema(value_type = Option<OrderingMode>)]
+    pub ordering: Option<String>,
 }
 
 /// Changes to a webhook: only the fields given change. `null` resets
@@ -113,6 +121,12 @@ pub struct WebhookPatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub ca_certificate: Option<Option<String>>,
+    /// `null` removes the filter.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<FilterDocument>)]
+    pub filter: Option<Option<serde_json::Value>>,
+    #[schema(value_type = Option<OrderingMode>)]
+    pub ordering: Option<String>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -151,6 +165,10 @@ impl From<WebhookIn> for NewWebhook {
                 auth: w.auth.map(|a| Some(a.into())),
                 ca_certificate: w.ca_certificate.map(Some),
             },
+            control: ControlChanges {
+                filter: w.filter.map(Some),
+                ordering: w.ordering,
+            },
         }
     }
 }
@@ -177,6 +195,10 @@ impl From<WebhookPatch> for WebhookChanges {
                 signature_scheme: p.signature_scheme,
                 auth: p.auth.map(|a| a.map(Into::into)),
                 ca_certificate: p.ca_certificate,
+            },
+            control: ControlChanges {
+                filter: p.filter,
+                ordering: p.ordering,
             },
         }
     }
@@ -224,6 +246,15 @@ pub struct WebhookOut {
     /// the create answer of a `v1a` webhook only (then `GET …/secret`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// The payload filter; `null`: every subscribed event.
+    #[schema(value_type = Option<FilterDocument>)]
+    pub filter: Option<serde_json::Value>,
+    #[schema(value_type = OrderingMode)]
+    pub ordering: &'static str,
+    /// Deliveries wait until `POST …/resume`.
+    pub paused: bool,
+    /// RFC 3339 UTC; `null` unless paused.
+    pub paused_at: Option<String>,
 }
 
 impl From<Webhook> for WebhookOut {
@@ -255,6 +286,14 @@ impl From<Webhook> for WebhookOut {
             auth: w.security.auth.as_ref().map(AuthOut::from),
             ca_certificate: w.security.ca_certificate,
             public_key: None,
+            filter: w
+                .control
+                .filter
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
+            ordering: w.control.ordering.as_str(),
+            paused: w.control.paused,
+            paused_at: w.control.paused_at.map(format_rfc3339),
         }
     }
 }
@@ -440,7 +479,7 @@ pub async fn delete_webhook(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     let tenant = auth.require(Permission::WebhooksWrite)?;
-    ops::delete_webhook(&state.ops, tenant, id).await?;
+    ops::delete_webhook(&state.ops, tenant, id, state.clock.now_ms()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -24,6 +24,7 @@ pub mod event_types;
 pub mod events;
 pub mod portal_links;
 pub mod webhook_actions;
+pub mod webhook_control;
 pub mod webhook_security;
 pub mod webhooks;
 

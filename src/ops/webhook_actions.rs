@@ -31,6 +31,7 @@ pub async fn send_test_event(
         idempotency_key: None,
         created_at: now,
         only_webhook: Some(webhook.id),
+        ordering_key: None,
     };
     let mut results = ops.publisher.publish(vec![event]).await?;
     Ok(results.remove(0))
@@ -80,6 +81,7 @@ pub async fn send_example(
         environment: webhook.environment,
         data: example,
         idempotency_key: None,
+        ordering_key: None,
         created_at: now,
         only_webhook: Some(webhook.id),
     };

@@ -11,6 +11,7 @@ use crate::domain::receiver_auth::SignatureScheme;
 use crate::domain::webhook::{self as rules, FailureHandling, Headers, Webhook};
 use crate::store::{Page, StoreError, WebhookFilter};
 
+use super::webhook_control::{ControlChanges, apply_control};
 use super::webhook_security::{SecurityChanges, apply_security, public_keys, rotated};
 use super::{OpError, OpResult, Services};
 
@@ -51,6 +52,8 @@ pub struct NewWebhook {
     pub secret: Option<String>,
     /// Signing scheme, receiver authentication, private CA (SPEC §13).
     pub security: SecurityChanges,
+    /// Filter and ordering (SPEC §12).
+    pub control: ControlChanges,
 }
 
 /// Changes to a webhook, before validation: only the fields given change.
@@ -76,6 +79,8 @@ pub struct WebhookChanges {
     pub remove_headers: Option<Vec<String>>,
     /// Signing scheme, receiver authentication, private CA (SPEC §13).
     pub security: SecurityChanges,
+    /// Filter and ordering (SPEC §12).
+    pub control: ControlChanges,
 }
 
 /// Rules a surface relaxes for its own document (the default is hookd's
@@ -238,6 +243,7 @@ pub async fn create_webhook_with(
         updated_at: 0,
         version: 0,
         security: Default::default(),
+        control: Default::default(),
     };
     let changes = WebhookChanges {
         name: Some(input.name),
@@ -252,6 +258,7 @@ pub async fn create_webhook_with(
         retry_schedule: input.retry_schedule.map(Some),
         failure_handling: input.failure_handling.map(Some),
         security: input.security,
+        control: input.control,
         ..WebhookChanges::default()
     };
     let draft = apply_changes(
@@ -269,6 +276,8 @@ pub async fn create_webhook_with(
         .create_webhook(&draft, &secret, now)
         .await
         .map_err(url_conflict)?;
+    // An operational event may be due (SPEC §12).
+    ops.wake_dispatcher();
     tracing::info!(webhook.id = created.id, tenant = %tenant, "webhook created");
     Ok((created, secret))
 }
@@ -402,6 +411,7 @@ fn apply_changes(
         settings.url_policy,
         errors,
     );
+    apply_control(&mut w, &changes.control, errors);
     w
 }
 
@@ -508,8 +518,8 @@ async fn update_checked(
 }
 
 /// Deletes a webhook (and with it its deliveries' target).
-pub async fn delete_webhook(ops: &Services, tenant: &str, id: i64) -> OpResult<()> {
-    if ops.store.delete_webhook(tenant, id).await? {
+pub async fn delete_webhook(ops: &Services, tenant: &str, id: i64, now: i64) -> OpResult<()> {
+    if ops.store.delete_webhook(tenant, id, now).await? {
         ops.webhook_changed(id);
         tracing::info!(webhook.id = id, tenant = %tenant, "webhook deleted");
         Ok(())

@@ -5,9 +5,12 @@
 //! built from the same parts by a macro.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::domain::delivery::DeliveryJob;
+use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome};
 use crate::domain::fanout::Subscriber;
+use crate::domain::filter::Filter;
+use crate::domain::operational::{Cause, DeliveryRef, Happening, OperationalTarget};
 use crate::store::{StoreError, StoreResult};
 
 /// The stored event with an idempotency key; `$lock` locks it on
@@ -23,17 +26,33 @@ macro_rules! find_key_sql {
 }
 pub(crate) use find_key_sql;
 
-/// Leases up to `$4` due deliveries; `$lock` skips rows another instance
-/// is claiming (PostgreSQL).
+/// Delivery `d` may be attempted as far as ordering goes: it is unordered,
+/// or the oldest unfinished delivery of its fifo queue (webhook, key).
+/// The one rule that keeps a queue one-in-flight, on every instance: a
+/// queue's next delivery is not claimable until its head's outcome is
+/// committed. Unordered rows stop at `IS NULL`.
+macro_rules! queue_head {
+    () => {
+        "(d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries AS o \
+         WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key \
+         AND o.status IN ('pending', 'retrying') AND o.id < d.id))"
+    };
+}
+pub(crate) use queue_head;
+
+/// Leases up to `$4` due deliveries, in (due time, id) order; `$lock`
+/// skips rows another instance is claiming (PostgreSQL).
 macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 \
-             WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
-             AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4",
+             WHERE id IN (SELECT d.id FROM deliveries AS d WHERE d.status IN ('pending', 'retrying') \
+             AND d.next_attempt_at <= $3 AND ",
+            $crate::store::hot_sql::queue_head!(),
+            " ORDER BY d.next_attempt_at, d.id LIMIT $4",
             $lock,
             ") RETURNING id AS delivery_id, tenant_id, event_seq, webhook_id, event_type, \
-             attempts, retry_step"
+             attempts, retry_step, ordering_key IS NOT NULL AS ordered"
         )
     };
 }
@@ -43,8 +62,8 @@ pub(crate) const CLEAR_EXPIRED_KEY: &str =
     "UPDATE events SET idempotency_key = NULL WHERE seq = $1";
 
 /// The enabled webhooks of one tenant and environment.
-pub(crate) const SUBSCRIBERS: &str = "SELECT id, events, suspended FROM webhooks \
-     WHERE tenant_id = $1 AND environment = $2 AND enabled";
+pub(crate) const SUBSCRIBERS: &str = "SELECT id, events, suspended, filter, version, \
+     ordering = 'fifo', paused FROM webhooks WHERE tenant_id = $1 AND environment = $2 AND enabled";
 
 /// One webhook, for a test send (enabled or not).
 pub(crate) const NAMED_WEBHOOK: &str =
@@ -59,7 +78,7 @@ pub(crate) const INSERT_EVENT_COLUMNS: &str = "INSERT INTO events (id, tenant_id
 
 pub(crate) const INSERT_DELIVERY_COLUMNS: &str = "INSERT INTO deliveries (tenant_id, event_seq, \
      webhook_id, event_type, status, next_attempt_at, lease_owner, lease_until, created_at, \
-     updated_at) ";
+     updated_at, ordering_key) ";
 
 pub(crate) const INSERT_ATTEMPT_COLUMNS: &str = "INSERT INTO attempts (delivery_id, tenant_id, \
      attempted_at, duration_ms, url, request_headers, response_status, response_headers, \
@@ -102,14 +121,59 @@ pub(crate) struct ClaimedRow {
     pub event_type: String,
     pub attempts: i64,
     pub retry_step: i64,
+    pub ordered: bool,
 }
 
-/// A subscriber from its row (`SUBSCRIBERS`): `events` is JSON text.
-pub(crate) fn subscriber(id: i64, events: &str, suspended: bool) -> StoreResult<Subscriber> {
+/// A row of `SUBSCRIBERS`.
+pub(crate) struct SubscriberRow {
+    pub id: i64,
+    /// JSON text.
+    pub events: String,
+    pub suspended: bool,
+    pub filter: Option<String>,
+    pub version: i64,
+    pub ordered: bool,
+    pub paused: bool,
+}
+
+/// Compiled filters by webhook id, with the webhook version they were
+/// compiled from: a filter is compiled once per version, not per event or
+/// per batch. Entries of deleted webhooks stay until the process ends
+/// (one small entry per filtered webhook ever read).
+#[derive(Debug, Default)]
+pub(crate) struct FilterCache {
+    compiled: std::sync::Mutex<HashMap<i64, (i64, Arc<Filter>)>>,
+}
+
+impl FilterCache {
+    fn get(&self, id: i64, version: i64, text: &str) -> StoreResult<Arc<Filter>> {
+        let mut map = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, f)) = map.get(&id)
+            && *v == version
+        {
+            return Ok(f.clone());
+        }
+        let f =
+            Arc::new(Filter::from_text(text).map_err(|_| StoreError::Corrupt("webhooks.filter"))?);
+        map.insert(id, (version, f.clone()));
+        Ok(f)
+    }
+}
+
+/// A subscriber from its row, its filter compiled through `cache`.
+pub(crate) fn subscriber(r: SubscriberRow, cache: &FilterCache) -> StoreResult<Subscriber> {
     Ok(Subscriber {
-        id,
-        events: serde_json::from_str(events).map_err(|_| StoreError::Corrupt("webhooks.events"))?,
-        suspended,
+        id: r.id,
+        events: serde_json::from_str(&r.events)
+            .map_err(|_| StoreError::Corrupt("webhooks.events"))?,
+        suspended: r.suspended,
+        filter: r
+            .filter
+            .as_deref()
+            .map(|t| cache.get(r.id, r.version, t))
+            .transpose()?,
+        ordered: r.ordered,
+        paused: r.paused,
     })
 }
 
@@ -133,7 +197,67 @@ pub(crate) fn claimed_jobs(
                 body,
                 attempts: c.attempts as u32,
                 retry_step: c.retry_step as u32,
+                ordered: c.ordered,
             })
         })
+        .collect()
+}
+
+/// The operational causes in a batch's outcomes: the webhooks it
+/// suspended and those a success recovered (tenants read from their
+/// outcomes), and each delivery that exhausted its schedule.
+pub(crate) fn outcome_causes(
+    outcomes: &[Outcome],
+    suspended: &[i64],
+    recovered: &[i64],
+) -> Vec<Cause> {
+    let tenant_of = |id: i64| {
+        outcomes
+            .iter()
+            .find(|o| o.webhook_id == id)
+            .map(|o| o.tenant_id.clone())
+    };
+    let mut causes = Vec::new();
+    for (ids, happening) in [
+        (suspended, Happening::Suspended),
+        (recovered, Happening::Recovered),
+    ] {
+        for &id in ids {
+            if let Some(tenant) = tenant_of(id) {
+                causes.push(Cause {
+                    happening,
+                    tenant,
+                    webhook_id: id,
+                    delivery: None,
+                });
+            }
+        }
+    }
+    for o in outcomes {
+        if let Some(x) = &o.exhausted {
+            causes.push(Cause {
+                happening: Happening::Exhausted,
+                tenant: o.tenant_id.clone(),
+                webhook_id: o.webhook_id,
+                delivery: Some(DeliveryRef {
+                    delivery_id: o.delivery_id,
+                    event_id: x.event_id.clone(),
+                    event_type: x.event_type.clone(),
+                }),
+            });
+        }
+    }
+    causes
+}
+
+/// The events `causes` make in `target` (none for the operator tenant's own).
+pub(crate) fn operational_events(
+    target: &OperationalTarget,
+    causes: &[Cause],
+    now: i64,
+) -> Vec<NewEvent> {
+    causes
+        .iter()
+        .filter_map(|c| target.event(c, crate::publish::new_event_id(now), now))
         .collect()
 }

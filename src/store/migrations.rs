@@ -32,6 +32,11 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
         "portal",
         include_str!("../../migrations/sqlite/0005_portal.sql"),
     ),
+    (
+        6,
+        "delivery_control",
+        include_str!("../../migrations/sqlite/0006_delivery_control.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -65,6 +70,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         6,
         "portal",
         include_str!("../../migrations/postgres/0006_portal.sql"),
+    ),
+    (
+        7,
+        "delivery_control",
+        include_str!("../../migrations/postgres/0007_delivery_control.sql"),
     ),
 ];
 

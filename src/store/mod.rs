@@ -20,7 +20,17 @@ mod rows;
 pub mod sqlite;
 
 pub use crate::domain::fanout::{IDEMPOTENCY_WINDOW_MS, Lease, PublishBatch};
+use crate::domain::operational::OperationalTarget;
 pub use postgres::PostgresStore;
+
+/// What a store's hot path shares with its management side: where
+/// operational events go (set once at start, `Store::set_operational_target`)
+/// and the compiled filters.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HotShared {
+    pub operational: std::sync::Arc<std::sync::OnceLock<OperationalTarget>>,
+    pub filters: std::sync::Arc<hot_sql::FilterCache>,
+}
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +282,11 @@ pub trait Store: Send + Sync + 'static {
     /// Checks the database answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
 
+    /// From now on, webhook changes and delivery outcomes of other tenants
+    /// publish operational events into `target` (SPEC §12), each in the
+    /// transaction of its cause. Set once, at start; later calls are ignored.
+    fn set_operational_target(&self, target: OperationalTarget);
+
     // --- webhooks -------------------------------------------------------
 
     /// Inserts a webhook; `id`, `version` and the timestamps are assigned.
@@ -292,7 +307,7 @@ pub trait Store: Send + Sync + 'static {
     /// Writes every mutable field of `webhook` if its `version` is still
     /// current; `Stale` otherwise, `None` if it no longer exists.
     async fn update_webhook(&self, webhook: &Webhook, now: i64) -> StoreResult<Option<Webhook>>;
-    async fn delete_webhook(&self, tenant: &str, id: i64) -> StoreResult<bool>;
+    async fn delete_webhook(&self, tenant: &str, id: i64, now: i64) -> StoreResult<bool>;
     async fn get_webhook_secrets(
         &self,
         tenant: &str,
@@ -314,6 +329,17 @@ pub trait Store: Send + Sync + 'static {
         suspended: bool,
         now: i64,
     ) -> StoreResult<Option<Webhook>>;
+    /// Pauses (parks its waiting deliveries: no due time) or resumes (makes
+    /// them due in publish order, `spacing_ms` apart) a webhook, in one
+    /// transaction; answers it and whether it changed (`None` if absent).
+    async fn set_webhook_paused(
+        &self,
+        tenant: &str,
+        id: i64,
+        paused: bool,
+        spacing_ms: f64,
+        now: i64,
+    ) -> StoreResult<Option<(Webhook, bool)>>;
 
     // --- event types ----------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 use crate::crypto::Cipher;
 use crate::domain::api_key::Permission;
+use crate::domain::control::{DeliveryControl, Ordering};
 use crate::domain::receiver_auth::{ReceiverAuth, ReceiverSecurity, SignatureScheme, SigningKeys};
 use crate::domain::webhook::{FailureHandling, Headers, Webhook};
 
@@ -57,13 +58,18 @@ pub(super) struct WebhookRow {
     pub signing_keys: Option<Vec<u8>>,
     pub auth: Option<Vec<u8>>,
     pub ca_certificate: Option<String>,
+    // SPEC §12.
+    pub filter: Option<String>,
+    pub ordering: String,
+    pub paused: bool,
+    pub paused_at: Option<i64>,
 }
 
 /// The column list matching `WebhookRow`, for SELECTs.
 pub(super) const WEBHOOK_COLUMNS: &str = "id, tenant_id, name, url, events, enabled, environment, \
      description, headers, timeout_ms, rate_limit, retry_schedule, failure_handling, suspended, \
      suspended_at, created_at, updated_at, version, \
-     signature_scheme, signing_keys, auth, ca_certificate";
+     signature_scheme, signing_keys, auth, ca_certificate, filter, ordering, paused, paused_at";
 
 /// Seals a serialisable secret value into its column.
 fn seal_json<T: serde::Serialize>(cipher: &Cipher, tenant: &str, column: &str, v: &T) -> Vec<u8> {
@@ -138,6 +144,13 @@ impl WebhookRow {
         let security = self.security(cipher)?;
         Ok(Webhook {
             security,
+            control: DeliveryControl {
+                filter: self.filter,
+                ordering: Ordering::parse(&self.ordering)
+                    .map_err(|_| StoreError::Corrupt("webhooks.ordering"))?,
+                paused: self.paused,
+                paused_at: self.paused_at,
+            },
             headers: serde_json::from_slice(&headers_json)
                 .map_err(|_| StoreError::Corrupt("webhooks.headers"))?,
             events: serde_json::from_str(&self.events)

@@ -23,6 +23,7 @@ mod api_webhooks;
 mod cli_keys;
 mod cli_listen;
 mod connections;
+mod delivery_control;
 mod delivery_crash;
 mod delivery_engine;
 mod delivery_outbound;

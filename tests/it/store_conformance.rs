@@ -115,6 +115,7 @@ fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
         updated_at: 0,
         version: 0,
         security: Default::default(),
+        control: Default::default(),
     }
 }
 
@@ -128,6 +129,7 @@ fn event(tenant: &str, id: &str, event_type: &str, key: Option<&str>, now: i64) 
         idempotency_key: key.map(str::to_owned),
         created_at: now,
         only_webhook: None,
+        ordering_key: None,
     }
 }
 
@@ -188,7 +190,7 @@ async fn webhooks_are_scoped_by_tenant(b: Backend) {
         "{}",
         b.name
     );
-    assert!(!s.delete_webhook("b", a.id).await.unwrap(), "{}", b.name);
+    assert!(!s.delete_webhook("b", a.id, 0).await.unwrap(), "{}", b.name);
     let page = s
         .list_webhooks("b", &WebhookFilter::default(), 0, 50)
         .await
@@ -396,6 +398,8 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
         min_failures: 2,
         suspend_after_ms: 0,
         gone: false,
+        ordered: false,
+        exhausted: None,
     };
     let suspended = record(
         s,

@@ -16,6 +16,12 @@
 //! another) wait for each other but never deadlock: the webhooks a tally
 //! writes, by id; then the advisory locks of the batch's idempotency keys,
 //! by value; deliveries and events a commit writes are its own.
+//!
+//! Delivery control (SPEC §12) adds no lock: filters are evaluated in
+//! memory on the audience read, operational events are more events of the
+//! same batch (inserted by the same statement), and a fifo queue is kept
+//! one-in-flight by the claim itself (only a queue's oldest unfinished
+//! delivery is claimable, and claimed rows are locked `SKIP LOCKED`).
 
 use std::collections::HashMap;
 
@@ -25,12 +31,16 @@ use super::{PostgresStore, WORK_CHANNEL};
 use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
 use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::fold_outcomes;
-use crate::store::hot_sql::{Claim, ClaimedRow, claimed_jobs, subscriber};
+use crate::store::hot_sql::{
+    Claim, ClaimedRow, FilterCache, SubscriberRow, claimed_jobs, operational_events,
+    outcome_causes, subscriber,
+};
 use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
 /// The outcomes, in one statement: each attempt's row, each delivery's new
 /// state, and the failure streaks they make, one row per webhook (a
-/// data-modifying CTE runs to completion whether or not it is read). A
+/// data-modifying CTE runs to completion whether or not it is read);
+/// answers the webhooks whose stored streak a success ended (recovered). A
 /// streak that ended (`reset_at`) replaces the stored one and is written
 /// only when it changes, so a webhook that keeps succeeding is never
 /// written; failures alone add to it. Webhook rows are locked in id order
@@ -54,11 +64,13 @@ const RECORD: &str = "WITH v AS (\
        failing_since = CASE WHEN t.reset_at IS NULL THEN COALESCE(w.failing_since, t.first_failure) \
          ELSE t.first_failure END, \
        last_success_at = COALESCE(t.reset_at, w.last_success_at) \
-       FROM t, l WHERE w.id = t.id AND l.id = t.id) \
-     INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
+       FROM t, l WHERE w.id = t.id AND l.id = t.id \
+       RETURNING w.id, t.reset_at IS NOT NULL AND t.failures = 0 AS recovered), \
+     a AS (INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
        response_status, response_headers, response_body, error_kind, error) \
      SELECT * FROM unnest($8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], \
-       $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[])";
+       $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[])) \
+     SELECT id FROM s WHERE recovered";
 
 /// Suspends each webhook that answered 410 or whose streak is at least
 /// `min_failures` long and began at or before `since`; answers their ids.
@@ -91,16 +103,17 @@ const CLEAR_EXPIRED_KEYS: &str =
 /// category is not its name's first segment, 2 a webhook named by a test
 /// send (enabled or not).
 const AUDIENCE: &str = "\
-     SELECT 0 AS kind, w.tenant_id, w.environment AS tag, w.id, w.events AS text, w.suspended \
+     SELECT 0 AS kind, w.tenant_id, w.environment AS tag, w.id, w.events AS text, w.suspended, \
+         w.filter, w.version, w.ordering = 'fifo' AS ordered, w.paused \
        FROM webhooks AS w JOIN unnest($1::text[], $2::text[]) AS g (tenant_id, environment) \
          ON w.tenant_id = g.tenant_id AND w.environment = g.environment \
        WHERE w.enabled \
      UNION ALL \
-     SELECT 1, t.tenant_id, t.name, 0, t.category, FALSE FROM event_types AS t \
+     SELECT 1, t.tenant_id, t.name, 0, t.category, FALSE, NULL, 0, FALSE, FALSE FROM event_types AS t \
        WHERE t.tenant_id = ANY($3::text[]) \
          AND substr(t.name, 1, length(t.category) + 1) <> t.category || '.' \
      UNION ALL \
-     SELECT 2, w.tenant_id, '', w.id, '', w.suspended \
+     SELECT 2, w.tenant_id, '', w.id, '', w.suspended, NULL, 0, FALSE, FALSE \
        FROM webhooks AS w JOIN unnest($4::text[], $5::bigint[]) AS n (tenant_id, id) \
          ON w.tenant_id = n.tenant_id AND w.id = n.id";
 
@@ -114,26 +127,34 @@ const INSERT: &str = "WITH e AS (\
          $6::text[], $7::bigint[], $8::bigint[]) \
        RETURNING id, seq, tenant_id, event_type), \
      d AS (INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, \
-       next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+       next_attempt_at, lease_owner, lease_until, created_at, updated_at, ordering_key) \
      SELECT e.tenant_id, e.seq, p.webhook_id, e.event_type, p.status, p.next_at, \
        CASE WHEN p.leased THEN $14::text END, CASE WHEN p.leased THEN $15::bigint END, \
-       $16::bigint, $16::bigint \
-     FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bool[]) \
-       AS p (event_id, webhook_id, status, next_at, leased) \
+       $16::bigint, $16::bigint, p.ordering_key \
+     FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bool[], $17::text[]) \
+       AS p (event_id, webhook_id, status, next_at, leased, ordering_key) \
      JOIN e ON e.id = p.event_id \
      RETURNING id, event_seq, webhook_id) \
      SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq";
 
 /// Leases up to `$4` due deliveries and reads their events, in one
-/// statement (so one round trip, and no transaction around it).
-const CLAIM: &str = "WITH c AS (\
+/// statement (so one round trip, and no transaction around it). Of a fifo
+/// queue only the head is claimable (`hot_sql::queue_head`): another
+/// instance's claim sees the head unfinished until its outcome commits,
+/// and a row two claims both pick is locked by one and skipped by the other.
+const CLAIM: &str = concat!(
+    "WITH c AS (\
        UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 \
-       WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
-         AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-       RETURNING id, tenant_id, event_seq, webhook_id, event_type, attempts, retry_step) \
+       WHERE id IN (SELECT d.id FROM deliveries AS d WHERE d.status IN ('pending', 'retrying') \
+         AND d.next_attempt_at <= $3 AND ",
+    crate::store::hot_sql::queue_head!(),
+    " ORDER BY d.next_attempt_at, d.id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+       RETURNING id, tenant_id, event_seq, webhook_id, event_type, attempts, retry_step, \
+         ordering_key IS NOT NULL AS ordered) \
      SELECT c.id AS delivery_id, c.tenant_id, c.event_seq, c.webhook_id, c.event_type, c.attempts, \
-       c.retry_step, e.id AS event_id, e.data, e.created_at \
-     FROM c JOIN events AS e ON e.seq = c.event_seq";
+       c.retry_step, c.ordered, e.id AS event_id, e.data, e.created_at \
+     FROM c JOIN events AS e ON e.seq = c.event_seq"
+);
 
 impl PostgresStore {
     pub(super) async fn commit_hot(
@@ -169,18 +190,39 @@ impl PostgresStore {
         use sqlx::Connection;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        let suspended = if outcomes.is_empty() {
-            Vec::new()
+        let (suspended, recovered) = if outcomes.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
             record(&mut tx, outcomes, now).await?
+        };
+        // Operational events join this batch's events: stored with their cause.
+        let operational = match self.shared.operational.get() {
+            Some(target) if !outcomes.is_empty() => operational_events(
+                target,
+                &outcome_causes(outcomes, &suspended, &recovered),
+                now,
+            ),
+            _ => Vec::new(),
+        };
+        let combined;
+        let events = if operational.is_empty() {
+            events
+        } else {
+            combined = [events, &operational].concat();
+            &combined
         };
         let published = if events.is_empty() {
             PublishBatch::default()
         } else {
-            publish(&mut tx, events, lease, now).await?
+            publish(&mut tx, &self.shared.filters, events, lease, now).await?
         };
-        // Wake the other instances when work is left for a claim.
-        if published.unleased > 0 || outcomes.iter().any(|o| o.next_attempt_at.is_some()) {
+        // Wake the other instances when work is left for a claim (a fifo
+        // queue's next delivery is, once its head has ended).
+        if published.unleased > 0
+            || outcomes
+                .iter()
+                .any(|o| o.next_attempt_at.is_some() || (o.ordered && o.status.is_terminal()))
+        {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(WORK_CHANNEL)
                 .execute(&mut *tx)
@@ -211,6 +253,21 @@ impl PostgresStore {
     }
 }
 
+/// A row of `AUDIENCE`.
+#[derive(sqlx::FromRow)]
+struct AudienceRow {
+    kind: i32,
+    tenant_id: String,
+    tag: String,
+    id: i64,
+    text: String,
+    suspended: bool,
+    filter: Option<String>,
+    version: i64,
+    ordered: bool,
+    paused: bool,
+}
+
 /// A claimed delivery with its event.
 #[derive(sqlx::FromRow)]
 struct ClaimedEventRow {
@@ -224,6 +281,7 @@ struct ClaimedEventRow {
 /// Reads what the plan asks for, then writes what it plans (`domain::fanout`).
 async fn publish(
     tx: &mut PgConnection,
+    filters: &FilterCache,
     events: &[NewEvent],
     lease: Option<&Lease>,
     now: i64,
@@ -277,7 +335,7 @@ async fn publish(
             .execute(&mut *tx)
             .await?;
     }
-    let audience = audience(tx, &plan).await?;
+    let audience = audience(tx, filters, &plan).await?;
     plan.fan_out(&audience, lease, now);
 
     let fresh: Vec<&NewEvent> = plan.fresh().map(|i| &events[i]).collect();
@@ -294,6 +352,13 @@ async fn publish(
     let d_status: Vec<&str> = d.iter().map(|d| d.status.as_str()).collect();
     let d_next: Vec<Option<i64>> = d.iter().map(|d| d.next_attempt_at).collect();
     let d_leased: Vec<bool> = d.iter().map(|d| d.leased).collect();
+    let d_keys: Vec<Option<&str>> = d
+        .iter()
+        .map(|d| {
+            d.ordered
+                .then(|| events[d.event].ordering_key.as_deref().unwrap_or_default())
+        })
+        .collect();
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(INSERT)
         .bind(column(|e| &e.id))
         .bind(column(|e| &e.tenant_id))
@@ -311,6 +376,7 @@ async fn publish(
         .bind(lease.map(|l| l.owner.as_str()))
         .bind(lease.map(|l| l.until))
         .bind(now)
+        .bind(&d_keys)
         .fetch_all(&mut *tx)
         .await?;
     // Delivery ids aligned with the plan's deliveries.
@@ -333,7 +399,11 @@ async fn publish(
 }
 
 /// The webhooks and categories the plan's fan-out needs.
-async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<Audience> {
+async fn audience(
+    tx: &mut PgConnection,
+    filters: &FilterCache,
+    plan: &PublishPlan<'_>,
+) -> StoreResult<Audience> {
     let mut audience = Audience {
         subscribers: vec![Vec::new(); plan.groups.len()],
         categories: vec![HashMap::new(); plan.tenants.len()],
@@ -357,7 +427,7 @@ async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<
         .enumerate()
         .map(|(n, &k)| (k, n))
         .collect();
-    let rows: Vec<(i32, String, String, i64, String, bool)> = sqlx::query_as(AUDIENCE)
+    let rows: Vec<AudienceRow> = sqlx::query_as(AUDIENCE)
         .bind(plan.groups.iter().map(|g| g.0).collect::<Vec<_>>())
         .bind(plan.groups.iter().map(|g| g.1).collect::<Vec<_>>())
         .bind(&plan.tenants)
@@ -365,11 +435,22 @@ async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<
         .bind(plan.named.iter().map(|n| n.1).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
-    for (kind, tenant, tag, id, text, suspended) in rows {
+    for r in rows {
+        let (kind, tenant, tag, id, text, suspended) =
+            (r.kind, r.tenant_id, r.tag, r.id, r.text, r.suspended);
         match kind {
             0 => {
                 if let Some(&g) = group_of.get(&(tenant.as_str(), tag.as_str())) {
-                    audience.subscribers[g].push(subscriber(id, &text, suspended)?);
+                    let row = SubscriberRow {
+                        id,
+                        events: text,
+                        suspended,
+                        filter: r.filter,
+                        version: r.version,
+                        ordered: r.ordered,
+                        paused: r.paused,
+                    };
+                    audience.subscribers[g].push(subscriber(row, filters)?);
                 }
             }
             1 => {
@@ -392,14 +473,18 @@ async fn audience(tx: &mut PgConnection, plan: &PublishPlan<'_>) -> StoreResult<
 }
 
 /// Records the outcomes and the failure streaks they make; answers the
-/// webhooks this suspended.
-async fn record(tx: &mut PgConnection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
+/// webhooks this suspended, and those a success recovered.
+async fn record(
+    tx: &mut PgConnection,
+    outcomes: &[Outcome],
+    now: i64,
+) -> StoreResult<(Vec<i64>, Vec<i64>)> {
     let attempted: Vec<(&Outcome, &crate::domain::delivery::AttemptRecord)> = outcomes
         .iter()
         .filter_map(|o| o.attempt.as_ref().map(|a| (o, a)))
         .collect();
     let tallies = fold_outcomes(outcomes);
-    sqlx::query(RECORD)
+    let recovered: Vec<i64> = sqlx::query_scalar(RECORD)
         .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
         .bind(
             outcomes
@@ -506,12 +591,12 @@ async fn record(tx: &mut PgConnection, outcomes: &[Outcome], now: i64) -> StoreR
         .bind(tallies.iter().map(|t| t.failures).collect::<Vec<_>>())
         .bind(tallies.iter().map(|t| t.first_failure).collect::<Vec<_>>())
         .bind(tallies.iter().map(|t| t.reset_at).collect::<Vec<_>>())
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
 
     let candidates: Vec<_> = tallies.iter().filter(|t| t.may_suspend()).collect();
     if candidates.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), recovered));
     }
     let suspended: Vec<i64> = sqlx::query_scalar(SUSPEND)
         .bind(now)
@@ -531,7 +616,7 @@ async fn record(tx: &mut PgConnection, outcomes: &[Outcome], now: i64) -> StoreR
         )
         .fetch_all(&mut *tx)
         .await?;
-    Ok(suspended)
+    Ok((suspended, recovered))
 }
 
 /// The advisory lock of one idempotency key (64 bits of its SHA-256).

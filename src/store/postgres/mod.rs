@@ -9,6 +9,7 @@
 //! is left for a claim. Migrations run under sqlx's advisory lock, so
 //! instances starting together apply them once.
 
+use crate::store::HotShared;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub struct PostgresStore {
     cipher: Arc<Cipher>,
     /// Fires when another instance (or this one) announced claimable work.
     work: Arc<Notify>,
+    shared: HotShared,
 }
 
 impl PostgresStore {
@@ -65,6 +67,7 @@ impl PostgresStore {
             pool,
             cipher,
             work: Arc::new(Notify::new()),
+            shared: HotShared::default(),
         };
         store.migrate().await?;
         store.check_key().await?;

@@ -12,6 +12,7 @@
 //! run the same way. A query that cannot be written so belongs to its
 //! backend.
 
+mod operational;
 mod store_impl;
 
 use super::{Backend, Db};
@@ -133,13 +134,13 @@ fn push_receives_any(qb: &mut Builder<'_>, types: &[String], categories: &[Strin
     qb.push(")");
 }
 
-/// The columns a webhook's owner edits, bound as `$1`…`$16` by
+/// The columns a webhook's owner edits, bound as `$1`…`$18` by
 /// `bind_editable` (the same order in an INSERT and an UPDATE).
 const EDITABLE_COLUMNS: &str = "name, url, events, enabled, environment, description, headers, \
      timeout_ms, rate_limit, retry_schedule, failure_handling, search_text, \
-     signature_scheme, signing_keys, auth, ca_certificate";
+     signature_scheme, signing_keys, auth, ca_certificate, filter, ordering";
 const EDITABLE_VALUES: &str =
-    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16";
+    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18";
 
 type WebhookQuery<'q, O> = sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments<'q>>;
 
@@ -166,4 +167,6 @@ fn bind_editable<'q, O>(
         .bind(security.signing_keys)
         .bind(security.auth)
         .bind(&w.security.ca_certificate)
+        .bind(&w.control.filter)
+        .bind(w.control.ordering.as_str())
 }

@@ -12,6 +12,7 @@ use super::{
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::DeliveryJob;
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::operational::{Happening, OperationalTarget};
 use crate::domain::webhook::{Webhook, WebhookSecrets};
 use crate::store::hot_sql::Claim;
 use crate::store::rows::{
@@ -32,20 +33,29 @@ impl Store for Backend {
         Ok(())
     }
 
+    fn set_operational_target(&self, target: OperationalTarget) {
+        let _ = self.shared.operational.set(target);
+    }
+
     async fn create_webhook(&self, w: &Webhook, secret: &str, now: i64) -> StoreResult<Webhook> {
         let json = WebhookJsonColumns::of(w);
         let sql = format!(
             "INSERT INTO webhooks ({EDITABLE_COLUMNS}, tenant_id, secret, created_at, updated_at, \
-             suspended, version) VALUES ({EDITABLE_VALUES}, $17, $18, $19, $19, FALSE, 1) \
+             suspended, version) VALUES ({EDITABLE_VALUES}, $19, $20, $21, $21, FALSE, 1) \
              RETURNING {WEBHOOK_COLUMNS}"
         );
+        let mut conn = self.writer().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         let row: WebhookRow = bind_editable(sqlx::query_as(&sql), w, &json, &self.cipher)
             .bind(&w.tenant_id)
             .bind(seal_secret(&self.cipher, &w.tenant_id, "secret", secret))
             .bind(now)
-            .fetch_one(&mut *self.writer().await?)
+            .fetch_one(&mut *tx)
             .await
             .map_err(url_conflict)?;
+        self.publish_operational(&mut tx, Happening::Created, &w.tenant_id, row.id, now)
+            .await?;
+        tx.commit().await?;
         row.into_webhook(&self.cipher)
     }
 
@@ -92,17 +102,25 @@ impl Store for Backend {
         let json = WebhookJsonColumns::of(w);
         let sql = format!(
             "UPDATE webhooks SET ({EDITABLE_COLUMNS}, updated_at, version) = \
-             ({EDITABLE_VALUES}, $17, version + 1) \
-             WHERE tenant_id = $18 AND id = $19 AND version = $20 RETURNING {WEBHOOK_COLUMNS}"
+             ({EDITABLE_VALUES}, $19, version + 1) \
+             WHERE tenant_id = $20 AND id = $21 AND version = $22 RETURNING {WEBHOOK_COLUMNS}"
         );
+        let mut conn = self.writer().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
         let row: Option<WebhookRow> = bind_editable(sqlx::query_as(&sql), w, &json, &self.cipher)
             .bind(now)
             .bind(&w.tenant_id)
             .bind(w.id)
             .bind(w.version)
-            .fetch_optional(&mut *self.writer().await?)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(url_conflict)?;
+        if row.is_some() {
+            self.publish_operational(&mut tx, Happening::Updated, &w.tenant_id, w.id, now)
+                .await?;
+        }
+        tx.commit().await?;
+        drop(conn);
         match row {
             Some(r) => Ok(Some(r.into_webhook(&self.cipher)?)),
             None => match self.get_webhook(&w.tenant_id, w.id).await? {
@@ -112,7 +130,7 @@ impl Store for Backend {
         }
     }
 
-    async fn delete_webhook(&self, tenant: &str, id: i64) -> StoreResult<bool> {
+    async fn delete_webhook(&self, tenant: &str, id: i64, now: i64) -> StoreResult<bool> {
         let mut conn = self.writer().await?;
         let mut tx = Self::begin_write(&mut conn).await?;
         let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
@@ -130,6 +148,10 @@ impl Store for Backend {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        if r.rows_affected() > 0 {
+            self.publish_operational(&mut tx, Happening::Deleted, tenant, id, now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
@@ -214,6 +236,14 @@ impl Store for Backend {
              updated_at = $4, version = version + 1 \
              WHERE tenant_id = $5 AND id = $6 RETURNING {WEBHOOK_COLUMNS}"
         );
+        let mut conn = self.writer().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
+        let was: Option<bool> =
+            sqlx::query_scalar("SELECT suspended FROM webhooks WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let row: Option<WebhookRow> = sqlx::query_as(&sql)
             .bind(suspended)
             .bind(suspended)
@@ -221,9 +251,97 @@ impl Store for Backend {
             .bind(now)
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&mut *self.writer().await?)
+            .fetch_optional(&mut *tx)
             .await?;
+        if was.is_some_and(|was| was != suspended) {
+            let happening = if suspended {
+                Happening::Suspended
+            } else {
+                Happening::Unsuspended
+            };
+            self.publish_operational(&mut tx, happening, tenant, id, now)
+                .await?;
+        }
+        tx.commit().await?;
         row.map(|r| r.into_webhook(&self.cipher)).transpose()
+    }
+
+    async fn set_webhook_paused(
+        &self,
+        tenant: &str,
+        id: i64,
+        paused: bool,
+        spacing_ms: f64,
+        now: i64,
+    ) -> StoreResult<Option<(Webhook, bool)>> {
+        let mut conn = self.writer().await?;
+        let mut tx = Self::begin_write(&mut conn).await?;
+        let sql = format!(
+            "UPDATE webhooks SET paused = $1, \
+             paused_at = CASE WHEN $1 THEN COALESCE(paused_at, $2) ELSE NULL END, \
+             updated_at = CASE WHEN paused <> $1 THEN $2 ELSE updated_at END, \
+             version = version + CASE WHEN paused <> $1 THEN 1 ELSE 0 END \
+             WHERE tenant_id = $3 AND id = $4 RETURNING {WEBHOOK_COLUMNS}"
+        );
+        let was: Option<bool> =
+            sqlx::query_scalar("SELECT paused FROM webhooks WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(was) = was else {
+            return Ok(None);
+        };
+        let row: WebhookRow = sqlx::query_as(&sql)
+            .bind(paused)
+            .bind(now)
+            .bind(tenant)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let changed = was != paused;
+        if changed && paused {
+            // Parked: no due time, so no claim takes them and none ages.
+            // Leased ones finish their attempt; later claims park them.
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = NULL WHERE tenant_id = $1 \
+                 AND webhook_id = $2 AND status IN ('pending', 'retrying') AND lease_owner IS NULL",
+            )
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !paused {
+            // Due in publish order, `spacing_ms` apart: the webhook's rate,
+            // so a long backlog is spread over time instead of becoming one
+            // wave that every other webhook's due work would queue behind.
+            // Also run when already resumed, for rows a paused claim parked.
+            sqlx::query(
+                "UPDATE deliveries SET next_attempt_at = $1 + CAST((r.n - 1) * $2 AS BIGINT) \
+                 FROM (SELECT id AS rid, row_number() OVER (ORDER BY id) AS n FROM deliveries \
+                   WHERE tenant_id = $3 AND webhook_id = $4 AND status IN ('pending', 'retrying') \
+                   AND next_attempt_at IS NULL) AS r \
+                 WHERE deliveries.id = r.rid",
+            )
+            .bind(now)
+            .bind(spacing_ms)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if changed {
+            let happening = if paused {
+                Happening::Paused
+            } else {
+                Happening::Resumed
+            };
+            self.publish_operational(&mut tx, happening, tenant, id, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some((row.into_webhook(&self.cipher)?, changed)))
     }
 
     async fn list_event_types(&self, tenant: &str) -> StoreResult<Vec<EventTypeRecord>> {
@@ -416,10 +534,15 @@ impl Store for Backend {
     }
 
     async fn next_due_at(&self) -> StoreResult<Option<i64>> {
-        // Leased deliveries are due at their lease's end, so one MIN covers both.
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
-        )
+        // Leased deliveries are due at their lease's end, so one MIN covers
+        // both. A fifo queue's waiting deliveries are due but not claimable
+        // until their head ends (which wakes the scheduler): not counted, or
+        // the scheduler would spin on them.
+        Ok(sqlx::query_scalar(concat!(
+            "SELECT MIN(d.next_attempt_at) FROM deliveries AS d \
+             WHERE d.status IN ('pending', 'retrying') AND ",
+            crate::store::hot_sql::queue_head!()
+        ))
         .fetch_one(self.reader())
         .await?)
     }

@@ -14,10 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
 use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::fold_outcomes;
+use crate::store::HotShared;
 use crate::store::hot_sql::{
-    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, Claim, ClaimedRow, INSERT_ATTEMPT_COLUMNS,
+    CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, Claim, ClaimedRow, FilterCache, INSERT_ATTEMPT_COLUMNS,
     INSERT_DELIVERY_COLUMNS, INSERT_EVENT_COLUMNS, NAMED_WEBHOOK, SUBSCRIBERS, SUSPEND_IF_FAILING,
-    TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql, subscriber,
+    SubscriberRow, TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql,
+    operational_events, outcome_causes, subscriber,
 };
 use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
@@ -46,7 +48,7 @@ pub(super) struct HotWriter {
 
 impl HotWriter {
     /// Opens a connection to an existing, migrated database and starts the thread.
-    pub fn start(db: &Path, full_sync: bool) -> StoreResult<Self> {
+    pub fn start(db: &Path, full_sync: bool, shared: HotShared) -> StoreResult<Self> {
         let conn = Connection::open(db)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -69,15 +71,21 @@ impl HotWriter {
                                 lease,
                                 outcomes,
                             } = batch;
-                            let result =
-                                match commit(&mut conn, &events, lease.as_ref(), &outcomes, now) {
-                                    Ok((published, suspended)) => Ok(Committed {
-                                        published,
-                                        suspended,
-                                        outcomes,
-                                    }),
-                                    Err(error) => Err(CommitFailed { error, outcomes }),
-                                };
+                            let result = match commit(
+                                &mut conn,
+                                &shared,
+                                &events,
+                                lease.as_ref(),
+                                &outcomes,
+                                now,
+                            ) {
+                                Ok((published, suspended)) => Ok(Committed {
+                                    published,
+                                    suspended,
+                                    outcomes,
+                                }),
+                                Err(error) => Err(CommitFailed { error, outcomes }),
+                            };
                             let _ = reply.send(result);
                         }
                         Job::Claim {
@@ -142,21 +150,38 @@ impl HotWriter {
 
 fn commit(
     conn: &mut Connection,
+    shared: &HotShared,
     events: &[NewEvent],
     lease: Option<&Lease>,
     outcomes: &[Outcome],
     now: i64,
 ) -> StoreResult<(PublishBatch, Vec<i64>)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let suspended = if outcomes.is_empty() {
-        Vec::new()
+    let (suspended, recovered) = if outcomes.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
         record(&tx, outcomes, now)?
+    };
+    // Operational events join this batch's events: stored with their cause.
+    let operational = match shared.operational.get() {
+        Some(target) if !outcomes.is_empty() => operational_events(
+            target,
+            &outcome_causes(outcomes, &suspended, &recovered),
+            now,
+        ),
+        _ => Vec::new(),
+    };
+    let combined;
+    let events = if operational.is_empty() {
+        events
+    } else {
+        combined = [events, &operational].concat();
+        &combined
     };
     let published = if events.is_empty() {
         PublishBatch::default()
     } else {
-        publish(&tx, events, lease, now)?
+        publish(&tx, &shared.filters, events, lease, now)?
     };
     tx.commit()?;
     Ok((published, suspended))
@@ -165,6 +190,7 @@ fn commit(
 /// Reads what the plan asks for, then writes what it plans (`domain::fanout`).
 fn publish(
     conn: &Connection,
+    filters: &FilterCache,
     events: &[NewEvent],
     lease: Option<&Lease>,
     now: i64,
@@ -197,7 +223,7 @@ fn publish(
     for &seq in &plan.expired_keys {
         conn.prepare_cached(CLEAR_EXPIRED_KEY)?.execute([seq])?;
     }
-    plan.fan_out(&audience(conn, &plan)?, lease, now);
+    plan.fan_out(&audience(conn, filters, &plan)?, lease, now);
 
     let mut insert_event = conn.prepare_cached(&format!(
         "{INSERT_EVENT_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -221,7 +247,7 @@ fn publish(
         conn,
         &plan.deliveries,
         INSERT_DELIVERY_COLUMNS,
-        10,
+        11,
         "",
         None,
         |d, out| {
@@ -237,23 +263,34 @@ fn publish(
             out.push(Box::new(lease.map(|l| l.until)));
             out.push(Box::new(now));
             out.push(Box::new(now));
+            out.push(Box::new(
+                d.ordered
+                    .then(|| e.ordering_key.as_deref().unwrap_or_default()),
+            ));
         },
     )?;
     Ok(plan.finish(&ids))
 }
 
 /// The webhooks and categories the plan's fan-out needs.
-fn audience(conn: &Connection, plan: &PublishPlan) -> StoreResult<Audience> {
+fn audience(conn: &Connection, filters: &FilterCache, plan: &PublishPlan) -> StoreResult<Audience> {
     let mut audience = Audience::default();
     for &(tenant, environment) in &plan.groups {
         let mut stmt = conn.prepare_cached(SUBSCRIBERS)?;
         let rows = stmt.query_map(params![tenant, environment], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+            Ok(SubscriberRow {
+                id: r.get(0)?,
+                events: r.get(1)?,
+                suspended: r.get(2)?,
+                filter: r.get(3)?,
+                version: r.get(4)?,
+                ordered: r.get(5)?,
+                paused: r.get(6)?,
+            })
         })?;
         let mut subscribers = Vec::new();
         for row in rows {
-            let (id, events, suspended): (i64, String, bool) = row?;
-            subscribers.push(subscriber(id, &events, suspended)?);
+            subscribers.push(subscriber(row?, filters)?);
         }
         audience.subscribers.push(subscribers);
     }
@@ -317,8 +354,9 @@ fn run_chunked<'a, T>(
     Ok(ids)
 }
 
-/// Records attempts and the deliveries' new state; returns the webhooks suspended.
-fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<i64>> {
+/// Records attempts and the deliveries' new state; returns the webhooks
+/// suspended, and those whose failure streak a success ended.
+fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<(Vec<i64>, Vec<i64>)> {
     let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
     run_chunked(
         conn,
@@ -368,14 +406,22 @@ fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<
         },
     )?;
     let mut suspended = Vec::new();
+    let mut recovered = Vec::new();
     for t in fold_outcomes(outcomes) {
         match t.reset_at {
-            Some(at) => conn.prepare_cached(TALLY_RESET)?.execute(params![
-                t.failures,
-                t.first_failure,
-                at,
-                t.webhook_id
-            ])?,
+            Some(at) => {
+                let changed = conn.prepare_cached(TALLY_RESET)?.execute(params![
+                    t.failures,
+                    t.first_failure,
+                    at,
+                    t.webhook_id
+                ])?;
+                // A stored streak that a success replaced by none.
+                if changed > 0 && t.failures == 0 {
+                    recovered.push(t.webhook_id);
+                }
+                changed
+            }
             None => conn.prepare_cached(TALLY_ADD)?.execute(params![
                 t.failures,
                 t.first_failure,
@@ -394,7 +440,7 @@ fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<Vec<
             suspended.push(t.webhook_id);
         }
     }
-    Ok(suspended)
+    Ok((suspended, recovered))
 }
 
 /// Leases up to `limit` due deliveries and joins them with their events.
@@ -418,6 +464,7 @@ fn claim(
                 event_type: r.get(4)?,
                 attempts: r.get(5)?,
                 retry_step: r.get(6)?,
+                ordered: r.get(7)?,
             })
         })?;
         for row in rows {

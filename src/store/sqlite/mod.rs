@@ -9,6 +9,7 @@
 //! the write lock up front instead of failing "database is locked" when it
 //! upgrades from a read.
 
+use crate::store::HotShared;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub struct SqliteStore {
     /// The hot path's writer thread (publish, record, claim).
     hot: hot::HotWriter,
     cipher: Arc<Cipher>,
+    shared: HotShared,
 }
 
 impl SqliteStore {
@@ -85,12 +87,14 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(base.read_only(true))
             .await?;
-        let hot = hot::HotWriter::start(&data_dir.join("hookd.db"), durable)?;
+        let shared = HotShared::default();
+        let hot = hot::HotWriter::start(&data_dir.join("hookd.db"), durable, shared.clone())?;
         let store = Self {
             pool,
             writer,
             hot,
             cipher,
+            shared,
         };
         store.migrate().await?;
         store.check_key().await?;
