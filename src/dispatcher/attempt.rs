@@ -91,25 +91,24 @@ pub async fn attempt(
     let sig_value = HeaderValue::from_str(&signature).expect("base64 is a valid header value");
     headers.insert("webhook-signature", sig_value.clone());
     headers.insert("x-webhook-signature", sig_value);
-    // What the log shows: hookd's own headers, and custom header names with
-    // their values redacted (they may carry credentials).
-    let mut logged: serde_json::Map<String, serde_json::Value> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().into()))
-        .collect();
     for (k, v) in &target.headers {
         headers.append(k.clone(), v.clone());
-        logged.insert(k.to_string(), "[redacted]".into());
     }
-    if !matches!(target.auth, TargetAuth::None) {
-        logged.insert(AUTHORIZATION.to_string(), "[redacted]".into());
-    }
+    // What the log shows: hookd's own headers, and custom header names with
+    // their values redacted (they may carry credentials), like the
+    // receiver's `Authorization`.
+    let authorized = !matches!(target.auth, TargetAuth::None);
+    let request_headers = headers_json(
+        &headers,
+        |name| target.headers.contains_key(name),
+        authorized.then_some(AUTHORIZATION.as_str()),
+    );
 
     let mut record = AttemptRecord {
         attempted_at: now_ms,
         duration_ms: 0,
         url: target.url.clone(),
-        request_headers: serde_json::Value::Object(logged).to_string(),
+        request_headers,
         response_status: None,
         response_headers: None,
         response_body: None,
@@ -218,17 +217,7 @@ pub async fn attempt(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
             }
-            let resp_headers: serde_json::Map<String, serde_json::Value> = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
-                    )
-                })
-                .collect();
-            record.response_headers = Some(serde_json::Value::Object(resp_headers).to_string());
+            record.response_headers = Some(headers_json(resp.headers(), |_| false, None));
             let remaining = timeout.saturating_sub(started.elapsed());
             let (body, body_error) = read_limited(&mut resp, remaining).await;
             record.response_body = Some(String::from_utf8_lossy(&body).into_owned());
@@ -255,6 +244,49 @@ pub async fn attempt(
         record,
         retry_after,
     }
+}
+
+/// A header map as a JSON object, written straight into a string (this runs
+/// twice per attempt: no `serde_json::Value` tree, no sorted map). One
+/// member per name, repeated values joined by ", " (as HTTP allows), bytes
+/// that are not UTF-8 replaced; `redact` names whose values are shown as
+/// `[redacted]`, and `extra_redacted` adds one more such name.
+pub(super) fn headers_json(
+    headers: &HeaderMap,
+    redact: impl Fn(&reqwest::header::HeaderName) -> bool,
+    extra_redacted: Option<&str>,
+) -> String {
+    let mut out = Vec::with_capacity(64 * (headers.keys_len() + 1));
+    out.push(b'{');
+    let member = |out: &mut Vec<u8>, name: &str, value: &str| {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        // Writing a `str` to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, name);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    };
+    for name in headers.keys() {
+        if redact(name) {
+            member(&mut out, name.as_str(), "[redacted]");
+            continue;
+        }
+        let mut values = headers.get_all(name).iter();
+        let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
+        let mut value = first.unwrap_or_default();
+        for v in values {
+            let joined = value.to_mut();
+            joined.push_str(", ");
+            joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+        }
+        member(&mut out, name.as_str(), &value);
+    }
+    if let Some(name) = extra_redacted {
+        member(&mut out, name, "[redacted]");
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON written from str is UTF-8")
 }
 
 /// Reads up to `MAX_RESPONSE_BODY` bytes, within `remaining` time.
@@ -321,4 +353,31 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_become_one_json_member_per_name_with_secrets_redacted() {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.append("set-cookie", HeaderValue::from_static("a=1"));
+        h.append("set-cookie", HeaderValue::from_static("b=\"2\""));
+        h.insert("x-api-key", HeaderValue::from_static("secret-value"));
+        let text = headers_json(&h, |n| n.as_str() == "x-api-key", Some("authorization"));
+        assert!(!text.contains("secret-value"), "{text}");
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "content-type": "application/json",
+                "set-cookie": "a=1, b=\"2\"",
+                "x-api-key": "[redacted]",
+                "authorization": "[redacted]",
+            })
+        );
+        assert_eq!(headers_json(&HeaderMap::new(), |_| false, None), "{}");
+    }
 }
