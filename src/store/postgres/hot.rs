@@ -15,13 +15,16 @@
 //! Locks are taken in one order, so concurrent commits (of this instance or
 //! another) wait for each other but never deadlock: the webhooks a tally
 //! writes, by id; then the advisory locks of the batch's idempotency keys,
+//! then those of the fifo queues it adds to (each set in ascending order),
 //! by value; deliveries and events a commit writes are its own.
 //!
-//! Delivery control (SPEC §12) adds no lock: filters are evaluated in
-//! memory on the audience read, operational events are more events of the
-//! same batch (inserted by the same statement), and a fifo queue is kept
+//! Delivery control (SPEC §12): filters are evaluated in memory on the
+//! audience read, operational events are more events of the same batch
+//! (inserted by the same statement), and a fifo queue is kept
 //! one-in-flight by the claim itself (only a queue's oldest unfinished
-//! delivery is claimable, and claimed rows are locked `SKIP LOCKED`).
+//! delivery is claimable, and claimed rows are locked `SKIP LOCKED`). That
+//! holds only if a queue's deliveries become visible in id order, hence
+//! the queue locks: commits adding to one queue run one after the other.
 
 use std::collections::HashMap;
 
@@ -337,6 +340,27 @@ async fn publish(
     }
     let audience = audience(tx, filters, &plan).await?;
     plan.fan_out(&audience, lease, now);
+    // A fifo queue's deliveries must be inserted in commit order: a commit
+    // that adds to a queue waits for any other that is adding to it, so
+    // the later one's delivery ids are the larger ones and a claim never
+    // finds an older delivery appearing behind one already in flight.
+    let mut queue_locks: Vec<i64> = plan
+        .deliveries
+        .iter()
+        .filter(|d| d.ordered)
+        .map(|d| {
+            let key = events[d.event].ordering_key.as_deref().unwrap_or_default();
+            key_lock(&format!("fifo:{}", d.webhook_id), Some(key))
+        })
+        .collect();
+    if !queue_locks.is_empty() {
+        queue_locks.sort_unstable();
+        queue_locks.dedup();
+        sqlx::query(LOCK_KEYS)
+            .bind(&queue_locks)
+            .execute(&mut *tx)
+            .await?;
+    }
 
     let fresh: Vec<&NewEvent> = plan.fresh().map(|i| &events[i]).collect();
     if fresh.is_empty() {
@@ -619,7 +643,8 @@ async fn record(
     Ok((suspended, recovered))
 }
 
-/// The advisory lock of one idempotency key (64 bits of its SHA-256).
+/// The advisory lock of one idempotency key, or of one fifo queue (64 bits
+/// of the SHA-256 of its scope and key).
 fn key_lock(tenant: &str, key: Option<&str>) -> i64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
