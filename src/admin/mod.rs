@@ -29,6 +29,7 @@ mod portal;
 mod session;
 mod settings;
 mod view;
+mod webhook_control;
 mod webhook_security;
 mod webhooks;
 
@@ -54,6 +55,8 @@ fn tenant_pages() -> Router<AppState> {
         .route("/webhooks/{id}/test", post(webhooks::send_test))
         .route("/webhooks/{id}/example", post(webhooks::send_example))
         .route("/webhooks/{id}/recover", post(webhooks::recover))
+        .route("/webhooks/{id}/pause", post(webhook_control::pause))
+        .route("/webhooks/{id}/resume", post(webhook_control::resume))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{id}", get(deliveries::detail))
         .route("/deliveries/{id}/retry", post(deliveries::retry))

@@ -75,6 +75,14 @@ fn notice(code: &str) -> Option<&'static str> {
         "recovered" => {
             "Failed and diverted deliveries of the last 30 days queued for another attempt now."
         }
+        "paused" => {
+            "Webhook paused: its deliveries wait as pending, neither attempted nor aging, until \
+             you resume it."
+        }
+        "resumed" => {
+            "Webhook resumed: the deliveries that waited go out in publish order, at its rate \
+             limit."
+        }
         "example_sent" => "Example event sent: its delivery is listed below.",
         "retried" => "Delivery queued for another attempt now.",
         "key_revoked" => "API key revoked.",

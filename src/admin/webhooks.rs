@@ -11,6 +11,7 @@ use super::error::{PageError, not_found_page, render, render_with};
 use super::forms::{FieldErrors, Form, parse_id, safe_return_path_under, schedule_list};
 use super::session::{AdminSession, Submitted};
 use super::view::{Chrome, display_time};
+use super::webhook_control::ControlFields;
 use super::webhook_security::SecurityFields;
 use crate::catalogue::Catalogue;
 use base64::Engine;
@@ -40,6 +41,9 @@ pub struct Row {
     pub events: usize,
     pub status: &'static str,
     pub enabled: bool,
+    /// Deliveries wait until resumed (SPEC §12); shown beside the status.
+    pub paused: bool,
+    pub paused_at: Option<String>,
     pub health: Option<Health>,
 }
 
@@ -88,6 +92,8 @@ impl Row {
             url: w.url,
             environment: w.environment,
             enabled: w.enabled,
+            paused: w.control.paused,
+            paused_at: w.control.paused_at.map(display_time),
             health: None,
         }
     }
@@ -224,6 +230,8 @@ pub struct Fields {
     pub retry_schedule: String,
     /// Signing scheme, receiver authentication, private CA (SPEC §13).
     pub security: SecurityFields,
+    /// Payload filter and ordering (SPEC §12).
+    pub control: ControlFields,
 }
 
 impl Fields {
@@ -241,6 +249,7 @@ impl Fields {
             rate_limit: form.text("rate_limit"),
             retry_schedule: form.text("retry_schedule"),
             security: SecurityFields::from_form(form),
+            control: ControlFields::from_form(form),
         }
     }
 
@@ -276,6 +285,7 @@ impl Fields {
                     .join(", "),
             },
             security: SecurityFields::from_security(&w.security),
+            control: ControlFields::from_control(&w.control),
         }
     }
 
@@ -297,6 +307,7 @@ impl Fields {
         .map(String::as_str)
         .into_iter()
         .chain(self.security.fingerprint_parts())
+        .chain(self.control.fingerprint_parts())
         {
             h.update(part.as_bytes());
             h.update([0]);
@@ -430,6 +441,8 @@ pub struct Editing {
     pub previous_secret_until: Option<String>,
     pub suspended: bool,
     pub suspended_at: Option<String>,
+    pub paused: bool,
+    pub paused_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -532,7 +545,9 @@ async fn invalid(
     op_error: Option<OpError>,
 ) -> Result<Response, PageError> {
     match op_error {
-        Some(OpError::Invalid(found)) => errors.extend(SecurityFields::input_names(found.0)),
+        Some(OpError::Invalid(found)) => errors.extend(ControlFields::input_names(
+            SecurityFields::input_names(found.0),
+        )),
         Some(other) => return Err(other.into()),
         None => {}
     }
@@ -547,6 +562,7 @@ pub async fn create(
     let fields = Fields::from_form(&form);
     let mut errors = FieldErrors::default();
     let parsed = fields.parse(&mut errors);
+    let control = fields.control.changes(&mut errors);
     if !errors.is_empty() {
         return invalid(&state, &session, None, fields, errors, None).await;
     }
@@ -564,7 +580,7 @@ pub async fn create(
         failure_handling: None,
         secret: (!fields.secret.is_empty()).then(|| fields.secret.clone()),
         security: fields.security.changes(),
-        control: Default::default(),
+        control,
     };
     match ops::create_webhook(&state.ops, &session.tenant, input, state.clock.now_ms()).await {
         Ok(_) => Ok(Redirect::to(&session.at("/webhooks?done=created")).into_response()),
@@ -593,6 +609,8 @@ async fn editing(
         previous_secret_until,
         suspended: w.suspended,
         suspended_at: w.suspended_at.map(display_time),
+        paused: w.control.paused,
+        paused_at: w.control.paused_at.map(display_time),
         created_at: display_time(w.created_at),
         updated_at: display_time(w.updated_at),
     })
@@ -637,6 +655,7 @@ pub async fn update(
     let fields = Fields::from_form(&form);
     let mut errors = FieldErrors::default();
     let parsed = fields.parse(&mut errors);
+    let control = fields.control.changes(&mut errors);
     // A secret generated on the page replaces the current one on save.
     let new_secret = form.text("new_secret");
     if !new_secret.is_empty()
@@ -664,6 +683,7 @@ pub async fn update(
         rate_limit: Some(parsed.rate_limit),
         retry_schedule: Some(parsed.retry_schedule),
         security: fields.security.changes(),
+        control,
         ..WebhookChanges::default()
     };
     let opened_with = form.text("fingerprint");
@@ -695,7 +715,13 @@ pub async fn update(
 
 /// Back where the form came from (an admin page only), confirming `done`,
 /// with the keyboard focus back on webhook `id`'s toggle when it is there.
-fn back_to(session: &AdminSession, form: &Form, default: &str, done: &str, id: i64) -> Response {
+pub(super) fn back_to(
+    session: &AdminSession,
+    form: &Form,
+    default: &str,
+    done: &str,
+    id: i64,
+) -> Response {
     let base = safe_return_path_under(form.raw("return_to").unwrap_or_default(), &session.base)
         .unwrap_or(default);
     let (path, query) = base.split_once('?').unwrap_or((base, ""));

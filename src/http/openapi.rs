@@ -30,6 +30,9 @@ use serde_json::{Map, Value, json};
 /// none of them a control or bidirectional-override character
 /// (`domain::validation::validate_plain_text`).
 pub const ONE_LINE_TEXT: &str = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
+/// One line of plain text, blank allowed (`domain::validation::validate_plain_text`).
+const PLAIN_ONE_LINE: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
 /// A description: several lines allowed (`\t`, `\n`, `\r`).
 pub const MULTI_LINE_TEXT: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
 /// `domain::tenant::validate_tenant_id`.
@@ -168,6 +171,7 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("EventIn", "type", Rule::EventType),
     ("EventIn", "environment", Rule::Environment),
     ("EventIn", "idempotency_key", Rule::Length(1, 255)),
+    ("EventIn", "ordering_key", Rule::Pattern(PLAIN_ONE_LINE)),
     ("EventBatchIn", "events", Rule::Items(1, 1000, &Rule::Any)),
     // seed 004
     ("EventApiCreateWebhookRequest", "name", Rule::Name),

@@ -2,12 +2,13 @@
 //! /management/webhooks/{id}/pause` and `…/resume`, and the schemas of the
 //! `filter` and `ordering` fields of webhooks.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiPath, Auth};
@@ -24,9 +25,38 @@ use crate::state::AppState;
 /// `$not` around another such object. At most 256 conditions, 16 levels.
 /// A wrong operator, operand or path is a 400 naming it
 /// (`filter.data.amount.$gt`).
-#[derive(ToSchema)]
-#[schema(example = json!({"type": {"$prefix": "license."}, "data.plan": {"$in": ["pro", "team"]}, "data.seats": {"$gte": 10}}))]
-pub struct FilterDocument(#[allow(dead_code)] BTreeMap<String, serde_json::Value>);
+pub struct FilterDocument;
+
+/// The keys a filter document may have (`domain::filter`'s paths: at most
+/// 32 non-empty segments after `data`, and the three combinators).
+const FILTER_KEY: &str = r"^(type|data(\.[^.]+){0,32}|\$and|\$or|\$not)$";
+
+const FILTER_DESCRIPTION: &str = "A payload filter: conditions on the event, ANDed. Each key is a \
+    path (`type`, `data`, `data.a.b`; an array is entered element by element, a numeric segment \
+    indexes it) or `$and` / `$or` (arrays of filters) or `$not` (a filter). A path's value is a \
+    literal (equality) or an object of operators: `$eq $neq $gt $gte $lt $lte $in $nin $exists \
+    $prefix`, and `$not` around another such object. At most 256 conditions, 16 levels. A wrong \
+    operator, operand or path is a 400 naming it (`filter.data.amount.$gt`).";
+
+impl utoipa::PartialSchema for FilterDocument {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(FILTER_DESCRIPTION))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(FILTER_KEY)),
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .min_properties(Some(1))
+            .max_properties(Some(256))
+            .examples([json!({"type": {"$prefix": "license."}, "data.plan": {"$in": ["pro", "team"]}, "data.seats": {"$gte": 10}})])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FilterDocument {}
 
 /// How a webhook's deliveries are ordered: `none` (concurrently) or
 /// `fifo` (one at a time per `ordering_key`, in publish order, through

@@ -12,6 +12,7 @@
 mod common;
 
 mod admin_browser;
+mod admin_browser_control;
 mod admin_browser_usability;
 mod admin_http;
 mod api_auth;

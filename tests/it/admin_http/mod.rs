@@ -3,7 +3,8 @@
 //! sent back by hand. Sign-in and sessions, CSRF and cross-site forms,
 //! tenant isolation, the webhook forms and their validation, escaping,
 //! the settings (saved, restarted, applied), the delivery log and retry,
-//! and the security headers.
+//! delivery control (filter, ordering, pause and resume), and the
+//! security headers.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 
 mod catalogue;
 mod deliveries;
+mod delivery_control;
 mod headers;
 mod portal;
 mod receiver_auth;

@@ -8,7 +8,7 @@ use super::*;
 const LINKS: &str = "/management/portal-links";
 const FRAMER: &str = "http://localhost:4567";
 
-async fn portal_server(dir: &std::path::Path) -> TestServer {
+pub(super) async fn portal_server(dir: &std::path::Path) -> TestServer {
     ServerConfig::new(dir)
         .arg("--allow-private-targets")
         .arg("--portal-frame-ancestors")
@@ -22,7 +22,7 @@ async fn portal_server(dir: &std::path::Path) -> TestServer {
 }
 
 /// Makes a link with the management key acting on `tenant`.
-async fn link_for(s: &TestServer, tenant: &str, body: Value) -> Value {
+pub(super) async fn link_for(s: &TestServer, tenant: &str, body: Value) -> Value {
     let (status, out) = send(
         s.req(Method::POST, LINKS)
             .header("X-Tenant-Id", tenant)
@@ -42,15 +42,15 @@ fn link_path(s: &TestServer, link: &Value) -> String {
 }
 
 /// A browser with no cookie jar: the portal must work without one.
-struct Portal {
-    web: Web,
+pub(super) struct Portal {
+    pub(super) web: Web,
     /// `/portal/s/{token}`.
-    base: String,
+    pub(super) base: String,
     csrf: String,
 }
 
 impl Portal {
-    async fn open(s: &TestServer, link: &Value) -> Portal {
+    pub(super) async fn open(s: &TestServer, link: &Value) -> Portal {
         let web = Web::new(s);
         let p = web.get(&link_path(s, link), None).await;
         assert_eq!(p.status, 303, "{}", p.body);
@@ -71,17 +71,17 @@ impl Portal {
         Portal { web, base, csrf }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(super) async fn get(&self, path: &str) -> Page {
         self.web.get(&format!("{}{path}", self.base), None).await
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(super) async fn page(&self, path: &str) -> String {
         let p = self.get(path).await;
         assert_eq!(p.status, 200, "GET {path}: {}", p.body);
         p.body
     }
 
-    async fn post(&self, path: &str, fields: &Fields) -> Page {
+    pub(super) async fn post(&self, path: &str, fields: &Fields) -> Page {
         let mut all = pairs(&[("csrf_token", &self.csrf)]);
         all.extend(fields.iter().cloned());
         self.web

@@ -93,6 +93,18 @@ impl Receiver {
             .collect()
     }
 
+    /// How many requests `path` received (without copying them: for
+    /// counting a large backlog as it drains).
+    pub fn count(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+
     pub fn all(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }

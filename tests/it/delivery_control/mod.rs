@@ -3,6 +3,7 @@
 //! PostgreSQL with `HOOKD_TEST_BACKEND=postgres`; the two-instance
 //! ordering test is PostgreSQL's alone (`#[ignore]`d otherwise).
 
+mod backlog;
 mod filters;
 mod operational;
 mod ordering;
