@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, Params};
@@ -27,12 +29,37 @@ pub struct EventTypeOut {
     /// Archived types keep their existing subscriptions but take no new ones.
     pub archived: bool,
     pub archived_at: Option<String>,
-    /// JSON Schema that a published event's `data` must match.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_field)]
     pub schema: Option<serde_json::Value>,
     /// An example `data` ("Send example" delivers it).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, example = json!({"invoice_id": "in_1042", "amount": 1200}))]
     pub example: Option<serde_json::Value>,
+}
+
+/// The document's `schema` field: a JSON Schema is an object or a boolean
+/// (`true` takes every `data`, `false` none), as the server accepts it
+/// (`domain::event_schema::EventSchema::parse`).
+fn json_schema_field() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::Object,
+            Type::Boolean,
+            Type::Null,
+        ]))
+        .description(Some(
+            "A JSON Schema (an object, or `true`/`false`; draft 2020-12 unless `$schema` says \
+             otherwise) that every published event's `data` must match; references resolve \
+             within the schema only. Checked when saved.",
+        ))
+        .examples([json!({
+            "type": "object",
+            "required": ["invoice_id"],
+            "properties": {
+                "invoice_id": {"type": "string"},
+                "amount": {"type": "integer", "minimum": 0}
+            }
+        })])
+        .build()
 }
 
 fn json_of(text: &Option<String>) -> Option<serde_json::Value> {
@@ -86,13 +113,10 @@ pub struct EventTypeIn {
     /// At most 1,024 characters; no control characters but line breaks and
     /// tabs, no bidirectional controls.
     pub description: Option<String>,
-    /// A JSON Schema (draft 2020-12 unless `$schema` says otherwise) that
-    /// every published event's `data` must match; references resolve
-    /// within the schema only. Checked when saved.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_field)]
     pub schema: Option<serde_json::Value>,
     /// An example `data` (an object matching `schema`).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, example = json!({"invoice_id": "in_1042", "amount": 1200}))]
     pub example: Option<serde_json::Value>,
 }
 
@@ -117,7 +141,7 @@ pub struct EventTypePatch {
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::webhooks::nullable")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_field)]
     pub schema: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "super::webhooks::nullable")]
     #[schema(value_type = Option<Object>)]
