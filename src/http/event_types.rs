@@ -36,24 +36,19 @@ pub struct EventTypeOut {
     pub example: Option<serde_json::Value>,
 }
 
-/// The document's `schema` field: a JSON Schema is an object or a boolean
-/// (`true` takes every `data`, `false` none), as the server accepts it
-/// (`domain::event_schema::EventSchema::parse`).
+/// The document's `schema` field. Its example constrains types but
+/// requires no property, so any example that names other fields still
+/// matches it.
 fn json_schema_field() -> Object {
     ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([
-            Type::Object,
-            Type::Boolean,
-            Type::Null,
-        ]))
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
         .description(Some(
-            "A JSON Schema (an object, or `true`/`false`; draft 2020-12 unless `$schema` says \
-             otherwise) that every published event's `data` must match; references resolve \
-             within the schema only. Checked when saved.",
+            "A JSON Schema object (draft 2020-12 unless `$schema` says otherwise) that every \
+             published event's `data` must match; references resolve within the schema only. \
+             Checked when saved, and the type's example must match it.",
         ))
         .examples([json!({
             "type": "object",
-            "required": ["invoice_id"],
             "properties": {
                 "invoice_id": {"type": "string"},
                 "amount": {"type": "integer", "minimum": 0}

@@ -699,6 +699,7 @@ async fn the_portal_and_receiver_auth_fields_are_documented_as_the_server_reads_
     }
     for (i, schema) in [
         json!({"type": "object"}),
+        json!({}),
         json!(true),
         json!(false),
         json!(null),
