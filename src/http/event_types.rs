@@ -131,7 +131,8 @@ impl From<EventTypeIn> for NewEventType {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypePatch {
-    /// Tenant types only.
+    /// Tenant types only: a built-in type's description is the
+    /// catalogue's (409 if it differs).
     #[serde(default, deserialize_with = "super::webhooks::nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
@@ -214,7 +215,8 @@ pub async fn create_event_type(
                    A new schema applies to events published from then on; the example must match the schema.",
     params(("name" = String, Path)),
     request_body = EventTypePatch,
-    responses((status = 200, body = EventTypeOut), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = EventTypeOut), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "A new description for a built-in type (its description is the catalogue's)", body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn update_event_type(
