@@ -748,7 +748,14 @@ fn add_links(doc: &mut Value) {
         let Some(schema) = body.pointer("/content/application~1json/schema") else {
             continue;
         };
-        let source_params = params_of(create);
+        // What the create was sent that also locates what it made: its
+        // required parameters and the tenant. An optional request option
+        // (seed 003's consistency headers) may have been left out, and a
+        // link must not name a value the request did not have.
+        let source_params: Vec<(String, String)> = params_of(create)
+            .into_iter()
+            .filter(|(name, place)| name == "X-Tenant-Id" || is_required(create, name, place))
+            .collect();
         for (target_path, target_item) in paths {
             let Some(rest) = target_path.strip_prefix(&format!("{path}/{{")) else {
                 continue;
@@ -804,6 +811,15 @@ fn add_links(doc: &mut Value) {
             l[name] = link;
         }
     }
+}
+
+/// Whether the operation declares the parameter required.
+fn is_required(op: &Value, name: &str, place: &str) -> bool {
+    op.get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|p| p["name"] == name && p["in"] == place && p["required"] == true)
 }
 
 /// An operation's parameters as (name, place) pairs.

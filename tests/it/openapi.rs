@@ -812,13 +812,17 @@ async fn creates_link_to_the_operations_on_what_they_made() {
         revoke["parameters"]["X-Tenant-Id"], "$response.body#/tenant",
         "{revoke}"
     );
-    // Seed 003 wraps the webhook in `result`.
+    // Seed 003 wraps the webhook in `result`; its organization (a
+    // required header) flows from the request, its optional consistency
+    // headers do not (the create may have been sent without them).
     let seed = &doc["paths"]["/organizations/webhooks"]["post"]["responses"]["201"]["links"];
+    let get = &seed["seed_003_slashid_get_webhook"]["parameters"];
+    assert_eq!(get["webhook_id"], "$response.body#/result/id", "{seed}");
     assert_eq!(
-        seed["seed_003_slashid_get_webhook"]["parameters"]["webhook_id"],
-        "$response.body#/result/id",
+        get["SlashID-OrgID"], "$request.header.SlashID-OrgID",
         "{seed}"
     );
+    assert!(get.get("SlashID-Required-Consistency").is_none(), "{seed}");
 }
 
 /// `hookd_…` metric names in a text, histogram suffixes dropped.
