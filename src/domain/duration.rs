@@ -19,6 +19,36 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
     u64::try_from(d.as_millis()).map_err(|_| "is too long".into())
 }
 
+/// Parses a duration written as the API documents it: a whole number (no
+/// leading zero, no sign, no space) and one unit of `ms`, `s`, `m`, `h`,
+/// `d`. For fields whose OpenAPI pattern says exactly that, so the
+/// document and the server take the same strings.
+pub fn parse_plain_duration_ms(s: &str) -> Result<u64, String> {
+    if s.is_empty() {
+        return Err("is empty; expected a duration such as \"30m\" or \"2h\"".into());
+    }
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = s.split_at(digits);
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 0,
+    };
+    if number.is_empty() || scale == 0 || (number.len() > 1 && number.starts_with('0')) {
+        return Err(format!(
+            "{s:?} is not a duration; expected a whole number and one unit of ms, s, m, h, d (\"30m\", \"2h\")"
+        ));
+    }
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| "is too long".into())
+}
+
 /// Formats milliseconds in the largest unit that divides them exactly.
 pub fn format_duration_ms(ms: u64) -> String {
     const UNITS: [(u64, &str); 5] = [
@@ -59,6 +89,38 @@ mod tests {
         assert!(parse_duration_ms("-5s").is_err());
         assert!(parse_duration_ms("").is_err());
         assert!(parse_duration_ms("10").is_err());
+    }
+
+    #[test]
+    fn plain_durations_are_one_whole_number_and_one_unit() {
+        for (text, ms) in [
+            ("0s", 0),
+            ("1ms", 1),
+            ("30m", 1_800_000),
+            ("24h", 86_400_000),
+            ("1d", 86_400_000),
+            ("86400s", 86_400_000),
+        ] {
+            assert_eq!(parse_plain_duration_ms(text), Ok(ms), "{text}");
+        }
+        for bad in [
+            "",
+            "0",
+            "h",
+            "1 h",
+            " 1h",
+            "1h ",
+            "1h30m",
+            "01h",
+            "-1h",
+            "+1h",
+            "1.5h",
+            "1H",
+            "1days",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_plain_duration_ms(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -64,12 +64,15 @@ fn parse_bounded(text: &str, what: &str) -> Result<Value, String> {
 }
 
 impl EventSchema {
-    /// Compiles a schema given as JSON text: an object (or boolean) that is
-    /// a valid JSON Schema (draft from `$schema`, 2020-12 when absent).
+    /// Compiles a schema given as JSON text: an object that is a valid JSON
+    /// Schema (draft from `$schema`, 2020-12 when absent).
     pub fn parse(text: &str) -> Result<Self, String> {
         let value = parse_bounded(text, "a JSON Schema")?;
-        if !value.is_object() && !value.is_boolean() {
-            return Err("must be a JSON Schema: an object (or true/false)".into());
+        // `true` and `false` are JSON Schemas too, but no use here: `true`
+        // is no schema (`null`), and `false` refuses every event and any
+        // example. An object keeps the document's `object` exact.
+        if !value.is_object() {
+            return Err("must be a JSON Schema object (e.g. {\"type\": \"object\"})".into());
         }
         let validator = jsonschema::validator_for(&value)
             .map_err(|e| format!("is not a valid JSON Schema: {e}"))?;
@@ -165,6 +168,8 @@ mod tests {
         for bad in [
             "not json",
             "[1, 2]",
+            "true",
+            "false",
             r#"{"type": "objekt"}"#,
             r#"{"minimum": "three"}"#,
             r#"{"$ref": "https://hooks.example.test/schema.json"}"#,

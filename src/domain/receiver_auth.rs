@@ -164,9 +164,10 @@ pub struct AuthInput {
 }
 
 /// Longest PEM accepted (a certificate chain of a few certificates).
-const MAX_PEM_BYTES: usize = 64 * 1024;
-/// Longest user name, password, client id, secret, scope or audience.
-const MAX_VALUE_BYTES: usize = 4096;
+pub const MAX_PEM_BYTES: usize = 64 * 1024;
+/// Longest user name, password, client id, secret, scope or audience, in
+/// characters (as the OpenAPI document's `maxLength` counts).
+pub const MAX_VALUE_CHARS: usize = 4096;
 
 /// Checks `input` against its type; secret parts left out are taken from
 /// `current` when it is of the same type (an OAuth2 client secret only
@@ -339,8 +340,8 @@ fn check_value(v: &str, may_be_empty_or_spaced: bool) -> Result<String, String> 
     if v.is_empty() && !may_be_empty_or_spaced {
         return Err("must not be empty".into());
     }
-    if v.len() > MAX_VALUE_BYTES {
-        return Err(format!("must be at most {MAX_VALUE_BYTES} bytes"));
+    if v.chars().count() > MAX_VALUE_CHARS {
+        return Err(format!("must be at most {MAX_VALUE_CHARS} characters"));
     }
     validate_plain_text(v, false)?;
     Ok(v.to_owned())

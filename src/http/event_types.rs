@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use super::error::{ApiResult, Problem};
 use super::extract::{ApiJson, ApiPath, Auth, Params};
@@ -27,12 +29,32 @@ pub struct EventTypeOut {
     /// Archived types keep their existing subscriptions but take no new ones.
     pub archived: bool,
     pub archived_at: Option<String>,
-    /// JSON Schema that a published event's `data` must match.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_field)]
     pub schema: Option<serde_json::Value>,
     /// An example `data` ("Send example" delivers it).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, example = json!({"invoice_id": "in_1042", "amount": 1200}))]
     pub example: Option<serde_json::Value>,
+}
+
+/// The document's `schema` field. Its example constrains types but
+/// requires no property, so any example that names other fields still
+/// matches it.
+fn json_schema_field() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "A JSON Schema object (draft 2020-12 unless `$schema` says otherwise) that every \
+             published event's `data` must match; references resolve within the schema only. \
+             Checked when saved, and the type's example must match it.",
+        ))
+        .examples([json!({
+            "type": "object",
+            "properties": {
+                "invoice_id": {"type": "string"},
+                "amount": {"type": "integer", "minimum": 0}
+            }
+        })])
+        .build()
 }
 
 fn json_of(text: &Option<String>) -> Option<serde_json::Value> {
@@ -86,13 +108,10 @@ pub struct EventTypeIn {
     /// At most 1,024 characters; no control characters but line breaks and
     /// tabs, no bidirectional controls.
     pub description: Option<String>,
-    /// A JSON Schema (draft 2020-12 unless `$schema` says otherwise) that
-    /// every published event's `data` must match; references resolve
-    /// within the schema only. Checked when saved.
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_field)]
     pub schema: Option<serde_json::Value>,
     /// An example `data` (an object matching `schema`).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, example = json!({"invoice_id": "in_1042", "amount": 1200}))]
     pub example: Option<serde_json::Value>,
 }
 
@@ -112,12 +131,13 @@ impl From<EventTypeIn> for NewEventType {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypePatch {
-    /// Tenant types only.
+    /// Tenant types only: a built-in type's description is the
+    /// catalogue's (409 if it differs).
     #[serde(default, deserialize_with = "super::webhooks::nullable")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "super::webhooks::nullable")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = json_schema_field)]
     pub schema: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "super::webhooks::nullable")]
     #[schema(value_type = Option<Object>)]
@@ -195,7 +215,8 @@ pub async fn create_event_type(
                    A new schema applies to events published from then on; the example must match the schema.",
     params(("name" = String, Path)),
     request_body = EventTypePatch,
-    responses((status = 200, body = EventTypeOut), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = EventTypeOut), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "A new description for a built-in type (its description is the catalogue's)", body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn update_event_type(

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::objects_only::ObjectsOnly;
 use crate::auth::KeyCheck;
 use crate::crypto::hash_api_key;
 use crate::domain::api_key::{Permission, Principal};
@@ -77,7 +78,8 @@ fn body_rejection(e: BytesRejection, limit: usize) -> ApiError {
     }
 }
 
-/// Parses JSON into `T`, naming the offending field on failure.
+/// Parses JSON into `T`, naming the offending field on failure. A struct
+/// is read from a JSON object only (`ObjectsOnly`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::field(
@@ -86,18 +88,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: T = serde_path_to_error::deserialize(ObjectsOnly(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::field("body", format!("is not valid JSON: {inner}"));
         }
-        let (field, message) = field_of(&path, &inner.to_string());
+        let (field, message) = field_of(&path, &without_rust_names(&inner.to_string()));
         ApiError::field(field, message)
     })?;
     de.end()
         .map_err(|e| ApiError::field("body", format!("is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// serde's "expected struct WebhookPatch" names a Rust type the caller
+/// never sees: say what the JSON must be instead.
+fn without_rust_names(message: &str) -> String {
+    match message.split_once("expected struct ") {
+        Some((before, rest)) => {
+            let after = rest.split_once(' ').map_or("", |(_, a)| a);
+            format!("{before}expected a JSON object {after}")
+                .trim_end()
+                .to_owned()
+        }
+        None => message.to_owned(),
+    }
 }
 
 /// serde names missing and unknown fields only in its message; lift them

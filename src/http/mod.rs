@@ -24,6 +24,7 @@ pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
+pub mod objects_only;
 pub mod openapi;
 pub mod portal_links;
 pub mod webhook_actions;

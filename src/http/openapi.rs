@@ -26,6 +26,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::receiver_auth::{MAX_PEM_BYTES, MAX_VALUE_CHARS};
+
 /// A name on one line: at least one character that is not white space,
 /// none of them a control or bidirectional-override character
 /// (`domain::validation::validate_plain_text`).
@@ -156,6 +158,30 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
         "suspend_after",
         Rule::Pattern(DURATION),
     ),
+    (
+        "WebhookIn",
+        "signature_scheme",
+        Rule::OneOf(SIGNATURE_SCHEMES),
+    ),
+    ("WebhookIn", "ca_certificate", Rule::Pem(CERTIFICATE_PEM)),
+    (
+        "WebhookPatch",
+        "signature_scheme",
+        Rule::OneOf(SIGNATURE_SCHEMES),
+    ),
+    ("WebhookPatch", "ca_certificate", Rule::Pem(CERTIFICATE_PEM)),
+    // `domain::receiver_auth::validate_auth`; which fields each type
+    // needs depends on the type (and, on PATCH, on what is stored).
+    ("AuthIn", "type", Rule::OneOf(AUTH_TYPES)),
+    ("AuthIn", "username", Rule::AuthValue(USERNAME)),
+    ("AuthIn", "password", Rule::AuthValue(AUTH_SECRET)),
+    ("AuthIn", "token_url", Rule::Url(HTTP_URL)),
+    ("AuthIn", "client_id", Rule::AuthValue(AUTH_VALUE)),
+    ("AuthIn", "client_secret", Rule::AuthValue(AUTH_SECRET)),
+    ("AuthIn", "scope", Rule::AuthValue(AUTH_VALUE)),
+    ("AuthIn", "audience", Rule::AuthValue(AUTH_VALUE)),
+    ("AuthIn", "certificate", Rule::Pem(CERTIFICATE_PEM)),
+    ("AuthIn", "private_key", Rule::Pem(PRIVATE_KEY_PEM)),
     ("RotateSecretIn", "secret", Rule::Pattern(SECRET)),
     ("RecoverIn", "since", Rule::DateTime),
     ("ApiKeyIn", "name", Rule::Name),
@@ -168,6 +194,10 @@ const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("EventTypeIn", "name", Rule::EventType),
     ("EventTypeIn", "category", Rule::Pattern(CATEGORY)),
     ("EventTypeIn", "description", Rule::Description),
+    ("EventTypePatch", "description", Rule::Description),
+    ("PortalLinkIn", "tenant", Rule::Pattern(TENANT_ID)),
+    ("PortalLinkIn", "expires_in", Rule::Pattern(LINK_EXPIRY)),
+    ("SendExampleIn", "event_type", Rule::EventType),
     ("EventIn", "type", Rule::EventType),
     ("EventIn", "environment", Rule::Environment),
     ("EventIn", "idempotency_key", Rule::Length(1, 255)),
@@ -301,6 +331,12 @@ enum Rule {
     Environment,
     /// `domain::webhook::validate_headers`.
     Headers,
+    /// A §13 value (`domain::receiver_auth::check_value`): at most
+    /// `MAX_VALUE_CHARS` characters following the pattern.
+    AuthValue(&'static str),
+    /// A PEM document of at most `MAX_PEM_BYTES` (PEM is ASCII) holding a
+    /// block the pattern finds.
+    Pem(&'static str),
     /// An array of `min..=max` elements, each following the rule.
     Items(u32, u32, &'static Rule),
     Any,
@@ -320,6 +356,8 @@ impl Rule {
             Rule::Name => json!({ "minLength": 1, "maxLength": 128, "pattern": ONE_LINE_TEXT }),
             Rule::Description => json!({ "maxLength": 1024, "pattern": MULTI_LINE_TEXT }),
             Rule::Environment => json!({ "enum": environments }),
+            Rule::AuthValue(p) => json!({ "maxLength": MAX_VALUE_CHARS, "pattern": p }),
+            Rule::Pem(p) => json!({ "minLength": 1, "maxLength": MAX_PEM_BYTES, "pattern": p }),
             Rule::Headers => json!({
                 "maxProperties": 50,
                 "propertyNames": { "pattern": HEADER_NAME },
@@ -351,6 +389,28 @@ const PERMISSIONS: &[&str] = &[
     "deliveries:write",
     "admin",
 ];
+/// `domain::receiver_auth::SignatureScheme`.
+const SIGNATURE_SCHEMES: &[&str] = &["v1", "v1a"];
+/// `domain::receiver_auth`'s auth types.
+const AUTH_TYPES: &[&str] = &["basic", "oauth2_client_credentials", "mtls"];
+/// A §13 value: one line, not empty, no control or bidirectional-override
+/// character (`validate_plain_text`).
+const AUTH_VALUE: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]+$";
+/// A password or client secret: the same, and it may be empty.
+const AUTH_SECRET: &str =
+    r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
+/// A Basic user-id: no colon either (RFC 7617).
+const USERNAME: &str =
+    r"^[^:\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u2028\u2029\u202A-\u202E\u2066-\u2069]+$";
+/// A PEM certificate block (unanchored: a chain may hold several).
+const CERTIFICATE_PEM: &str = "-----BEGIN CERTIFICATE-----";
+/// A PEM private key block as rustls reads it (PKCS#8, PKCS#1, SEC1).
+const PRIVATE_KEY_PEM: &str = "-----BEGIN (RSA |EC )?PRIVATE KEY-----";
+/// A portal link's `expires_in`: more than 0 and at most 24 h, in one
+/// unit (`ops::portal_links`; humantime also reads forms such as
+/// `1h 30m`, which a generator need not invent).
+const LINK_EXPIRY: &str = r"^(([1-9][0-9]{0,6}|[1-7][0-9]{7}|8[0-5][0-9]{6}|86[0-3][0-9]{5}|86400000)ms|([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|([1-9]|1[0-9]|2[0-4])h|1d)$";
 /// A UUID (seed 004's tenant locator).
 const UUID: &str = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 /// An RFC 3339 timestamp as hookd reads it.
@@ -692,7 +752,14 @@ fn add_links(doc: &mut Value) {
         let Some(schema) = body.pointer("/content/application~1json/schema") else {
             continue;
         };
-        let source_params = params_of(create);
+        // What the create was sent that also locates what it made: its
+        // required parameters and the tenant. An optional request option
+        // (seed 003's consistency headers) may have been left out, and a
+        // link must not name a value the request did not have.
+        let source_params: Vec<(String, String)> = params_of(create)
+            .into_iter()
+            .filter(|(name, place)| name == "X-Tenant-Id" || is_required(create, name, place))
+            .collect();
         for (target_path, target_item) in paths {
             let Some(rest) = target_path.strip_prefix(&format!("{path}/{{")) else {
                 continue;
@@ -748,6 +815,15 @@ fn add_links(doc: &mut Value) {
             l[name] = link;
         }
     }
+}
+
+/// Whether the operation declares the parameter required.
+fn is_required(op: &Value, name: &str, place: &str) -> bool {
+    op.get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|p| p["name"] == name && p["in"] == place && p["required"] == true)
 }
 
 /// An operation's parameters as (name, place) pairs.

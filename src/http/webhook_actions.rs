@@ -25,7 +25,8 @@ pub struct RecoverIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendExampleIn {
-    /// A type of the catalogue that has an example.
+    /// A type of the tenant's catalogue (404 if it is not there) that has
+    /// an example (409 if it has none).
     #[schema(example = "invoice.paid")]
     pub event_type: String,
 }
@@ -60,9 +61,11 @@ pub async fn test_webhook(
     description = "Publishes the example of an event type to this webhook only, now, whatever its subscriptions.",
     params(("id" = i64, Path)),
     request_body = SendExampleIn,
-    responses((status = 202, body = PublishedOut), (status = 400, description = "The type has no example", body = Problem),
+    responses((status = 202, body = PublishedOut),
         (status = 401, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem), (status = 503, body = Problem)),
+        (status = 404, description = "No such webhook, or no such type in the tenant's catalogue", body = Problem),
+        (status = 409, description = "The type has no example (set one with `PATCH /management/event-types/{name}`)", body = Problem),
+        (status = 503, body = Problem)),
     security(("bearer" = []))
 )]
 pub async fn send_example(

@@ -142,12 +142,16 @@ pub async fn update_event_type(
     let entry = catalogue.get(name).ok_or(OpError::NotFound("event type"))?;
     let mut errors = ValidationErrors::new();
     let description = match changes.description {
-        Some(_) if entry.builtin => {
-            errors.add(
-                "description",
-                "a built-in type's description cannot be changed",
-            );
-            None
+        // The catalogue's own wording: the request is well formed, the
+        // type's nature refuses it (a conflict). Sending back what was
+        // read changes nothing and is accepted.
+        Some(d) if entry.builtin => {
+            if d != entry.description {
+                return Err(OpError::Conflict(format!(
+                    "{name} is a built-in type: its description cannot be changed (its schema and example can)"
+                )));
+            }
+            Some(d)
         }
         Some(Some(d)) => errors
             .check("description", validate_description(&d))

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto::Cipher;
 use crate::domain::ValidationErrors;
 use crate::domain::api_key::{Permission, Principal};
-use crate::domain::duration::parse_duration_ms;
+use crate::domain::duration::parse_plain_duration_ms;
 use crate::domain::tenant::validate_tenant_id;
 use crate::store::{AdminSessionRecord, PortalLinkRecord, PortalLinkUse};
 
@@ -101,7 +101,7 @@ pub async fn create_portal_link(
     }
     let expires_in = match input.expires_in.as_deref() {
         None => Some(DEFAULT_EXPIRY_MS),
-        Some(text) => match parse_duration_ms(text) {
+        Some(text) => match parse_plain_duration_ms(text) {
             Ok(ms) if ms > 0 && ms as i64 <= MAX_EXPIRY_MS => Some(ms as i64),
             Ok(_) => {
                 errors.add("expires_in", "must be longer than 0 and at most 24h");

@@ -68,11 +68,12 @@ pub async fn send_example(
     let entry = catalogue
         .get(event_type)
         .ok_or(OpError::NotFound("event type"))?;
+    // The request is well formed; the type's state is what stands in the
+    // way, and a PATCH of the type changes it: a conflict, not bad input.
     let Some(example) = entry.example.clone() else {
-        return Err(OpError::field(
-            "event_type",
-            format!("{event_type} has no example to send"),
-        ));
+        return Err(OpError::Conflict(format!(
+            "{event_type} has no example to send: set one with PATCH /management/event-types/{event_type}"
+        )));
     };
     let event = NewEvent {
         id: new_event_id(now),

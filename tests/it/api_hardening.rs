@@ -527,3 +527,90 @@ async fn hosts_that_are_not_host_names_are_400_naming_url() {
         assert_field_error(status, &problem, "url");
     }
 }
+
+/// serde would read a struct from an array of its fields in order: an
+/// array of as many `null`s as `WebhookPatch` has fields cleared what it
+/// could, and `[null, null]` made a portal link. Objects only, at every
+/// depth, on every JSON route (the seed surfaces read bodies the same way).
+#[tokio::test]
+async fn a_json_array_is_not_an_object_body_nor_a_nested_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let created = s
+        .create_webhook(
+            "https://hooks.example.test/arrays",
+            json!({"description": "kept"}),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    s.post(
+        TYPES,
+        json!({"name": "invoice.paid", "description": "kept"}),
+    )
+    .await;
+    let nulls = |n: usize| Value::Array(vec![Value::Null; n]);
+    let routes = [
+        (Method::PATCH, format!("{HOOKS}/{id}"), nulls(18)),
+        (Method::PATCH, format!("{TYPES}/invoice.paid"), nulls(3)),
+        (
+            Method::POST,
+            "/management/portal-links".to_string(),
+            nulls(2),
+        ),
+        (
+            Method::POST,
+            format!("{HOOKS}/{id}/secret/rotate"),
+            nulls(1),
+        ),
+        (
+            Method::POST,
+            format!("{HOOKS}/{id}/send-example"),
+            json!(["invoice.paid"]),
+        ),
+    ];
+    for (method, path, body) in &routes {
+        let (status, ct, problem) = full(raw(
+            &s,
+            method.clone(),
+            path,
+            Some("application/json"),
+            body.to_string(),
+        ))
+        .await;
+        assert_problem(status, &ct, &problem, 400);
+        assert_field_error(status, &problem, "body");
+        let message = message_for(&problem, "body");
+        assert!(
+            message.contains("expected a JSON object"),
+            "{path}: {message}"
+        );
+        assert!(!message.contains("struct"), "no Rust names: {message}");
+    }
+    let (status, problem) = s
+        .patch(
+            &format!("{HOOKS}/{id}"),
+            json!({"failure_handling": [3, "1h"]}),
+        )
+        .await;
+    assert_field_error(status, &problem, "failure_handling");
+    let (status, problem) = s
+        .patch(
+            &format!("{HOOKS}/{id}"),
+            json!({"auth": ["basic", "u", "p", null, null, null, null, null, null, null]}),
+        )
+        .await;
+    assert_field_error(status, &problem, "auth");
+    // Nothing was changed or made.
+    let (_, read) = s.get(&format!("{HOOKS}/{id}")).await;
+    assert_eq!(read["description"], "kept");
+    assert_eq!(read["auth"], Value::Null);
+    let (_, types) = s.get(TYPES).await;
+    let paid = types["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "invoice.paid")
+        .unwrap();
+    assert_eq!(paid["description"], "kept");
+    assert_eq!(event_count(&s).await, 0);
+}

@@ -2,7 +2,9 @@
 //! `/openapi.json` by an independent generator (`openapi-python-client`,
 //! which `scripts/test` installs) creates a webhook, publishes an event
 //! and reads the delivery back, and reads a 404 as the document's
-//! `Problem`.
+//! `Problem`; then, through the routes the portal added, gives an event
+//! type a schema and example, sends the example to the webhook, reads a
+//! 409 as `Problem`, and makes a portal link.
 
 use std::process::Command;
 use std::time::Duration;
@@ -21,7 +23,11 @@ from hookd_client import AuthenticatedClient
 from hookd_client.api.webhooks import create_webhook, get_webhook
 from hookd_client.api.events import publish_event
 from hookd_client.api.deliveries import list_deliveries, get_delivery
+from hookd_client.api.event_types import update_event_type
+from hookd_client.api.webhooks import send_example
+from hookd_client.api.portal import create_portal_link
 from hookd_client.models import WebhookIn, WebhookOut, EventIn, PublishedOut, DeliveryList, DeliveryDetail, Problem
+from hookd_client.models import EventTypePatch, EventTypeOut, SendExampleIn, PortalLinkIn, PortalLinkOut
 
 client = AuthenticatedClient(base_url=os.environ["HOOKD_URL"], token=os.environ["HOOKD_KEY"],
                              raise_on_unexpected_status=True)
@@ -45,8 +51,21 @@ detail = get_delivery.sync(client=client, id=done[0].id)
 assert isinstance(detail, DeliveryDetail), detail
 missing = get_webhook.sync(client=client, id=webhook.id + 1000)
 assert isinstance(missing, Problem), missing
+typed = update_event_type.sync(client=client, name="license.created", body=EventTypePatch.from_dict({
+    "schema": {"type": "object", "required": ["license_id"]}, "example": {"license_id": 7}}))
+assert isinstance(typed, EventTypeOut), typed
+example = send_example.sync(client=client, id=webhook.id,
+                            body=SendExampleIn.from_dict({"event_type": "license.created"}))
+assert isinstance(example, PublishedOut), example
+no_example = send_example.sync(client=client, id=webhook.id,
+                               body=SendExampleIn.from_dict({"event_type": "license.updated"}))
+assert isinstance(no_example, Problem), no_example
+link = create_portal_link.sync(client=client, body=PortalLinkIn.from_dict({"expires_in": "30m"}))
+assert isinstance(link, PortalLinkOut), link
 print(json.dumps({"webhook": webhook.id, "secret": webhook.secret, "event": event.id,
-                  "delivery": detail.to_dict(), "missing": missing.to_dict()}))
+                  "delivery": detail.to_dict(), "missing": missing.to_dict(),
+                  "schema": typed.to_dict()["schema"], "example_event": example.id,
+                  "no_example": no_example.to_dict(), "link": link.to_dict()}))
 "#;
 
 /// Fails, saying what to do, unless the generator is installed
@@ -138,11 +157,16 @@ async fn a_generated_python_client_creates_a_webhook_publishes_and_reads_the_del
     );
     let seen: Value = serde_json::from_slice(&run.stdout).expect("one JSON line");
 
-    // What the client read back is what the receiver got.
+    // What the client read back is what the receiver got (then the
+    // example, sent after).
     let got = receiver
-        .wait_for("/generated", 1, Duration::from_secs(10))
+        .wait_for("/generated", 2, Duration::from_secs(20))
         .await;
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 2);
+    let (examples, got): (Vec<_>, Vec<_>) = got
+        .into_iter()
+        .partition(|r| r.json()["data"] == serde_json::json!({"license_id": 7}));
+    assert_eq!((examples.len(), got.len()), (1, 1), "{seen}");
     let body = got[0].json();
     assert_eq!(body["type"], "license.created");
     assert_eq!(body["data"]["license_id"], 42);
@@ -157,4 +181,13 @@ async fn a_generated_python_client_creates_a_webhook_publishes_and_reads_the_del
     );
     assert!(seen["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_eq!(seen["missing"]["status"], 404, "{seen}");
+    assert_eq!(seen["schema"]["required"][0], "license_id", "{seen}");
+    assert_eq!(seen["no_example"]["status"], 409, "{seen}");
+    assert!(
+        seen["link"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("/portal/links/"),
+        "{seen}"
+    );
 }

@@ -74,7 +74,10 @@ async fn openapi_paths_contain_every_management_and_operations_route() {
         ("/management/webhooks/{id}/secret/rotate", &["post"]),
         ("/management/webhooks/{id}/unsuspend", &["post"]),
         ("/management/event-types", &["get", "post"]),
-        ("/management/event-types/{name}", &["delete"]),
+        ("/management/event-types/{name}", &["patch", "delete"]),
+        ("/management/event-types/{name}/restore", &["post"]),
+        ("/management/webhooks/{id}/send-example", &["post"]),
+        ("/management/portal-links", &["post"]),
         ("/management/api-keys", &["get", "post"]),
         ("/management/api-keys/{id}", &["delete"]),
         ("/healthz", &["get"]),
@@ -637,6 +640,159 @@ async fn the_documented_limits_are_the_ones_the_server_enforces() {
     assert_eq!(w["rate_limit"], 5);
 }
 
+/// Whether `value` is what the document's schema of `schema.property`
+/// allows.
+fn documented(doc: &Value, schema: &str, property: &str, value: &Value) -> bool {
+    let rule = &doc["components"]["schemas"][schema]["properties"][property];
+    assert!(rule.is_object(), "{schema}.{property} is not documented");
+    jsonschema::is_valid(rule, value)
+}
+
+// The fields the portal (issue 15) and receiver auth (issue 14) added:
+// for each value, the document allows it exactly when the server takes it.
+#[tokio::test]
+async fn the_portal_and_receiver_auth_fields_are_documented_as_the_server_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    let doc = document(&s).await;
+    for expires_in in [
+        "1h",
+        "24h",
+        "1d",
+        "1440m",
+        "86400s",
+        "86400000ms",
+        "30m",
+        "1ms",
+        "0",
+        "0s",
+        "25h",
+        "86401s",
+        "1441m",
+        "86400001ms",
+        "2d",
+        "",
+        "-1h",
+        "h",
+        "1 h",
+    ] {
+        let v = json!(expires_in);
+        let (status, body) = s
+            .post("/management/portal-links", json!({"expires_in": v}))
+            .await;
+        assert_eq!(
+            documented(&doc, "PortalLinkIn", "expires_in", &v),
+            status == 201,
+            "expires_in {expires_in:?}: {status} {body}"
+        );
+    }
+    for tenant in ["acme", "a.b-c_9", "", "a b", "x".repeat(65).as_str()] {
+        let v = json!(tenant);
+        let (status, body) = s
+            .post("/management/portal-links", json!({"tenant": v}))
+            .await;
+        assert_eq!(
+            documented(&doc, "PortalLinkIn", "tenant", &v),
+            status == 201,
+            "tenant {tenant:?}: {status} {body}"
+        );
+    }
+    for (i, schema) in [
+        json!({"type": "object"}),
+        json!({}),
+        json!(true),
+        json!(false),
+        json!(null),
+        json!(5),
+        json!("object"),
+        json!([]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, body) = s
+            .post(
+                "/management/event-types",
+                json!({"name": format!("doc.schema_{i}"), "schema": schema}),
+            )
+            .await;
+        assert_eq!(
+            documented(&doc, "EventTypeIn", "schema", &schema),
+            status == 201,
+            "schema {schema}: {status} {body}"
+        );
+        if status == 201 {
+            // What was taken is answered as the document says.
+            assert!(
+                documented(&doc, "EventTypeOut", "schema", &body["schema"]),
+                "{body}"
+            );
+        }
+    }
+    let hook = s
+        .create_webhook("https://hooks.example.test/doc-fields", json!({}))
+        .await;
+    let path = format!("{HOOKS}/{}", hook["id"]);
+    for scheme in ["v1", "v1a", "v2", "V1", ""] {
+        let v = json!(scheme);
+        let (status, body) = s.patch(&path, json!({"signature_scheme": v})).await;
+        assert_eq!(
+            documented(&doc, "WebhookPatch", "signature_scheme", &v),
+            status == 200,
+            "signature_scheme {scheme:?}: {status} {body}"
+        );
+    }
+    for (auth, ok) in [
+        (
+            json!({"type": "basic", "username": "u", "password": ""}),
+            true,
+        ),
+        (
+            json!({"type": "digest", "username": "u", "password": "p"}),
+            false,
+        ),
+        (
+            json!({"type": "basic", "username": "a:b", "password": "p"}),
+            false,
+        ),
+        (
+            json!({"type": "basic", "username": "", "password": "p"}),
+            false,
+        ),
+        (
+            json!({"type": "basic", "username": "u\u{7}", "password": "p"}),
+            false,
+        ),
+        (
+            json!({"type": "basic", "username": "é".repeat(4096), "password": "p"}),
+            true,
+        ),
+        (
+            json!({"type": "basic", "username": "u".repeat(4097), "password": "p"}),
+            false,
+        ),
+    ] {
+        let fields = auth.as_object().unwrap();
+        let each_documented = fields.iter().all(|(k, v)| documented(&doc, "AuthIn", k, v));
+        let (status, body) = s.patch(&path, json!({"auth": auth})).await;
+        assert_eq!(
+            (each_documented, status == 200),
+            (ok, ok),
+            "{auth}: {status} {body}"
+        );
+    }
+    for ca in ["", "not a certificate"] {
+        let (status, _) = s.patch(&path, json!({"ca_certificate": ca})).await;
+        assert_eq!(status, 400, "{ca:?}");
+        assert!(!documented(
+            &doc,
+            "WebhookPatch",
+            "ca_certificate",
+            &json!(ca)
+        ));
+    }
+}
+
 #[tokio::test]
 async fn creates_link_to_the_operations_on_what_they_made() {
     let dir = tempfile::tempdir().unwrap();
@@ -656,13 +812,17 @@ async fn creates_link_to_the_operations_on_what_they_made() {
         revoke["parameters"]["X-Tenant-Id"], "$response.body#/tenant",
         "{revoke}"
     );
-    // Seed 003 wraps the webhook in `result`.
+    // Seed 003 wraps the webhook in `result`; its organization (a
+    // required header) flows from the request, its optional consistency
+    // headers do not (the create may have been sent without them).
     let seed = &doc["paths"]["/organizations/webhooks"]["post"]["responses"]["201"]["links"];
+    let get = &seed["seed_003_slashid_get_webhook"]["parameters"];
+    assert_eq!(get["webhook_id"], "$response.body#/result/id", "{seed}");
     assert_eq!(
-        seed["seed_003_slashid_get_webhook"]["parameters"]["webhook_id"],
-        "$response.body#/result/id",
+        get["SlashID-OrgID"], "$request.header.SlashID-OrgID",
         "{seed}"
     );
+    assert!(get.get("SlashID-Required-Consistency").is_none(), "{seed}");
 }
 
 /// `hookd_…` metric names in a text, histogram suffixes dropped.
