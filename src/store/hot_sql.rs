@@ -206,11 +206,7 @@ pub(crate) fn claimed_jobs(
 /// The operational causes in a batch's outcomes: the webhooks it
 /// suspended and those a success recovered (tenants read from their
 /// outcomes), and each delivery that exhausted its schedule.
-pub(crate) fn outcome_causes(
-    outcomes: &[Outcome],
-    suspended: &[i64],
-    recovered: &[i64],
-) -> Vec<Cause> {
+fn outcome_causes(outcomes: &[Outcome], suspended: &[i64], recovered: &[i64]) -> Vec<Cause> {
     let tenant_of = |id: i64| {
         outcomes
             .iter()
@@ -250,12 +246,32 @@ pub(crate) fn outcome_causes(
     causes
 }
 
-/// The events `causes` make in `target` (none for the operator tenant's own).
-pub(crate) fn operational_events(
-    target: &OperationalTarget,
-    causes: &[Cause],
+/// A batch's events with the operational events its outcomes cause
+/// appended (stored with their cause, in the same transaction); borrowed
+/// as they are when there are none, which is the hot path's case.
+pub(crate) fn with_operational_events<'a>(
+    events: &'a [NewEvent],
+    target: Option<&OperationalTarget>,
+    outcomes: &[Outcome],
+    suspended: &[i64],
+    recovered: &[i64],
     now: i64,
-) -> Vec<NewEvent> {
+) -> std::borrow::Cow<'a, [NewEvent]> {
+    let operational = match target {
+        Some(target) if !outcomes.is_empty() => {
+            operational_events(target, &outcome_causes(outcomes, suspended, recovered), now)
+        }
+        _ => Vec::new(),
+    };
+    if operational.is_empty() {
+        std::borrow::Cow::Borrowed(events)
+    } else {
+        std::borrow::Cow::Owned([events, &operational].concat())
+    }
+}
+
+/// The events `causes` make in `target` (none for the operator tenant's own).
+fn operational_events(target: &OperationalTarget, causes: &[Cause], now: i64) -> Vec<NewEvent> {
     causes
         .iter()
         .filter_map(|c| target.event(c, crate::publish::new_event_id(now), now))

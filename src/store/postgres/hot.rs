@@ -35,8 +35,8 @@ use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, de
 use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::fold_outcomes;
 use crate::store::hot_sql::{
-    Claim, ClaimedRow, FilterCache, SubscriberRow, claimed_jobs, operational_events,
-    outcome_causes, subscriber,
+    Claim, ClaimedRow, FilterCache, SubscriberRow, claimed_jobs, subscriber,
+    with_operational_events,
 };
 use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
@@ -199,21 +199,15 @@ impl PostgresStore {
             record(&mut tx, outcomes, now).await?
         };
         // Operational events join this batch's events: stored with their cause.
-        let operational = match self.shared.operational.get() {
-            Some(target) if !outcomes.is_empty() => operational_events(
-                target,
-                &outcome_causes(outcomes, &suspended, &recovered),
-                now,
-            ),
-            _ => Vec::new(),
-        };
-        let combined;
-        let events = if operational.is_empty() {
-            events
-        } else {
-            combined = [events, &operational].concat();
-            &combined
-        };
+        let events = with_operational_events(
+            events,
+            self.shared.operational.get(),
+            outcomes,
+            &suspended,
+            &recovered,
+            now,
+        );
+        let events: &[NewEvent] = &events;
         let published = if events.is_empty() {
             PublishBatch::default()
         } else {

@@ -18,8 +18,8 @@ use crate::store::HotShared;
 use crate::store::hot_sql::{
     CLEAR_EXPIRED_KEY, CUSTOM_CATEGORIES, Claim, ClaimedRow, FilterCache, INSERT_ATTEMPT_COLUMNS,
     INSERT_DELIVERY_COLUMNS, INSERT_EVENT_COLUMNS, NAMED_WEBHOOK, SUBSCRIBERS, SUSPEND_IF_FAILING,
-    SubscriberRow, TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql,
-    operational_events, outcome_causes, subscriber,
+    SubscriberRow, TALLY_ADD, TALLY_RESET, claim_sql, claimed_jobs, find_key_sql, subscriber,
+    with_operational_events,
 };
 use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
@@ -163,21 +163,15 @@ fn commit(
         record(&tx, outcomes, now)?
     };
     // Operational events join this batch's events: stored with their cause.
-    let operational = match shared.operational.get() {
-        Some(target) if !outcomes.is_empty() => operational_events(
-            target,
-            &outcome_causes(outcomes, &suspended, &recovered),
-            now,
-        ),
-        _ => Vec::new(),
-    };
-    let combined;
-    let events = if operational.is_empty() {
-        events
-    } else {
-        combined = [events, &operational].concat();
-        &combined
-    };
+    let events = with_operational_events(
+        events,
+        shared.operational.get(),
+        outcomes,
+        &suspended,
+        &recovered,
+        now,
+    );
+    let events: &[NewEvent] = &events;
     let published = if events.is_empty() {
         PublishBatch::default()
     } else {
