@@ -268,8 +268,10 @@ pub async fn run(
         flush.clone(),
         &engine.handle,
     );
+    let pacer = Arc::new(crate::ops::backlog_pacer::BacklogPacer::default());
     let state = AppState {
         ops: Services {
+            pacer: pacer.clone(),
             authenticator: Arc::new(Authenticator::new(keys, store.clone(), cipher.clone())),
             store: store.clone(),
             settings: settings.clone(),
@@ -286,6 +288,7 @@ pub async fn run(
     let maintenance_stop = CancellationToken::new();
     let maintenance = tokio::spawn(maintenance_loop(
         store.clone(),
+        pacer,
         settings.clone(),
         state.policy.clone(),
         clock.clone(),
@@ -327,10 +330,11 @@ pub async fn run(
     Ok(())
 }
 
-/// Metrics of the backlog, settings saved by another instance, and the
-/// retention purge.
+/// Metrics of the backlog, settings saved by another instance, the pace
+/// of resumed backlogs, and the retention purge.
 async fn maintenance_loop(
     store: Arc<dyn Store>,
+    pacer: Arc<crate::ops::backlog_pacer::BacklogPacer>,
     settings: Arc<Settings>,
     policy: SharedPolicy,
     clock: Arc<dyn Clock>,
@@ -338,6 +342,8 @@ async fn maintenance_loop(
 ) {
     let mut jumps = clock.jumps();
     let mut stats = tokio::time::interval(STATS_EVERY);
+    let mut pace = tokio::time::interval(crate::ops::backlog_pacer::TICK);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut purge = tokio::time::interval(Duration::from_millis(settings.purge_interval_ms));
     loop {
         tokio::select! {
@@ -356,6 +362,11 @@ async fn maintenance_loop(
                 crate::metrics::heartbeat(now);
                 if let Err(e) = crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await {
                     tracing::warn!(error = %e, "could not reload the delivery policy");
+                }
+            }
+            _ = pace.tick() => {
+                if let Err(e) = pacer.tick(store.as_ref(), clock.now_ms()).await {
+                    tracing::warn!(error = %e, "could not pace a resumed backlog");
                 }
             }
             _ = purge.tick() => {

@@ -18,6 +18,7 @@ use crate::publish::Publisher;
 use crate::store::Store;
 
 pub mod api_keys;
+pub mod backlog_pacer;
 pub mod deliveries;
 mod error;
 pub mod event_types;
@@ -46,6 +47,9 @@ pub struct Services {
     pub schemas: Arc<crate::event_schemas::SchemaCache>,
     /// Its key cache forgets a revoked key at once.
     pub authenticator: Arc<Authenticator>,
+    /// Makes resumed backlogs due a slice at a time (shared with the
+    /// maintenance loop).
+    pub pacer: Arc<backlog_pacer::BacklogPacer>,
 }
 
 impl Services {

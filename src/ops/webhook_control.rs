@@ -51,7 +51,8 @@ pub async fn pause_webhook(ops: &Services, tenant: &str, id: i64, now: i64) -> O
 }
 
 /// Resumes a paused webhook: its waiting deliveries go out in publish
-/// order at its rate limit (or at `RESUME_PACE_PER_S`).
+/// order at its rate limit (or at `RESUME_PACE_PER_S`), paced by
+/// `ops::backlog_pacer`.
 pub async fn resume_webhook(ops: &Services, tenant: &str, id: i64, now: i64) -> OpResult<Webhook> {
     set_paused(ops, tenant, id, false, now).await
 }
@@ -63,20 +64,21 @@ async fn set_paused(
     paused: bool,
     now: i64,
 ) -> OpResult<Webhook> {
-    let current = ops
-        .store
-        .get_webhook(tenant, id)
-        .await?
-        .ok_or(OpError::NotFound("webhook"))?;
-    let rate = current
-        .rate_limit
-        .map_or(RESUME_PACE_PER_S, |r| f64::from(r.max(1)));
     let (w, changed) = ops
         .store
-        .set_webhook_paused(tenant, id, paused, 1_000.0 / rate, now)
+        .set_webhook_paused(tenant, id, paused, now)
         .await?
         .ok_or(OpError::NotFound("webhook"))?;
     ops.webhook_changed(id);
+    if paused {
+        ops.pacer.forget(id).await;
+    } else {
+        // The backlog's first slice goes now; the maintenance loop paces
+        // the rest (and would this one, were this call cut short).
+        ops.pacer
+            .pace(ops.store.as_ref(), tenant, id, w.rate_limit, now)
+            .await?;
+    }
     // Resumed deliveries (and an operational event) are due now.
     ops.wake_dispatcher();
     if changed {

@@ -201,6 +201,15 @@ pub struct EventFilter {
     pub until: Option<i64>,
 }
 
+/// A webhook whose parked deliveries are being made due (SPEC §12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumedBacklog {
+    pub tenant_id: String,
+    pub webhook_id: i64,
+    /// Its rate limit (deliveries per second), the backlog's pace.
+    pub rate_limit: Option<u32>,
+}
+
 /// The backlog, for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueStats {
@@ -329,17 +338,34 @@ pub trait Store: Send + Sync + 'static {
         suspended: bool,
         now: i64,
     ) -> StoreResult<Option<Webhook>>;
-    /// Pauses (parks its waiting deliveries: no due time) or resumes (makes
-    /// them due in publish order, `spacing_ms` apart) a webhook, in one
-    /// transaction; answers it and whether it changed (`None` if absent).
+    /// Pauses (parks its waiting deliveries: no due time) or resumes a
+    /// webhook, in one transaction; answers it and whether it changed
+    /// (`None` if absent). A resume makes nothing due itself: the parked
+    /// deliveries are paced out by [`Store::unpark_deliveries`].
     async fn set_webhook_paused(
         &self,
         tenant: &str,
         id: i64,
         paused: bool,
-        spacing_ms: f64,
         now: i64,
     ) -> StoreResult<Option<(Webhook, bool)>>;
+
+    /// Makes the oldest `limit` parked deliveries of a webhook that is not
+    /// paused due, in publish order, the first at `from` and each next
+    /// `spacing_ms` later; answers how many. One short statement however
+    /// long the backlog.
+    async fn unpark_deliveries(
+        &self,
+        tenant: &str,
+        id: i64,
+        from: i64,
+        spacing_ms: f64,
+        limit: u32,
+    ) -> StoreResult<u64>;
+
+    /// The webhooks not paused that still hold parked deliveries (a
+    /// resumed backlog being paced out, or a job a stale cache parked).
+    async fn resumed_backlogs(&self) -> StoreResult<Vec<ResumedBacklog>>;
 
     // --- event types ----------------------------------------------------
 

@@ -92,6 +92,7 @@ on_every_backend!(
     the_delivery_histogram_counts_the_window_by_status,
     archived_event_types_are_restored_per_tenant,
     portal_links_open_once_and_the_portal_reads_what_it_needs,
+    a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order,
 );
 
 fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
@@ -875,4 +876,85 @@ async fn portal_links_open_once_and_the_portal_reads_what_it_needs(b: Backend) {
         None
     );
     assert!(s.list_event_types("acme").await.unwrap().is_empty());
+}
+
+async fn a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order(b: Backend) {
+    let s = &b.store;
+    let w = s
+        .create_webhook(
+            &webhook("a", "https://x.test/p", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    s.set_webhook_paused("a", w.id, true, 2).await.unwrap();
+    let events = (1..=5)
+        .map(|i| event("a", &format!("evt_{i}"), "license.created", None, 10))
+        .collect();
+    publish(s, events, Some(lease(10, 1_000)), 10).await;
+    // Claimed ones stay leased for the whole test.
+    let claim = |at: i64| s.claim_due_deliveries("me", at, 10_000_000, 10);
+    assert!(
+        claim(1_000_000).await.unwrap().is_empty(),
+        "{}: parked",
+        b.name
+    );
+    assert!(
+        s.resumed_backlogs().await.unwrap().is_empty(),
+        "{}: a paused webhook's backlog is not paced",
+        b.name
+    );
+    assert_eq!(
+        s.unpark_deliveries("a", w.id, 100, 10.0, 10).await.unwrap(),
+        0,
+        "{}: nothing is made due while paused",
+        b.name
+    );
+
+    s.set_webhook_paused("a", w.id, false, 20).await.unwrap();
+    let backlogs = s.resumed_backlogs().await.unwrap();
+    assert_eq!(backlogs.len(), 1, "{}", b.name);
+    assert_eq!(
+        (backlogs[0].webhook_id, backlogs[0].rate_limit),
+        (w.id, None)
+    );
+    assert!(
+        claim(1_000_000).await.unwrap().is_empty(),
+        "{}: a resume alone makes nothing due",
+        b.name
+    );
+    assert_eq!(
+        s.unpark_deliveries("b", w.id, 100, 10.0, 10).await.unwrap(),
+        0,
+        "{}: another tenant's webhook",
+        b.name
+    );
+    // Two of five, 10 ms apart from 100, oldest first.
+    assert_eq!(
+        s.unpark_deliveries("a", w.id, 100, 10.0, 2).await.unwrap(),
+        2
+    );
+    let first = claim(105).await.unwrap();
+    assert_eq!(first.len(), 1, "{}", b.name);
+    assert_eq!(first[0].event_id, "evt_1", "{}", b.name);
+    let second = claim(115).await.unwrap();
+    assert_eq!(second.len(), 1, "{}", b.name);
+    assert_eq!(second[0].event_id, "evt_2", "{}", b.name);
+    assert!(claim(100_000).await.unwrap().is_empty(), "{}", b.name);
+    // The rest, in one slice larger than what is left.
+    assert_eq!(
+        s.unpark_deliveries("a", w.id, 200, 1.0, 10).await.unwrap(),
+        3
+    );
+    // (A claim's answer is in no particular order.)
+    let mut rest: Vec<String> = claim(300)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.event_id)
+        .collect();
+    rest.sort();
+    assert_eq!(rest, ["evt_3", "evt_4", "evt_5"], "{}", b.name);
+    assert!(s.resumed_backlogs().await.unwrap().is_empty(), "{}", b.name);
 }

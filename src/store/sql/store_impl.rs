@@ -271,7 +271,6 @@ impl Store for Backend {
         tenant: &str,
         id: i64,
         paused: bool,
-        spacing_ms: f64,
         now: i64,
     ) -> StoreResult<Option<(Webhook, bool)>> {
         let mut conn = self.writer().await?;
@@ -312,25 +311,6 @@ impl Store for Backend {
             .execute(&mut *tx)
             .await?;
         }
-        if !paused {
-            // Due in publish order, `spacing_ms` apart: the webhook's rate,
-            // so a long backlog is spread over time instead of becoming one
-            // wave that every other webhook's due work would queue behind.
-            // Also run when already resumed, for rows a paused claim parked.
-            sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $1 + CAST((r.n - 1) * $2 AS BIGINT) \
-                 FROM (SELECT id AS rid, row_number() OVER (ORDER BY id) AS n FROM deliveries \
-                   WHERE tenant_id = $3 AND webhook_id = $4 AND status IN ('pending', 'retrying') \
-                   AND next_attempt_at IS NULL) AS r \
-                 WHERE deliveries.id = r.rid",
-            )
-            .bind(now)
-            .bind(spacing_ms)
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
         if changed {
             let happening = if paused {
                 Happening::Paused
@@ -342,6 +322,59 @@ impl Store for Backend {
         }
         tx.commit().await?;
         Ok(Some((row.into_webhook(&self.cipher)?, changed)))
+    }
+
+    async fn unpark_deliveries(
+        &self,
+        tenant: &str,
+        id: i64,
+        from: i64,
+        spacing_ms: f64,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        // The slice is chosen first (index `deliveries_parked`, at most
+        // `limit` rows) and numbered after, so the statement's cost is the
+        // slice's, not the backlog's. A paused webhook's rows stay parked
+        // even if a pacer still holds it.
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $1 + CAST((r.n - 1) * $2 AS BIGINT) \
+             FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS n FROM \
+               (SELECT d.id AS rid FROM deliveries AS d \
+                 WHERE d.tenant_id = $3 AND d.webhook_id = $4 \
+                 AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $4 AND w.paused) \
+                 ORDER BY d.id LIMIT $5) AS p) AS r \
+             WHERE deliveries.id = r.rid",
+        )
+        .bind(from)
+        .bind(spacing_ms)
+        .bind(tenant)
+        .bind(id)
+        .bind(i64::from(limit))
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn resumed_backlogs(&self) -> StoreResult<Vec<crate::store::ResumedBacklog>> {
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT w.tenant_id, w.id, w.rate_limit FROM webhooks AS w WHERE NOT w.paused \
+             AND EXISTS (SELECT 1 FROM deliveries AS d WHERE d.webhook_id = w.id \
+               AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL) \
+             ORDER BY w.id",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(tenant_id, webhook_id, rate)| crate::store::ResumedBacklog {
+                    tenant_id,
+                    webhook_id,
+                    rate_limit: rate.and_then(|r| u32::try_from(r).ok()),
+                },
+            )
+            .collect())
     }
 
     async fn list_event_types(&self, tenant: &str) -> StoreResult<Vec<EventTypeRecord>> {
