@@ -306,10 +306,11 @@ impl Node {
             Node::Not(n) => !n.eval(e),
             Node::Path(p, c) => {
                 if p.is_type {
-                    let v = Value::String(e.event_type.to_owned());
-                    c.eval(&[&v])
+                    c.eval_type(e.event_type)
                 } else {
-                    let mut found = Vec::new();
+                    // On the stack for the usual few values: evaluation
+                    // runs per (event, filtered webhook) on the hot path.
+                    let mut found = Found::new();
                     resolve(e.data, &p.segments, &mut found);
                     c.eval(&found)
                 }
@@ -326,8 +327,11 @@ impl Node {
     }
 }
 
+/// The values one path reached.
+type Found<'v> = smallvec::SmallVec<[&'v Value; 4]>;
+
 /// The values a path reaches (several through arrays, none if absent).
-fn resolve<'v>(v: &'v Value, segments: &[String], out: &mut Vec<&'v Value>) {
+fn resolve<'v>(v: &'v Value, segments: &[String], out: &mut Found<'v>) {
     let Some((first, rest)) = segments.split_first() else {
         out.push(v);
         return;
@@ -365,6 +369,20 @@ impl Cond {
         }
     }
 
+    /// Over the event's type, a string that is always there: the same
+    /// answer as `eval` over it, without making a `Value` of it.
+    fn eval_type(&self, t: &str) -> bool {
+        match self {
+            Cond::All(c) => c.iter().all(|c| c.eval_type(t)),
+            Cond::Not(c) => !c.eval_type(t),
+            Cond::Exists(want) => *want,
+            Cond::Eq(x) => x.as_str() == Some(t),
+            Cond::In(xs) => xs.iter().any(|x| x.as_str() == Some(t)),
+            Cond::Prefix(p) => t.starts_with(p.as_str()),
+            Cond::Cmp(o, x) => x.as_str().is_some_and(|x| o.holds(t.cmp(x))),
+        }
+    }
+
     fn holds_or_any_element(&self, v: &Value) -> bool {
         self.holds(v)
             || match v {
@@ -385,14 +403,20 @@ impl Cond {
                     (Value::String(a), Value::String(b)) => Some(a.as_str().cmp(b.as_str())),
                     _ => None,
                 };
-                ord.is_some_and(|ord| match o {
-                    Ordering::Gt => ord.is_gt(),
-                    Ordering::Gte => ord.is_ge(),
-                    Ordering::Lt => ord.is_lt(),
-                    Ordering::Lte => ord.is_le(),
-                })
+                ord.is_some_and(|ord| o.holds(ord))
             }
             Cond::All(_) | Cond::Not(_) | Cond::Exists(_) => self.eval(&[v]),
+        }
+    }
+}
+
+impl Ordering {
+    fn holds(self, ord: std::cmp::Ordering) -> bool {
+        match self {
+            Ordering::Gt => ord.is_gt(),
+            Ordering::Gte => ord.is_ge(),
+            Ordering::Lt => ord.is_lt(),
+            Ordering::Lte => ord.is_le(),
         }
     }
 }
@@ -745,6 +769,35 @@ mod tests {
                     assert_eq!(eval(&Value::Object(merged), &data), x && y);
                 }
             }
+        }
+
+        #[test]
+        fn a_condition_on_the_type_answers_as_it_would_on_the_same_string_in_data() {
+            // `type` is evaluated on the string itself (no Value made of
+            // it); `data.t` holding the same string goes the general way.
+            let mut r = StdRng::seed_from_u64(0x7e57);
+            let mut compared = 0;
+            for _ in 0..5_000 {
+                let ops = operators(&mut r, 2);
+                let Ok(on_type) = Filter::compile(&json!({ "type": ops })) else {
+                    continue;
+                };
+                let on_data = Filter::compile(&json!({ "data.t": ops })).unwrap();
+                for t in ["x", "xy", "y", "", "t.x"] {
+                    let data = json!({ "t": t });
+                    let by_type = on_type.matches(EventView {
+                        event_type: t,
+                        data: &Value::Null,
+                    });
+                    let by_data = on_data.matches(EventView {
+                        event_type: "other",
+                        data: &data,
+                    });
+                    assert_eq!(by_type, by_data, "{ops} on {t:?}");
+                    compared += 1;
+                }
+            }
+            assert!(compared > 5_000, "only {compared} compared");
         }
 
         #[test]
