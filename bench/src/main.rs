@@ -1,6 +1,8 @@
 //! hookd-bench: starts hookd (release build, SQLite), a receiver on
 //! 127.0.0.1 and publishers, and measures the scenarios of the delivery
-//! issue. Run with `cargo run --release --bin hookd-bench -- --help`.
+//! issue. Run with `cargo run --release --bin hookd-bench -- --help` (a
+//! package of its own, `bench/`, so its needs stay out of the service's
+//! dependencies).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
