@@ -37,6 +37,11 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
         "delivery_control",
         include_str!("../../migrations/sqlite/0006_delivery_control.sql"),
     ),
+    (
+        7,
+        "list_indexes",
+        include_str!("../../migrations/sqlite/0007_list_indexes.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -75,6 +80,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         7,
         "delivery_control",
         include_str!("../../migrations/postgres/0007_delivery_control.sql"),
+    ),
+    (
+        8,
+        "list_indexes",
+        include_str!("../../migrations/postgres/0008_list_indexes.sql"),
     ),
 ];
 
