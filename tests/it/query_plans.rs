@@ -200,6 +200,16 @@ fn queries() -> Vec<(&'static str, PlannedQuery)> {
             ),
         ),
         (
+            "the deliveries of a rare type",
+            deliveries(
+                DeliveryFilter {
+                    event_type: Some("license.revoked".into()),
+                    ..Default::default()
+                },
+                None,
+            ),
+        ),
+        (
             "an event's deliveries",
             deliveries(
                 DeliveryFilter {
@@ -220,6 +230,17 @@ fn queries() -> Vec<(&'static str, PlannedQuery)> {
                 None,
             ),
         ),
+        (
+            "a day before any delivery",
+            deliveries(
+                DeliveryFilter {
+                    since: Some(NOW - 40 * DAY),
+                    until: Some(NOW - 39 * DAY),
+                    ..Default::default()
+                },
+                None,
+            ),
+        ),
         ("the event list", events(EventFilter::default(), None)),
         (
             "the event list's next page",
@@ -230,6 +251,16 @@ fn queries() -> Vec<(&'static str, PlannedQuery)> {
             events(
                 EventFilter {
                     event_type: Some("license.created".into()),
+                    ..Default::default()
+                },
+                None,
+            ),
+        ),
+        (
+            "the events of a rare type",
+            events(
+                EventFilter {
+                    event_type: Some("license.revoked".into()),
                     ..Default::default()
                 },
                 None,
