@@ -42,6 +42,11 @@ pub(super) const SQLITE: &[(i64, &str, &str)] = &[
         "parked_deliveries",
         include_str!("../../migrations/sqlite/0007_parked_deliveries.sql"),
     ),
+    (
+        8,
+        "list_indexes",
+        include_str!("../../migrations/sqlite/0008_list_indexes.sql"),
+    ),
 ];
 
 /// (version, description, SQL) of each PostgreSQL migration, in order.
@@ -85,6 +90,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         8,
         "parked_deliveries",
         include_str!("../../migrations/postgres/0008_parked_deliveries.sql"),
+    ),
+    (
+        9,
+        "list_indexes",
+        include_str!("../../migrations/postgres/0009_list_indexes.sql"),
     ),
 ];
 

@@ -210,6 +210,37 @@ pub struct ResumedBacklog {
     pub rate_limit: Option<u32>,
 }
 
+/// One of the store's queries whose plan must stay on indexes however
+/// large the tables grow (issue 11): the hot path's claim, the management
+/// lists and the retention purge, with the arguments they run with.
+/// `SqliteStore::explain` and `PostgresStore::explain` answer the plan the
+/// database makes for the very text the store runs (tests/it/query_plans.rs).
+#[derive(Debug, Clone)]
+pub enum PlannedQuery {
+    /// `Store::claim_due_deliveries` (on SQLite also its read of the
+    /// claimed deliveries' events).
+    Claim { now: i64, limit: usize },
+    /// `Store::list_deliveries`: the management API's and admin page's
+    /// delivery lists, and an event's deliveries.
+    ListDeliveries {
+        tenant: String,
+        filter: DeliveryFilter,
+        before: Option<i64>,
+        limit: u64,
+    },
+    /// `Store::list_events`.
+    ListEvents {
+        tenant: String,
+        filter: EventFilter,
+        before: Option<i64>,
+        limit: u64,
+    },
+    /// A delivery's attempts (`Store::get_delivery`).
+    ListAttempts { tenant: String, delivery_id: i64 },
+    /// One batch of the retention purge (`Store::purge_events`).
+    PurgeEvents { before: i64, batch: u64 },
+}
+
 /// The backlog, for metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueStats {

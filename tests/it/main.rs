@@ -35,6 +35,7 @@ mod openapi;
 mod persistence;
 mod portal_browser;
 mod postgres_restart;
+mod query_plans;
 mod receiver_auth;
 mod signature_standard_webhooks;
 mod store_conformance;

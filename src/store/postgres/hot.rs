@@ -145,7 +145,7 @@ const INSERT: &str = "WITH e AS (\
 /// queue only the head is claimable (`hot_sql::queue_head`): another
 /// instance's claim sees the head unfinished until its outcome commits,
 /// and a row two claims both pick is locked by one and skipped by the other.
-const CLAIM: &str = concat!(
+pub(super) const CLAIM: &str = concat!(
     "WITH c AS (\
        UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 \
        WHERE id IN (SELECT d.id FROM deliveries AS d WHERE d.status IN ('pending', 'retrying') \

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
 use super::{StoreResult, migrations};
@@ -175,5 +175,63 @@ impl PostgresStore {
 
     fn work_signal_impl(&self) -> Option<Arc<Notify>> {
         Some(self.work.clone())
+    }
+
+    /// One batch of the retention purge (`sql::purge_batch`), its events
+    /// gathered into an array first so they are deleted through the
+    /// primary key: with `seq IN (…)` the planner may hash-join a
+    /// sequential scan of every event (tests/it/query_plans.rs).
+    const PURGE_EVENTS: &str = concat!(
+        "DELETE FROM events WHERE seq = ANY(ARRAY(",
+        sql::purge_batch!(),
+        "))"
+    );
+
+    // --- query plans (`sql::Backend::explain`) ---------------------------
+
+    const EXPLAIN: &str = "EXPLAIN (FORMAT JSON) ";
+
+    /// The plan's nodes, depth first, one line each, indented by depth:
+    /// "Index Scan using deliveries_due on deliveries", "Seq Scan on events", …
+    fn plan_lines(rows: Vec<PgRow>) -> StoreResult<Vec<String>> {
+        fn walk(node: &serde_json::Value, depth: usize, out: &mut Vec<String>) {
+            let mut line = format!(
+                "{}{}",
+                "  ".repeat(depth),
+                node["Node Type"].as_str().unwrap_or("?")
+            );
+            if let Some(index) = node["Index Name"].as_str() {
+                line.push_str(&format!(" using {index}"));
+            }
+            if let Some(table) = node["Relation Name"].as_str() {
+                line.push_str(&format!(" on {table}"));
+            }
+            out.push(line);
+            for child in node["Plans"].as_array().into_iter().flatten() {
+                walk(child, depth + 1, out);
+            }
+        }
+        let mut out = Vec::new();
+        for r in rows {
+            let plan: serde_json::Value = r.try_get(0)?;
+            for p in plan.as_array().into_iter().flatten() {
+                walk(&p["Plan"], 0, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The hot path's claim (its events read in the same statement).
+    async fn explain_claim(&self, now: i64, limit: usize) -> StoreResult<Vec<String>> {
+        let claim = format!("{}{}", Self::EXPLAIN, hot::CLAIM);
+        Self::plan_lines(
+            sqlx::query(&claim)
+                .bind("explain")
+                .bind(now + 1)
+                .bind(now)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 }

@@ -17,9 +17,14 @@ mod store_impl;
 
 use super::{Backend, Db};
 use crate::crypto::Cipher;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::webhook::Webhook;
-use crate::store::rows::{SecurityColumns, WebhookJsonColumns, seal_headers};
-use crate::store::{StoreError, StoreResult, WebhookFilter, like_escape};
+use crate::store::rows::{
+    DELIVERY_COLUMNS, EVENT_COLUMNS, SecurityColumns, WebhookJsonColumns, seal_headers,
+};
+use crate::store::{
+    DeliveryFilter, EventFilter, PlannedQuery, StoreError, StoreResult, WebhookFilter, like_escape,
+};
 
 /// What the key check seals, to detect a wrong encryption key at start.
 const KEY_CHECK: &[u8] = b"hookd encryption key check";
@@ -48,6 +53,153 @@ impl Backend {
 
 /// Keeps `Db` named in this module for the children's `QueryBuilder`s.
 type Builder<'a> = sqlx::QueryBuilder<'a, Db>;
+
+/// A delivery's attempts, oldest first.
+const LIST_ATTEMPTS: &str = "SELECT id, attempted_at, duration_ms, url, request_headers, \
+     response_status, response_headers, response_body, error_kind, error FROM attempts \
+     WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY id";
+
+/// The events one batch of the retention purge deletes (`Backend::PURGE_EVENTS`
+/// deletes them by `seq`): created before `$1`, none of their deliveries
+/// still waiting, oldest first. Their deliveries and attempts go with
+/// them (ON DELETE CASCADE). Ordered by `created_at`, so the range of
+/// `events_created` is the whole read: in `seq` order SQLite walks every
+/// event when none is past retention, which is the purge's usual tick
+/// (tests/it/query_plans.rs).
+macro_rules! purge_batch {
+    () => {
+        "SELECT seq FROM events e WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 \
+         FROM deliveries d WHERE d.event_seq = e.seq AND d.status IN ('pending', 'retrying')) \
+         ORDER BY e.created_at LIMIT $2"
+    };
+}
+pub(crate) use purge_batch;
+
+/// `Store::list_deliveries`'s query, newest first, after `prefix` (empty,
+/// or the backend's EXPLAIN).
+fn list_deliveries_query<'a>(
+    prefix: &str,
+    tenant: &str,
+    f: &DeliveryFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Builder<'a> {
+    let mut qb = Builder::new(format!(
+        "{prefix}SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.tenant_id = "
+    ));
+    qb.push_bind(tenant.to_owned());
+    if let Some(b) = before {
+        qb.push(" AND d.id < ").push_bind(b);
+    }
+    if let Some(w) = f.webhook_id {
+        qb.push(" AND d.webhook_id = ").push_bind(w);
+    }
+    if let Some(t) = &f.event_type {
+        qb.push(" AND d.event_type = ").push_bind(t.clone());
+    }
+    match f.status {
+        Some(DeliveryStatus::Diverted) => {
+            qb.push(" AND d.status IN ('diverted', 'failed')");
+        }
+        Some(s) => {
+            qb.push(" AND d.status = ").push_bind(s.as_str());
+        }
+        None => {}
+    }
+    if let Some(id) = &f.event_id {
+        qb.push(" AND e.id = ").push_bind(id.clone());
+    }
+    if let Some(s) = f.since {
+        qb.push(" AND d.created_at >= ").push_bind(s);
+    }
+    if let Some(u) = f.until {
+        qb.push(" AND d.created_at < ").push_bind(u);
+    }
+    qb.push(" ORDER BY d.id DESC LIMIT ")
+        .push_bind(limit as i64);
+    qb
+}
+
+/// `Store::list_events`'s query, newest first, after `prefix`.
+fn list_events_query<'a>(
+    prefix: &str,
+    tenant: &str,
+    f: &EventFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> Builder<'a> {
+    let mut qb = Builder::new(format!(
+        "{prefix}SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
+    ));
+    qb.push_bind(tenant.to_owned());
+    if let Some(b) = before {
+        qb.push(" AND seq < ").push_bind(b);
+    }
+    if let Some(t) = &f.event_type {
+        qb.push(" AND event_type = ").push_bind(t.clone());
+    }
+    if let Some(s) = f.since {
+        qb.push(" AND created_at >= ").push_bind(s);
+    }
+    if let Some(u) = f.until {
+        qb.push(" AND created_at < ").push_bind(u);
+    }
+    qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit as i64);
+    qb
+}
+
+impl Backend {
+    /// The plan the database makes for one of the store's queries, with
+    /// the arguments it names: the text the store runs, after the
+    /// backend's EXPLAIN (`Backend::EXPLAIN`), one line per step of the
+    /// plan (`Backend::plan_lines`). Nothing is executed.
+    pub async fn explain(&self, q: &PlannedQuery) -> StoreResult<Vec<String>> {
+        let prefix = Self::EXPLAIN;
+        let rows = match q {
+            PlannedQuery::Claim { now, limit } => return self.explain_claim(*now, *limit).await,
+            PlannedQuery::ListDeliveries {
+                tenant,
+                filter,
+                before,
+                limit,
+            } => {
+                list_deliveries_query(prefix, tenant, filter, *before, *limit)
+                    .build()
+                    .fetch_all(self.reader())
+                    .await?
+            }
+            PlannedQuery::ListEvents {
+                tenant,
+                filter,
+                before,
+                limit,
+            } => {
+                list_events_query(prefix, tenant, filter, *before, *limit)
+                    .build()
+                    .fetch_all(self.reader())
+                    .await?
+            }
+            PlannedQuery::ListAttempts {
+                tenant,
+                delivery_id,
+            } => {
+                sqlx::query(&format!("{prefix}{LIST_ATTEMPTS}"))
+                    .bind(tenant)
+                    .bind(delivery_id)
+                    .fetch_all(self.reader())
+                    .await?
+            }
+            PlannedQuery::PurgeEvents { before, batch } => {
+                sqlx::query(&format!("{prefix}{}", Self::PURGE_EVENTS))
+                    .bind(before)
+                    .bind(*batch as i64)
+                    .fetch_all(self.reader())
+                    .await?
+            }
+        };
+        Self::plan_lines(rows)
+    }
+}
 
 const API_KEY_COLUMNS: &str = "id, tenant_id, name, permissions, created_at";
 

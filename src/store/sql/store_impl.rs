@@ -6,8 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{
-    API_KEY_COLUMNS, Backend, Builder, EDITABLE_COLUMNS, EDITABLE_VALUES, SealedSecrets,
-    bind_editable, push_webhook_filter, url_conflict,
+    API_KEY_COLUMNS, Backend, Builder, EDITABLE_COLUMNS, EDITABLE_VALUES, LIST_ATTEMPTS,
+    SealedSecrets, bind_editable, list_deliveries_query, list_events_query, push_webhook_filter,
+    url_conflict,
 };
 use crate::domain::api_key::Permission;
 use crate::domain::delivery::DeliveryJob;
@@ -638,39 +639,7 @@ impl Store for Backend {
         before: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<DeliveryRecord>> {
-        let mut qb = Builder::new(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.tenant_id = "
-        ));
-        qb.push_bind(tenant.to_owned());
-        if let Some(b) = before {
-            qb.push(" AND d.id < ").push_bind(b);
-        }
-        if let Some(w) = f.webhook_id {
-            qb.push(" AND d.webhook_id = ").push_bind(w);
-        }
-        if let Some(t) = &f.event_type {
-            qb.push(" AND d.event_type = ").push_bind(t.clone());
-        }
-        match f.status {
-            Some(DeliveryStatus::Diverted) => {
-                qb.push(" AND d.status IN ('diverted', 'failed')");
-            }
-            Some(s) => {
-                qb.push(" AND d.status = ").push_bind(s.as_str());
-            }
-            None => {}
-        }
-        if let Some(id) = &f.event_id {
-            qb.push(" AND e.id = ").push_bind(id.clone());
-        }
-        if let Some(s) = f.since {
-            qb.push(" AND d.created_at >= ").push_bind(s);
-        }
-        if let Some(u) = f.until {
-            qb.push(" AND d.created_at < ").push_bind(u);
-        }
-        qb.push(" ORDER BY d.id DESC LIMIT ")
-            .push_bind(limit as i64);
+        let mut qb = list_deliveries_query("", tenant, f, before, limit);
         let rows: Vec<DeliveryRow> = qb.build_query_as().fetch_all(self.reader()).await?;
         rows.into_iter().map(DeliveryRow::into_record).collect()
     }
@@ -693,11 +662,18 @@ impl Store for Backend {
             return Ok(None);
         };
         #[allow(clippy::type_complexity)]
-        let attempts: Vec<(i64, i64, i64, String, String, Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>)> =
-            sqlx::query_as(
-                "SELECT id, attempted_at, duration_ms, url, request_headers, response_status, response_headers, \
-                 response_body, error_kind, error FROM attempts WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY id",
-            )
+        let attempts: Vec<(
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = sqlx::query_as(LIST_ATTEMPTS)
             .bind(tenant)
             .bind(id)
             .fetch_all(self.reader())
@@ -737,38 +713,17 @@ impl Store for Backend {
         before: Option<i64>,
         limit: u64,
     ) -> StoreResult<Vec<EventRecord>> {
-        let mut qb = Builder::new(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
-        ));
-        qb.push_bind(tenant.to_owned());
-        if let Some(b) = before {
-            qb.push(" AND seq < ").push_bind(b);
-        }
-        if let Some(t) = &f.event_type {
-            qb.push(" AND event_type = ").push_bind(t.clone());
-        }
-        if let Some(s) = f.since {
-            qb.push(" AND created_at >= ").push_bind(s);
-        }
-        if let Some(u) = f.until {
-            qb.push(" AND created_at < ").push_bind(u);
-        }
-        qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit as i64);
+        let mut qb = list_events_query("", tenant, f, before, limit);
         let rows: Vec<EventRow> = qb.build_query_as().fetch_all(self.reader()).await?;
         Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 
     async fn purge_events(&self, before: i64, batch: u64) -> StoreResult<u64> {
-        // Deliveries and attempts go with their event (ON DELETE CASCADE).
-        let r = sqlx::query(
-            "DELETE FROM events WHERE seq IN (SELECT seq FROM events e WHERE e.created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
-             AND d.status IN ('pending', 'retrying')) ORDER BY seq LIMIT $2)",
-        )
-        .bind(before)
-        .bind(batch as i64)
-        .execute(&mut *self.writer().await?)
-        .await?;
+        let r = sqlx::query(Backend::PURGE_EVENTS)
+            .bind(before)
+            .bind(batch as i64)
+            .execute(&mut *self.writer().await?)
+            .await?;
         Ok(r.rows_affected())
     }
 

@@ -438,6 +438,10 @@ fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<(Vec
 }
 
 /// Leases up to `limit` due deliveries and joins them with their events.
+/// A claimed delivery's event.
+pub(super) const CLAIMED_EVENT: &str =
+    "SELECT id, event_type, data, created_at FROM events WHERE seq = $1";
+
 fn claim(
     conn: &mut Connection,
     owner: &str,
@@ -467,8 +471,7 @@ fn claim(
     }
     let mut bodies: HashMap<i64, (String, i64, bytes::Bytes)> = HashMap::new();
     {
-        let mut event = tx
-            .prepare_cached("SELECT id, event_type, data, created_at FROM events WHERE seq = $1")?;
+        let mut event = tx.prepare_cached(CLAIMED_EVENT)?;
         for c in &claimed {
             if bodies.contains_key(&c.event_seq) {
                 continue;

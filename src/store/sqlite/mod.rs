@@ -15,8 +15,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool, Transaction};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row, SqliteConnection, SqlitePool, Transaction};
 
 use super::hot_sql::Claim;
 use super::{CommitBatch, CommitFailed, Committed, StoreResult, migrations};
@@ -147,5 +149,47 @@ impl SqliteStore {
 
     fn work_signal_impl(&self) -> Option<Arc<tokio::sync::Notify>> {
         None
+    }
+
+    /// One batch of the retention purge (`sql::purge_batch`).
+    const PURGE_EVENTS: &str = concat!(
+        "DELETE FROM events WHERE seq IN (",
+        sql::purge_batch!(),
+        ")"
+    );
+
+    // --- query plans (`sql::Backend::explain`) ---------------------------
+
+    const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
+
+    /// The `detail` of each row of EXPLAIN QUERY PLAN, in its order
+    /// ("SEARCH d USING INDEX deliveries_due (next_attempt_at<?)", …).
+    fn plan_lines(rows: Vec<SqliteRow>) -> StoreResult<Vec<String>> {
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The hot writer's claim, then its read of the claimed events.
+    async fn explain_claim(&self, now: i64, limit: usize) -> StoreResult<Vec<String>> {
+        let claim = format!("{}{}", Self::EXPLAIN, super::hot_sql::claim_sql!(""));
+        let mut lines = Self::plan_lines(
+            sqlx::query(&claim)
+                .bind("explain")
+                .bind(now + 1)
+                .bind(now)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?,
+        )?;
+        let events = format!("{}{}", Self::EXPLAIN, hot::CLAIMED_EVENT);
+        lines.extend(Self::plan_lines(
+            sqlx::query(&events)
+                .bind(1i64)
+                .fetch_all(&self.pool)
+                .await?,
+        )?);
+        Ok(lines)
     }
 }

@@ -1,8 +1,16 @@
-//! hookd-bench: starts hookd (release build, SQLite), a receiver on
-//! 127.0.0.1 and publishers, and measures the scenarios of the delivery
-//! issue. Run with `cargo run --release --bin hookd-bench -- --help`.
+//! hookd-bench: starts hookd (release build, SQLite or PostgreSQL), a
+//! receiver on 127.0.0.1 and publishers, and measures the scenarios of the
+//! delivery issue. Run with `cargo run --release --bin hookd-bench -- --help`
+//! (a package of its own, `bench/`, so its needs stay out of the service's
+//! dependencies).
+//!
+//! Scale mode (`--preload-rows N`): before scenarios a and b, the database
+//! is filled with N delivered deliveries (`hookd_bench::history`), loaded
+//! once into a seed database that hookd migrated; each of a and b then runs
+//! on a copy of it (PostgreSQL: a database made from the seed as template;
+//! SQLite: a copy of the file), so both start from the same history.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use axum::body::Bytes;
 use clap::Parser;
+use hookd_bench::history::History;
 
 const KEY: &str = "bench-management-key";
 
@@ -57,6 +66,23 @@ struct Args {
     /// with and without).
     #[arg(long)]
     filter_every_webhook: bool,
+    /// Scale mode: before scenarios a and b, fill the database with this
+    /// many delivered deliveries (events, deliveries, attempts as hookd
+    /// leaves them), all of the bench's tenant and webhooks.
+    #[arg(long, default_value_t = 0)]
+    preload_rows: u64,
+    /// Deliveries per preloaded event (webhooks 1..=N, the ids the
+    /// scenarios' webhooks get).
+    #[arg(long, default_value_t = 10)]
+    preload_fanout: u64,
+    /// Age of the oldest preloaded event; the newest is a minute old. Older
+    /// than `--retention`, the oldest part is past retention and hookd's
+    /// purge (which starts with hookd) deletes it during the scenario.
+    #[arg(long, default_value = "29d")]
+    preload_span: humantime::Duration,
+    /// hookd's `--retention`.
+    #[arg(long, default_value = "30d")]
+    retention: humantime::Duration,
 }
 
 /// The filter of `--filter-every-webhook`: several paths and operators,
@@ -115,6 +141,17 @@ async fn start_receiver(rx: Arc<Receiver>) -> String {
     base
 }
 
+/// The keys every hookd of the bench runs with: instances sharing a
+/// database share the key of its secrets, and the seed of the scale mode
+/// is written with the key its copies are opened with.
+fn with_keys(cmd: &mut Command) {
+    cmd.env(
+        "HOOKD_ENCRYPTION_KEY",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    )
+    .env("MANAGEMENT_API_KEY", KEY);
+}
+
 struct Hookd {
     child: Child,
     base: String,
@@ -127,11 +164,13 @@ impl Hookd {
         role: &str,
         sync: &str,
         database_url: Option<&str>,
+        extra: &[String],
     ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let mut cmd = Command::new(bin);
+        with_keys(&mut cmd);
         cmd.args([
             "serve",
             "--bind",
@@ -143,12 +182,7 @@ impl Hookd {
         .arg("--data-dir")
         .arg(dir)
         .args(["--sqlite-sync", sync])
-        // Instances sharing a database share the key of its secrets.
-        .env(
-            "HOOKD_ENCRYPTION_KEY",
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        )
-        .env("MANAGEMENT_API_KEY", KEY)
+        .args(extra)
         .env(
             "RUST_LOG",
             std::env::var("BENCH_HOOKD_LOG").unwrap_or_else(|_| "warn".into()),
@@ -222,19 +256,40 @@ impl Hookd {
 /// The instances of one scenario.
 struct Cluster {
     nodes: Vec<Hookd>,
-    _dirs: Vec<tempfile::TempDir>,
+    dirs: Vec<tempfile::TempDir>,
 }
 
 impl Cluster {
-    async fn start(ctx: &Ctx, db: Option<&str>, role: &str, n: usize) -> anyhow::Result<Self> {
+    /// `first_dir`: the first instance's data directory when the scenario
+    /// prepared it (the scale mode's SQLite copy); the others get new ones.
+    async fn start(
+        ctx: &Ctx,
+        db: Option<&str>,
+        role: &str,
+        n: usize,
+        mut first_dir: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Self> {
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
         for _ in 0..n {
-            let dir = tempfile::tempdir()?;
-            nodes.push(Hookd::start(&ctx.bin, dir.path(), role, &ctx.args.sqlite_sync, db).await?);
+            let dir = match first_dir.take() {
+                Some(dir) => dir,
+                None => tempfile::tempdir()?,
+            };
+            nodes.push(
+                Hookd::start(
+                    &ctx.bin,
+                    dir.path(),
+                    role,
+                    &ctx.args.sqlite_sync,
+                    db,
+                    &ctx.hookd_args,
+                )
+                .await?,
+            );
             dirs.push(dir);
         }
-        Ok(Self { nodes, _dirs: dirs })
+        Ok(Self { nodes, dirs })
     }
 
     fn bases(&self) -> Vec<String> {
@@ -252,10 +307,12 @@ impl Cluster {
         self.nodes.iter().map(Hookd::cpu_seconds).sum()
     }
 
-    fn stop(self) {
+    /// Stops every instance; answers their data directories (still there).
+    fn stop(self) -> Vec<tempfile::TempDir> {
         for n in self.nodes {
             n.stop();
         }
+        self.dirs
     }
 }
 
@@ -267,7 +324,8 @@ struct BenchDatabase {
 }
 
 impl BenchDatabase {
-    async fn create(admin: &str) -> anyhow::Result<Self> {
+    /// A new database; a copy of `template` (file by file) when given.
+    async fn create(admin: &str, template: Option<&str>) -> anyhow::Result<Self> {
         use sqlx::Connection;
         let name = format!(
             "hookd_bench_{}_{}",
@@ -275,7 +333,10 @@ impl BenchDatabase {
             now_us() % 1_000_000
         );
         let mut conn = sqlx::PgConnection::connect(admin).await?;
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        let copy = template.map_or(String::new(), |t| {
+            format!(" TEMPLATE {t} STRATEGY FILE_COPY")
+        });
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}{copy}"))
             .execute(&mut conn)
             .await?;
         let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
@@ -301,9 +362,149 @@ impl BenchDatabase {
 
 async fn database(ctx: &Ctx) -> anyhow::Result<Option<BenchDatabase>> {
     match &ctx.args.database_url {
-        Some(admin) => Ok(Some(BenchDatabase::create(admin).await?)),
+        Some(admin) => Ok(Some(BenchDatabase::create(admin, None).await?)),
         None => Ok(None),
     }
+}
+
+/// The scale mode's history, loaded once into a database hookd migrated
+/// (`--preload-rows`); scenarios a and b run on copies of it.
+struct Seed {
+    history: History,
+    /// On PostgreSQL, the template database; on SQLite, `dir` holds it.
+    db: Option<BenchDatabase>,
+    dir: tempfile::TempDir,
+}
+
+/// Migrates a new database with `hookd migrate`, loads the history into
+/// it and prints how long that took.
+async fn load_seed(args: &Args, bin: &Path) -> anyhow::Result<Option<Seed>> {
+    if args.preload_rows == 0 {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir()?;
+    let db = match &args.database_url {
+        Some(admin) => Some(BenchDatabase::create(admin, None).await?),
+        None => None,
+    };
+    let mut cmd = Command::new(bin);
+    with_keys(&mut cmd);
+    cmd.arg("migrate")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null());
+    if let Some(db) = &db {
+        cmd.env("DATABASE_URL", &db.url);
+    }
+    if !cmd.status()?.success() {
+        bail!("hookd migrate failed");
+    }
+    let now = (now_us() / 1000) as i64;
+    let history = History {
+        deliveries: args.preload_rows,
+        fanout: args.preload_fanout.max(1),
+        tenant: "default".into(),
+        environment: "production".into(),
+        event_type: "license.created".into(),
+        oldest_ms: now - args.preload_span.as_millis() as i64,
+        newest_ms: now - 60_000,
+        url: "http://127.0.0.1:9/r".into(),
+    };
+    let progress = |n: u64| eprint!("\rhistory: {n} deliveries loaded");
+    let loaded = match &db {
+        Some(db) => history.load_postgres(&db.url, progress).await,
+        None => {
+            let (h, file) = (history.clone(), dir.path().join("hookd.db"));
+            tokio::task::spawn_blocking(move || h.load_sqlite(&file, progress)).await?
+        }
+    };
+    eprintln!();
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            if let Some(db) = db {
+                db.drop_now().await;
+            }
+            return Err(e.context("loading the history"));
+        }
+    };
+    let past = history.events_before(now - args.retention.as_millis() as i64);
+    println!(
+        "history (scale mode): {} events and {} delivered deliveries with one attempt each, created {:.1} days to 1 min ago, loaded in {:.1} s (PostgreSQL: VACUUM ANALYZE included) ({:.0} deliveries/s); {past} of the events ({:.1} %) are past hookd's --retention {}",
+        loaded.events,
+        loaded.deliveries,
+        args.preload_span.as_secs_f64() / 86_400.0,
+        loaded.elapsed.as_secs_f64(),
+        loaded.deliveries as f64 / loaded.elapsed.as_secs_f64(),
+        100.0 * past as f64 / loaded.events.max(1) as f64,
+        humantime::format_duration(*args.retention),
+    );
+    Ok(Some(Seed { history, db, dir }))
+}
+
+/// A scenario's database: a fresh one, or with the scale mode a copy of
+/// the seed (on SQLite, the first instance's data directory with it).
+struct ScenarioDb {
+    db: Option<BenchDatabase>,
+    dir: Option<tempfile::TempDir>,
+}
+
+async fn scenario_database(ctx: &Ctx, name: &str) -> anyhow::Result<ScenarioDb> {
+    let Some(seed) = &ctx.seed else {
+        return Ok(ScenarioDb {
+            db: database(ctx).await?,
+            dir: None,
+        });
+    };
+    let started = Instant::now();
+    let copy = match (&ctx.args.database_url, &seed.db) {
+        (Some(admin), Some(template)) => ScenarioDb {
+            db: Some(BenchDatabase::create(admin, Some(&template.name)).await?),
+            dir: None,
+        },
+        _ => {
+            let dir = tempfile::tempdir()?;
+            std::fs::copy(
+                seed.dir.path().join("hookd.db"),
+                dir.path().join("hookd.db"),
+            )?;
+            ScenarioDb {
+                db: None,
+                dir: Some(dir),
+            }
+        }
+    };
+    println!(
+        "({name}) on a copy of the history, made in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(copy)
+}
+
+/// Preloaded events still past retention in a scenario's database (after
+/// hookd stopped): what the purge left.
+async fn events_past_retention(
+    ctx: &Ctx,
+    db: Option<&BenchDatabase>,
+    dir: &Path,
+) -> anyhow::Result<u64> {
+    let cutoff = (now_us() / 1000) as i64 - ctx.args.retention.as_millis() as i64;
+    let n: i64 = match db {
+        Some(db) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE created_at < $1")
+                .bind(cutoff)
+                .fetch_one(&mut conn)
+                .await?
+        }
+        None => rusqlite::Connection::open(dir.join("hookd.db"))?.query_row(
+            "SELECT COUNT(*) FROM events WHERE created_at < ?1",
+            [cutoff],
+            |r| r.get(0),
+        )?,
+    };
+    Ok(n as u64)
 }
 
 async fn create_webhook(
@@ -328,14 +529,21 @@ async fn create_webhook(
     Ok(())
 }
 
-/// Publishes `total` single events from `publishers` tasks; returns the
-/// elapsed time and the number accepted.
+/// What `publish_singles` measured.
+struct Published {
+    elapsed: Duration,
+    accepted: u64,
+    /// Each publish's time to its answer, sorted (µs).
+    latencies_us: Vec<u64>,
+}
+
+/// Publishes `total` single events from `publishers` tasks.
 async fn publish_singles(
     client: &reqwest::Client,
     hookd: &[String],
     total: usize,
     publishers: usize,
-) -> (Duration, u64) {
+) -> Published {
     let next = Arc::new(AtomicU64::new(0));
     let accepted = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -344,25 +552,34 @@ async fn publish_singles(
         let (client, next, accepted) = (client.clone(), next.clone(), accepted.clone());
         let url = format!("{}/v1/events", hookd[p % hookd.len()]);
         tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < total as u64 {
+                let sent = now_us();
                 let body = format!(
-                    r#"{{"type":"license.created","data":{{"t":{},"license":"bench"}}}}"#,
-                    now_us()
+                    r#"{{"type":"license.created","data":{{"t":{sent},"license":"bench"}}}}"#
                 );
                 match client.post(&url).bearer_auth(KEY).body(body).send().await {
                     Ok(r) if r.status() == 202 => {
                         accepted.fetch_add(1, Ordering::Relaxed);
+                        latencies.push(now_us().saturating_sub(sent));
                     }
                     Ok(r) => eprintln!("publish answered {}", r.status()),
                     Err(e) => eprintln!("publish failed: {e}"),
                 }
             }
+            latencies
         }));
     }
+    let mut latencies_us = Vec::with_capacity(total);
     for t in tasks {
-        let _ = t.await;
+        latencies_us.extend(t.await.unwrap_or_default());
     }
-    (started.elapsed(), accepted.load(Ordering::Relaxed))
+    latencies_us.sort_unstable();
+    Published {
+        elapsed: started.elapsed(),
+        accepted: accepted.load(Ordering::Relaxed),
+        latencies_us,
+    }
 }
 
 async fn wait_for(rx: &Receiver, n: u64, limit: Duration) -> bool {
@@ -425,6 +642,10 @@ struct Ctx {
     args: Args,
     client: reqwest::Client,
     ceiling: f64,
+    /// Arguments every hookd of the run gets.
+    hookd_args: Vec<String>,
+    /// The scale mode's history (`--preload-rows`).
+    seed: Option<Seed>,
 }
 
 async fn scenario_fanout(
@@ -433,14 +654,21 @@ async fn scenario_fanout(
     endpoints: usize,
     events: usize,
 ) -> anyhow::Result<()> {
-    let db = database(ctx).await?;
+    let ScenarioDb { db, dir } = scenario_database(ctx, name).await?;
     let rx = Arc::new(Receiver::default());
     let rbase = start_receiver(rx.clone()).await;
+    // The purge starts with hookd: what is past retention now is its work.
+    let retention_ms = ctx.args.retention.as_millis() as i64;
+    let past_at_start = ctx.seed.as_ref().map_or(0, |s| {
+        s.history
+            .events_before((now_us() / 1000) as i64 - retention_ms)
+    });
     let h = Cluster::start(
         ctx,
         db.as_ref().map(|d| d.url.as_str()),
         "all",
         ctx.args.instances,
+        dir,
     )
     .await?;
     for i in 0..endpoints {
@@ -453,8 +681,8 @@ async fn scenario_fanout(
         .await?;
     }
     let start_us = now_us();
-    let (elapsed, accepted) =
-        publish_singles(&ctx.client, &h.bases(), events, ctx.args.publishers).await;
+    let published = publish_singles(&ctx.client, &h.bases(), events, ctx.args.publishers).await;
+    let (elapsed, accepted) = (published.elapsed, published.accepted);
     let expected = accepted * endpoints as u64;
     let complete = wait_for(&rx, expected, Duration::from_secs(600)).await;
     let span_s = (rx.last_us.load(Ordering::Relaxed).saturating_sub(start_us)) as f64 / 1e6;
@@ -462,9 +690,11 @@ async fn scenario_fanout(
     let dps = delivered as f64 / span_s;
     let cpu = h.cpu_seconds();
     println!(
-        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s; delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
+        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s (publish p50 {:.2} ms, p99 {:.2} ms); delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
         ctx.args.publishers,
         accepted as f64 / elapsed.as_secs_f64(),
+        percentile(&published.latencies_us, 0.50),
+        percentile(&published.latencies_us, 0.99),
         if complete { "" } else { " (INCOMPLETE)" },
         dps,
         100.0 * dps / ctx.ceiling,
@@ -472,7 +702,13 @@ async fn scenario_fanout(
         1000.0 * cpu / delivered.max(1) as f64,
         h.peak_rss_mb()
     );
-    h.stop();
+    let dirs = h.stop();
+    if past_at_start > 0 {
+        let left = events_past_retention(ctx, db.as_ref(), dirs[0].path()).await?;
+        println!(
+            "({name}) retention purge: {past_at_start} preloaded events (with their deliveries and attempts) were past retention when hookd started, {left} were left when it stopped"
+        );
+    }
     if let Some(db) = db {
         db.drop_now().await;
     }
@@ -488,6 +724,7 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
         db.as_ref().map(|d| d.url.as_str()),
         "all",
         ctx.args.instances,
+        None,
     )
     .await?;
     create_webhook(
@@ -558,6 +795,7 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
         "api",
         &ctx.args.sqlite_sync,
         db_url.as_deref(),
+        &ctx.hookd_args,
     )
     .await?;
     create_webhook(
@@ -609,11 +847,19 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
     let h = match &db_url {
         None => Cluster {
             nodes: vec![
-                Hookd::start(&ctx.bin, dir.path(), "all", &ctx.args.sqlite_sync, None).await?,
+                Hookd::start(
+                    &ctx.bin,
+                    dir.path(),
+                    "all",
+                    &ctx.args.sqlite_sync,
+                    None,
+                    &ctx.hookd_args,
+                )
+                .await?,
             ],
-            _dirs: Vec::new(),
+            dirs: Vec::new(),
         },
-        Some(url) => Cluster::start(ctx, Some(url), "all", ctx.args.instances).await?,
+        Some(url) => Cluster::start(ctx, Some(url), "all", ctx.args.instances, None).await?,
     };
     let mut peak = 0.0f64;
     let deadline = Instant::now() + Duration::from_secs(1800);
@@ -671,11 +917,18 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.publishers,
     );
+    let seed = load_seed(&args, &bin).await?;
+    let hookd_args = vec![
+        "--retention".to_owned(),
+        humantime::format_duration(*args.retention).to_string(),
+    ];
     let ctx = Ctx {
         bin,
         client,
         ceiling,
         args,
+        hookd_args,
+        seed,
     };
     for s in ctx.args.scenario.clone() {
         match s.as_str() {
@@ -685,6 +938,11 @@ async fn main() -> anyhow::Result<()> {
             "d" => scenario_drain(&ctx).await?,
             other => bail!("unknown scenario {other:?}"),
         }
+    }
+    if let Some(seed) = ctx.seed
+        && let Some(db) = seed.db
+    {
+        db.drop_now().await;
     }
     Ok(())
 }

@@ -1,0 +1,3 @@
+//! hookd-bench's library: what the benchmark shares with hookd's tests.
+
+pub mod history;
