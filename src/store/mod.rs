@@ -239,6 +239,14 @@ pub enum PlannedQuery {
     ListAttempts { tenant: String, delivery_id: i64 },
     /// One batch of the retention purge (`Store::purge_events`).
     PurgeEvents { before: i64, batch: u64 },
+    /// The pacer's search for resumed backlogs (`Store::resumed_backlogs`).
+    ResumedBacklogs,
+    /// One slice of a resumed backlog (`Store::unpark_deliveries`).
+    Unpark {
+        tenant: String,
+        webhook_id: i64,
+        limit: u32,
+    },
 }
 
 /// The backlog, for metrics.

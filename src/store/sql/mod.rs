@@ -189,6 +189,25 @@ impl Backend {
                     .fetch_all(self.reader())
                     .await?
             }
+            PlannedQuery::ResumedBacklogs => {
+                sqlx::query(&format!("{prefix}{RESUMED_BACKLOGS}"))
+                    .fetch_all(self.reader())
+                    .await?
+            }
+            PlannedQuery::Unpark {
+                tenant,
+                webhook_id,
+                limit,
+            } => {
+                sqlx::query(&format!("{prefix}{UNPARK}"))
+                    .bind(0_i64)
+                    .bind(1.0_f64)
+                    .bind(tenant)
+                    .bind(webhook_id)
+                    .bind(i64::from(*limit))
+                    .fetch_all(self.reader())
+                    .await?
+            }
             PlannedQuery::PurgeEvents { before, batch } => {
                 sqlx::query(&format!("{prefix}{}", Self::PURGE_EVENTS))
                     .bind(before)
@@ -200,6 +219,27 @@ impl Backend {
         Self::plan_lines(rows)
     }
 }
+
+/// Makes a slice of a resumed webhook's parked deliveries due
+/// (`Store::unpark_deliveries`). The slice is chosen first (index
+/// `deliveries_parked`, at most `$5` rows) and numbered after, so the
+/// statement's cost is the slice's, not the backlog's. A paused webhook's
+/// rows stay parked even if a pacer still holds it.
+pub(super) const UNPARK: &str = "UPDATE deliveries SET next_attempt_at = $1 + CAST((r.n - 1) * $2 AS BIGINT) \
+     FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS n FROM \
+       (SELECT d.id AS rid FROM deliveries AS d \
+         WHERE d.tenant_id = $3 AND d.webhook_id = $4 \
+         AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $4 AND w.paused) \
+         ORDER BY d.id LIMIT $5) AS p) AS r \
+     WHERE deliveries.id = r.rid";
+
+/// The webhooks not paused that hold parked deliveries
+/// (`Store::resumed_backlogs`, every 0.5 s on every instance).
+pub(super) const RESUMED_BACKLOGS: &str = "SELECT w.tenant_id, w.id, w.rate_limit FROM webhooks AS w \
+     WHERE NOT w.paused AND EXISTS (SELECT 1 FROM deliveries AS d WHERE d.webhook_id = w.id \
+       AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL) \
+     ORDER BY w.id";
 
 const API_KEY_COLUMNS: &str = "id, tenant_id, name, permissions, created_at";
 

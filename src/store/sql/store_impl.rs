@@ -333,39 +333,21 @@ impl Store for Backend {
         spacing_ms: f64,
         limit: u32,
     ) -> StoreResult<u64> {
-        // The slice is chosen first (index `deliveries_parked`, at most
-        // `limit` rows) and numbered after, so the statement's cost is the
-        // slice's, not the backlog's. A paused webhook's rows stay parked
-        // even if a pacer still holds it.
-        let done = sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = $1 + CAST((r.n - 1) * $2 AS BIGINT) \
-             FROM (SELECT rid, row_number() OVER (ORDER BY rid) AS n FROM \
-               (SELECT d.id AS rid FROM deliveries AS d \
-                 WHERE d.tenant_id = $3 AND d.webhook_id = $4 \
-                 AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL \
-                 AND NOT EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $4 AND w.paused) \
-                 ORDER BY d.id LIMIT $5) AS p) AS r \
-             WHERE deliveries.id = r.rid",
-        )
-        .bind(from)
-        .bind(spacing_ms)
-        .bind(tenant)
-        .bind(id)
-        .bind(i64::from(limit))
-        .execute(&mut *self.writer().await?)
-        .await?;
+        let done = sqlx::query(super::UNPARK)
+            .bind(from)
+            .bind(spacing_ms)
+            .bind(tenant)
+            .bind(id)
+            .bind(i64::from(limit))
+            .execute(&mut *self.writer().await?)
+            .await?;
         Ok(done.rows_affected())
     }
 
     async fn resumed_backlogs(&self) -> StoreResult<Vec<crate::store::ResumedBacklog>> {
-        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT w.tenant_id, w.id, w.rate_limit FROM webhooks AS w WHERE NOT w.paused \
-             AND EXISTS (SELECT 1 FROM deliveries AS d WHERE d.webhook_id = w.id \
-               AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL) \
-             ORDER BY w.id",
-        )
-        .fetch_all(self.reader())
-        .await?;
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(super::RESUMED_BACKLOGS)
+            .fetch_all(self.reader())
+            .await?;
         Ok(rows
             .into_iter()
             .map(
