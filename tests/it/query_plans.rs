@@ -1,6 +1,6 @@
 //! The claim, the management lists, the retention purge and the pacing of
-//! resumed backlogs stay on indexes
-//! as the tables grow (issue 11: flat at 10 million rows). Each query is
+//! resumed backlogs stay on indexes as the tables grow (issue 11: flat at
+//! 10 million rows). Each query is
 //! planned as the store runs it (`SqliteStore::explain`,
 //! `PostgresStore::explain`: the store's own text and arguments, so a
 //! changed query is checked as it changed) on a database holding 30,000
