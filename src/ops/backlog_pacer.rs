@@ -13,7 +13,7 @@
 //! a restart pacing starts again at now. Each instance paces on its own,
 //! as each applies rate limits on its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -74,10 +74,11 @@ impl BacklogPacer {
     /// deliveries; answers how many deliveries were made due.
     pub async fn tick(&self, store: &dyn Store, now: i64) -> StoreResult<u64> {
         let backlogs = store.resumed_backlogs().await?;
+        let held: HashSet<i64> = backlogs.iter().map(|b| b.webhook_id).collect();
         self.paced_until
             .lock()
             .await
-            .retain(|id, _| backlogs.iter().any(|b| b.webhook_id == *id));
+            .retain(|id, _| held.contains(id));
         let mut made = 0;
         for b in &backlogs {
             made += self
