@@ -117,13 +117,20 @@ impl From<PublishError> for OpError {
 /// Whether the database could not be reached (as opposed to a failed
 /// statement): the caller may retry shortly.
 pub fn store_unavailable(e: &StoreError) -> bool {
-    matches!(
-        e,
+    match e {
         StoreError::Database(
             sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-        )
-    )
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_),
+        ) => true,
+        // A server going down answers before it closes: connection
+        // exceptions (class 08), "terminating connection due to
+        // administrator command", crash shutdown, "the database system is
+        // shutting down" (57P01-57P03), too many connections (53300).
+        StoreError::Database(sqlx::Error::Database(d)) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
 }
