@@ -105,7 +105,6 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<String> {
 
 /// How long in-flight attempts may run after SIGTERM before leases are released.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
-const PURGE_BATCH: u64 = 1_000;
 const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// One process per SQLite data directory: a second would corrupt leases.
@@ -286,6 +285,12 @@ pub async fn run(
         cipher,
     };
     let maintenance_stop = CancellationToken::new();
+    let purge = tokio::spawn(crate::retention::purge_loop(
+        store.clone(),
+        settings.clone(),
+        clock.clone(),
+        maintenance_stop.clone(),
+    ));
     let maintenance = tokio::spawn(maintenance_loop(
         store.clone(),
         pacer,
@@ -326,12 +331,13 @@ pub async fn run(
     engine.stop().await;
     maintenance_stop.cancel();
     let _ = maintenance.await;
+    let _ = purge.await;
     tracing::info!("hookd stopped");
     Ok(())
 }
 
-/// Metrics of the backlog, settings saved by another instance, the pace
-/// of resumed backlogs, and the retention purge.
+/// Metrics of the backlog, settings saved by another instance, and the
+/// pace of resumed backlogs (the retention purge has its own task).
 async fn maintenance_loop(
     store: Arc<dyn Store>,
     pacer: Arc<crate::ops::backlog_pacer::BacklogPacer>,
@@ -340,16 +346,12 @@ async fn maintenance_loop(
     clock: Arc<dyn Clock>,
     stop: CancellationToken,
 ) {
-    let mut jumps = clock.jumps();
     let mut stats = tokio::time::interval(STATS_EVERY);
     let mut pace = tokio::time::interval(crate::ops::backlog_pacer::TICK);
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut purge = tokio::time::interval(Duration::from_millis(settings.purge_interval_ms));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            // A moved clock may have made events old enough to purge.
-            _ = crate::clock::jumped(&mut jumps) => purge.reset_immediately(),
             _ = stats.tick() => {
                 let now = clock.now_ms();
                 if let Ok(q) = store.queue_stats(now).await {
@@ -367,25 +369,6 @@ async fn maintenance_loop(
             _ = pace.tick() => {
                 if let Err(e) = pacer.tick(store.as_ref(), clock.now_ms()).await {
                     tracing::warn!(error = %e, "could not pace a resumed backlog");
-                }
-            }
-            _ = purge.tick() => {
-                let before = clock.now_ms() - settings.retention_ms as i64;
-                // Bounded batches: a purge never holds the write lock for long.
-                loop {
-                    match store.purge_events(before, PURGE_BATCH).await {
-                        Ok(n) if n == PURGE_BATCH => tokio::task::yield_now().await,
-                        Ok(n) => {
-                            if n > 0 {
-                                tracing::info!(events = n, "purged events past retention");
-                            }
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "retention purge failed");
-                            break;
-                        }
-                    }
                 }
             }
         }

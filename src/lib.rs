@@ -18,6 +18,7 @@ pub mod listener;
 pub mod metrics;
 pub mod ops;
 pub mod publish;
+pub mod retention;
 pub mod state;
 pub mod store;
 pub mod throttle;

@@ -337,6 +337,62 @@ async fn retention_purges_finished_events_and_keeps_unfinished_ones() {
     assert_eq!(d["status"], "retrying", "{d}");
 }
 
+/// More events past retention than one purge batch (`retention::BATCH`):
+/// the purge works through them all, batch after batch, and publishing goes
+/// on meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_a_backlog_larger_than_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, clock) = server(dir.path(), &["--retention", "1d"]).await;
+    let r = Receiver::start().await;
+    s.create_webhook(&r.url("/up"), json!({"events": ["license.created"]}))
+        .await;
+    let old = 3 * hookd::retention::BATCH as usize + 17;
+    for chunk in 0..old.div_ceil(100) {
+        let events: Vec<_> = (chunk * 100..((chunk + 1) * 100).min(old))
+            .map(|i| json!({"type": "license.created", "data": {"i": i}}))
+            .collect();
+        let (status, b) = s.post("/v1/events/batch", json!({"events": events})).await;
+        assert_eq!(status, 202, "{b}");
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while r.count("/up") < old {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {old} delivered",
+            r.count("/up")
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    clock.advance(DAY + HOUR);
+    let fresh = publish(
+        &s,
+        json!({"type": "license.created", "data": {"fresh": true}}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, list) = s.get("/management/events?limit=500").await;
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        if ids == [fresh["id"].as_str().unwrap()] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} events left after the purge's deadline, the fresh one among them: {}",
+            ids.len(),
+            ids.contains(&fresh["id"].as_str().unwrap())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_zero_negative_or_past_never_brings_a_retry_forward() {
     let dir = tempfile::tempdir().unwrap();
