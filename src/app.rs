@@ -368,7 +368,7 @@ async fn maintenance_loop(
             }
             _ = pace.tick() => {
                 if let Err(e) = pacer.tick(store.as_ref(), clock.now_ms()).await {
-                    tracing::warn!(error = %e, "could not pace a resumed backlog");
+                    tracing::warn!(error = %e, "could not park or pace a backlog");
                 }
             }
         }

@@ -70,8 +70,12 @@ async fn set_paused(
         .await?
         .ok_or(OpError::NotFound("webhook"))?;
     ops.webhook_changed(id);
+    ops.pacer.forget(id).await;
     if paused {
-        ops.pacer.forget(id).await;
+        // The first slice of its waiting deliveries is parked now; the
+        // maintenance loop parks the rest (and the dispatcher parks any
+        // it claims meanwhile).
+        ops.pacer.park(ops.store.as_ref(), tenant, id).await?;
     } else {
         // The backlog's first slice goes now; the maintenance loop paces
         // the rest (and would this one, were this call cut short).

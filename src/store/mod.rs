@@ -241,6 +241,12 @@ pub enum PlannedQuery {
     PurgeEvents { before: i64, batch: u64 },
     /// The pacer's search for resumed backlogs (`Store::resumed_backlogs`).
     ResumedBacklogs,
+    /// One slice of a pause's parking (`Store::park_deliveries`).
+    Park {
+        tenant: String,
+        webhook_id: i64,
+        limit: u32,
+    },
     /// One slice of a resumed backlog (`Store::unpark_deliveries`).
     Unpark {
         tenant: String,
@@ -377,10 +383,11 @@ pub trait Store: Send + Sync + 'static {
         suspended: bool,
         now: i64,
     ) -> StoreResult<Option<Webhook>>;
-    /// Pauses (parks its waiting deliveries: no due time) or resumes a
-    /// webhook, in one transaction; answers it and whether it changed
-    /// (`None` if absent). A resume makes nothing due itself: the parked
-    /// deliveries are paced out by [`Store::unpark_deliveries`].
+    /// Pauses or resumes a webhook, with its operational event, in one
+    /// transaction; answers it and whether it changed (`None` if absent).
+    /// Neither touches its deliveries: a pause's waiting ones are parked
+    /// by [`Store::park_deliveries`], a slice at a time, and a resume's
+    /// parked ones paced out by [`Store::unpark_deliveries`].
     async fn set_webhook_paused(
         &self,
         tenant: &str,
@@ -388,6 +395,19 @@ pub trait Store: Send + Sync + 'static {
         paused: bool,
         now: i64,
     ) -> StoreResult<Option<(Webhook, bool)>>;
+
+    /// Parks (no due time: no claim takes them, none ages) the next
+    /// `limit` waiting, unleased deliveries of a paused webhook with an id
+    /// above `after`, in id order; answers how many and the last one's id.
+    /// Fewer than `limit` means none is left. One short statement however
+    /// long the backlog; nothing for a webhook that is not paused.
+    async fn park_deliveries(
+        &self,
+        tenant: &str,
+        id: i64,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<(u64, i64)>;
 
     /// Makes the oldest `limit` parked deliveries of a webhook that is not
     /// paused due, in publish order, the first at `from` and each next

@@ -295,6 +295,14 @@ fn queries() -> Vec<(&'static str, PlannedQuery)> {
             PlannedQuery::ResumedBacklogs,
         ),
         (
+            "a slice of a pause's parking",
+            PlannedQuery::Park {
+                tenant: TENANT.into(),
+                webhook_id: 1,
+                limit: hookd::ops::backlog_pacer::PARK_SLICE,
+            },
+        ),
+        (
             "a slice of a resumed backlog",
             PlannedQuery::Unpark {
                 tenant: TENANT.into(),

@@ -93,6 +93,7 @@ on_every_backend!(
     archived_event_types_are_restored_per_tenant,
     portal_links_open_once_and_the_portal_reads_what_it_needs,
     a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order,
+    a_paused_webhooks_waiting_deliveries_are_parked_a_slice_at_a_time,
 );
 
 fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
@@ -876,6 +877,63 @@ async fn portal_links_open_once_and_the_portal_reads_what_it_needs(b: Backend) {
         None
     );
     assert!(s.list_event_types("acme").await.unwrap().is_empty());
+}
+
+async fn a_paused_webhooks_waiting_deliveries_are_parked_a_slice_at_a_time(b: Backend) {
+    let s = &b.store;
+    let w = s
+        .create_webhook(
+            &webhook("a", "https://x.test/p", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    let events = (1..=6)
+        .map(|i| event("a", &format!("evt_{i}"), "license.created", None, 10))
+        .collect();
+    // One leased (in flight until 1,000), five waiting and due at 10.
+    publish(s, events, Some(lease(1, 1_000)), 10).await;
+    assert_eq!(
+        s.park_deliveries("a", w.id, 0, 10).await.unwrap().0,
+        0,
+        "{}: nothing is parked for a webhook that is not paused",
+        b.name
+    );
+    let (_, changed) = s
+        .set_webhook_paused("a", w.id, true, 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed);
+    assert_eq!(
+        s.park_deliveries("b", w.id, 0, 10).await.unwrap().0,
+        0,
+        "{}: another tenant's webhook",
+        b.name
+    );
+    let (n1, last1) = s.park_deliveries("a", w.id, 0, 2).await.unwrap();
+    let (n2, last2) = s.park_deliveries("a", w.id, last1, 2).await.unwrap();
+    let (n3, last3) = s.park_deliveries("a", w.id, last2, 2).await.unwrap();
+    assert_eq!((n1, n2, n3), (2, 2, 1), "{}: slices of two", b.name);
+    assert!(last1 < last2 && last2 < last3, "{}: in id order", b.name);
+    assert_eq!(
+        s.park_deliveries("a", w.id, last3, 2).await.unwrap(),
+        (0, last3),
+        "{}: the leased one is left to finish its attempt",
+        b.name
+    );
+    assert!(
+        s.claim_due_deliveries("me", 500, 10_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{}: parked deliveries are not claimed",
+        b.name
+    );
+    s.set_webhook_paused("a", w.id, false, 30).await.unwrap();
+    let backlogs = s.resumed_backlogs().await.unwrap();
+    assert_eq!(backlogs.len(), 1, "{}: the resume finds them", b.name);
 }
 
 async fn a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order(b: Backend) {

@@ -194,6 +194,19 @@ impl Backend {
                     .fetch_all(self.reader())
                     .await?
             }
+            PlannedQuery::Park {
+                tenant,
+                webhook_id,
+                limit,
+            } => {
+                sqlx::query(&format!("{prefix}{PARK}"))
+                    .bind(tenant)
+                    .bind(webhook_id)
+                    .bind(0_i64)
+                    .bind(i64::from(*limit))
+                    .fetch_all(self.reader())
+                    .await?
+            }
             PlannedQuery::Unpark {
                 tenant,
                 webhook_id,
@@ -233,6 +246,18 @@ pub(super) const UNPARK: &str = "UPDATE deliveries SET next_attempt_at = $1 + CA
          AND NOT EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $4 AND w.paused) \
          ORDER BY d.id LIMIT $5) AS p) AS r \
      WHERE deliveries.id = r.rid";
+
+/// Parks a slice of a paused webhook's waiting deliveries
+/// (`Store::park_deliveries`): chosen through `deliveries_waiting` from
+/// the id where the last slice ended, so the statement's cost is the
+/// slice's. Leased ones finish their attempt; the claim parks them later.
+pub(super) const PARK: &str = "UPDATE deliveries SET next_attempt_at = NULL WHERE id IN \
+     (SELECT d.id FROM deliveries AS d WHERE d.tenant_id = $1 AND d.webhook_id = $2 \
+       AND d.status IN ('pending', 'retrying') AND d.id > $3 \
+       AND d.next_attempt_at IS NOT NULL AND d.lease_owner IS NULL \
+       AND EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $2 AND w.paused) \
+       ORDER BY d.id LIMIT $4) \
+     RETURNING id";
 
 /// The webhooks not paused that hold parked deliveries
 /// (`Store::resumed_backlogs`, every 0.5 s on every instance).

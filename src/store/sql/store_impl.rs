@@ -300,18 +300,6 @@ impl Store for Backend {
             .fetch_one(&mut *tx)
             .await?;
         let changed = was != paused;
-        if changed && paused {
-            // Parked: no due time, so no claim takes them and none ages.
-            // Leased ones finish their attempt; later claims park them.
-            sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = NULL WHERE tenant_id = $1 \
-                 AND webhook_id = $2 AND status IN ('pending', 'retrying') AND lease_owner IS NULL",
-            )
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
         if changed {
             let happening = if paused {
                 Happening::Paused
@@ -323,6 +311,23 @@ impl Store for Backend {
         }
         tx.commit().await?;
         Ok(Some((row.into_webhook(&self.cipher)?, changed)))
+    }
+
+    async fn park_deliveries(
+        &self,
+        tenant: &str,
+        id: i64,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<(u64, i64)> {
+        let ids: Vec<i64> = sqlx::query_scalar(super::PARK)
+            .bind(tenant)
+            .bind(id)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.writer().await?)
+            .await?;
+        Ok((ids.len() as u64, ids.into_iter().max().unwrap_or(after)))
     }
 
     async fn unpark_deliveries(
