@@ -216,6 +216,12 @@ pub struct ServeArgs {
     /// reach hookd over HTTPS, e.g. behind a TLS-terminating proxy).
     #[arg(long, env = "HOOKD_ADMIN_SECURE_COOKIES")]
     pub admin_secure_cookies: bool,
+    /// Threads of the delivery engine (the commit loop, the scheduler and
+    /// every attempt). 0 (the default) picks one on up to two cores, where
+    /// a second engine thread measured slower, and half the cores (at most
+    /// 8) above that.
+    #[arg(long, env = "HOOKD_ENGINE_THREADS", default_value_t = 0)]
+    pub engine_threads: usize,
     /// Most connections open at once (API and admin page); beyond it new
     /// connections wait until one closes. Keep it below the process's
     /// file-descriptor limit (`ulimit -n`), with room for the database and
@@ -298,6 +304,8 @@ pub struct Settings {
     pub purge_interval_ms: u64,
     pub admin_secure_cookies: bool,
     pub max_connections: usize,
+    /// Delivery engine threads (`--engine-threads`, 0 resolved).
+    pub engine_threads: usize,
     pub header_read_timeout_ms: u64,
     pub idle_timeout_ms: u64,
     pub request_timeout_ms: u64,
@@ -333,6 +341,9 @@ impl Settings {
             .collect();
         if environments.is_empty() {
             anyhow::bail!("--environments must name at least one environment");
+        }
+        if args.engine_threads > 64 {
+            anyhow::bail!("--engine-threads must be at most 64 (0 picks it from the cores)");
         }
         if args.max_connections == 0 {
             anyhow::bail!("--max-connections must be at least 1");
@@ -397,6 +408,7 @@ impl Settings {
             purge_interval_ms: parse("--purge-interval", &args.purge_interval)?.max(10),
             admin_secure_cookies: args.admin_secure_cookies,
             max_connections: args.max_connections,
+            engine_threads: engine_threads(args.engine_threads),
             header_read_timeout_ms,
             idle_timeout_ms,
             request_timeout_ms,
@@ -437,4 +449,15 @@ pub struct ListenArgs {
     /// Status code to answer each delivery with.
     #[arg(long, default_value_t = 200)]
     pub status: u16,
+}
+
+/// `--engine-threads`: as given, or for 0 one on up to two cores (measured:
+/// a second engine thread was slower there, sharing them with the HTTP
+/// runtime and the database) and half the cores, at most 8, above that.
+fn engine_threads(asked: usize) -> usize {
+    if asked > 0 {
+        return asked;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores <= 2 { 1 } else { (cores / 2).min(8) }
 }

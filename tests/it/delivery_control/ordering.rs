@@ -177,6 +177,22 @@ async fn a_fifo_webhook_delivers_each_key_in_order_one_at_a_time_through_failure
     assert_in_order(&seen, Duration::from_secs(60), false).await;
 }
 
+/// The same with attempts on a work-stealing engine of three threads.
+#[tokio::test]
+async fn a_multi_threaded_engine_keeps_each_key_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = config(dir.path())
+        .arg("--engine-threads")
+        .arg("3")
+        .start()
+        .await;
+    let (base, seen) = flaky_receiver().await;
+    s.create_webhook(&format!("{base}/fifo"), json!({"ordering": "fifo"}))
+        .await;
+    publish_interleaved(&[&s]).await;
+    assert_in_order(&seen, Duration::from_secs(60), false).await;
+}
+
 #[tokio::test]
 async fn ordering_keys_are_validated() {
     let dir = tempfile::tempdir().unwrap();

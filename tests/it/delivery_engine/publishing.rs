@@ -347,3 +347,48 @@ async fn the_idempotency_prefix_is_configurable() {
     );
     assert_eq!(got[0].header("webhook-id").unwrap(), format!("acme-{id}"));
 }
+
+/// `--engine-threads 3`: attempts run on a work-stealing runtime. Every
+/// event still reaches every webhook exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_threaded_engine_delivers_every_event_once() {
+    const EVENTS: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let s = ServerConfig::new(dir.path())
+        .arg("--allow-private-targets")
+        .arg("--engine-threads")
+        .arg("3")
+        .start()
+        .await;
+    let r = Receiver::start().await;
+    for w in 0..5 {
+        s.create_webhook(&r.url(&format!("/w{w}")), json!({})).await;
+    }
+    for batch in 0..EVENTS / 100 {
+        let events: Vec<_> = (0..100)
+            .map(|i| json!({"type": "license.created", "data": {"n": batch * 100 + i}}))
+            .collect();
+        let (status, body) = s
+            .post("/v1/events/batch", json!({ "events": events }))
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for w in 0..5 {
+        let path = format!("/w{w}");
+        r.wait_for(&path, EVENTS, Duration::from_secs(30)).await;
+    }
+    // Anything sent twice would have arrived by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for w in 0..5 {
+        let got = r.received(&format!("/w{w}"));
+        let distinct: HashSet<u64> = got
+            .iter()
+            .map(|g| g.json()["data"]["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            (got.len(), distinct.len()),
+            (EVENTS, EVENTS),
+            "/w{w}: every event once"
+        );
+    }
+}
