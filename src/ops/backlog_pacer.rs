@@ -87,9 +87,17 @@ impl BacklogPacer {
     pub async fn park(&self, store: &dyn Store, tenant: &str, webhook_id: i64) -> StoreResult<u64> {
         let mut parking = self.parking.lock().await;
         let after = parking.get(&webhook_id).map_or(0, |(_, last)| *last);
-        let (parked, last) = store
+        let sliced = store
             .park_deliveries(tenant, webhook_id, after, PARK_SLICE)
-            .await?;
+            .await;
+        let (parked, last) = match sliced {
+            Ok(done) => done,
+            Err(e) => {
+                // The next tick tries again from the same place.
+                parking.insert(webhook_id, (tenant.to_owned(), after));
+                return Err(e);
+            }
+        };
         if parked < u64::from(PARK_SLICE) {
             parking.remove(&webhook_id);
         } else {
@@ -109,9 +117,15 @@ impl BacklogPacer {
             .iter()
             .map(|(id, (tenant, _))| (*id, tenant.clone()))
             .collect();
+        // One webhook's failure does not hold up the others' slices.
         let mut moved = 0;
         for (id, tenant) in pausing {
-            moved += self.park(store, &tenant, id).await?;
+            match self.park(store, &tenant, id).await {
+                Ok(n) => moved += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, webhook.id = id, "could not park a paused backlog")
+                }
+            }
         }
         let backlogs = store.resumed_backlogs().await?;
         let held: HashSet<i64> = backlogs.iter().map(|b| b.webhook_id).collect();
@@ -120,9 +134,15 @@ impl BacklogPacer {
             .await
             .retain(|id, _| held.contains(id));
         for b in &backlogs {
-            moved += self
+            match self
                 .pace(store, &b.tenant_id, b.webhook_id, b.rate_limit, now)
-                .await?;
+                .await
+            {
+                Ok(n) => moved += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, webhook.id = b.webhook_id, "could not pace a resumed backlog")
+                }
+            }
         }
         Ok(moved)
     }

@@ -71,17 +71,23 @@ async fn set_paused(
         .ok_or(OpError::NotFound("webhook"))?;
     ops.webhook_changed(id);
     ops.pacer.forget(id).await;
-    if paused {
+    // The change is committed: a slice that fails now is the maintenance
+    // loop's to redo (a pause's parking is kept to retry; a resumed backlog
+    // is found in the store), not a failure of the request.
+    let first_slice = if paused {
         // The first slice of its waiting deliveries is parked now; the
         // maintenance loop parks the rest (and the dispatcher parks any
         // it claims meanwhile).
-        ops.pacer.park(ops.store.as_ref(), tenant, id).await?;
+        ops.pacer.park(ops.store.as_ref(), tenant, id).await
     } else {
         // The backlog's first slice goes now; the maintenance loop paces
-        // the rest (and would this one, were this call cut short).
+        // the rest.
         ops.pacer
             .pace(ops.store.as_ref(), tenant, id, w.rate_limit, now)
-            .await?;
+            .await
+    };
+    if let Err(e) = first_slice {
+        tracing::warn!(error = %e, webhook.id = id, "the first slice of a pause or resume failed; the next tick retries");
     }
     // Resumed deliveries (and an operational event) are due now.
     ops.wake_dispatcher();

@@ -8,7 +8,8 @@
 //! statement does (attempts with the deliveries they update, events with
 //! their deliveries, the whole audience of a batch, a claim with its
 //! events). A commit is then BEGIN, three statements (more with idempotency keys
-//! or a suspension), COMMIT, and
+//! or a suspension), COMMIT — or, for successes alone without an
+//! operational tenant, the outcomes' one statement — and
 //! several commits run at once (`Store::commit_lanes`), so PostgreSQL's
 //! group commit merges their WAL flushes.
 //!

@@ -118,13 +118,18 @@ impl PostgresStore {
     /// or more after the first rows (measured: ~90 sequential scans of
     /// `deliveries` a second in the bench's first minute). Each table is
     /// analyzed once, when it has `YOUNG_ROWS` changes and no statistics;
-    /// autovacuum keeps them from then on. The task ends when all have some.
+    /// autovacuum keeps them from then on. The task ends when all have
+    /// some, when the pool closes, or after `WATCH` (by then autovacuum has
+    /// analyzed any table with 50 changes; one with fewer is planned well
+    /// enough without).
     fn analyze_young_tables(&self) {
         const HOT_TABLES: [&str; 3] = ["events", "deliveries", "attempts"];
         const YOUNG_ROWS: i64 = 1_000;
+        const WATCH: Duration = Duration::from_secs(600);
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            loop {
+            let started = std::time::Instant::now();
+            while started.elapsed() < WATCH && !pool.is_closed() {
                 let unanalyzed: sqlx::Result<Vec<(String, i64)>> = sqlx::query_as(
                     "SELECT relname::text, n_mod_since_analyze FROM pg_stat_user_tables \
                      WHERE schemaname = current_schema() AND relname = ANY($1) \
@@ -228,6 +233,13 @@ impl PostgresStore {
         "DELETE FROM events WHERE seq = ANY(ARRAY(",
         sql::purge_batch!(),
         "))"
+    );
+
+    /// One slice of a pause's parking (`sql::park_slice`, its rows locked: a claim leasing one meanwhile keeps it).
+    const PARK: &str = concat!(
+        "UPDATE deliveries SET next_attempt_at = NULL WHERE id IN (",
+        sql::park_slice!(),
+        " FOR UPDATE SKIP LOCKED) RETURNING id"
     );
 
     // --- query plans (`sql::Backend::explain`) ---------------------------

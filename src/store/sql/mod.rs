@@ -199,7 +199,7 @@ impl Backend {
                 webhook_id,
                 limit,
             } => {
-                sqlx::query(&format!("{prefix}{PARK}"))
+                sqlx::query(&format!("{prefix}{}", Self::PARK))
                     .bind(tenant)
                     .bind(webhook_id)
                     .bind(0_i64)
@@ -243,21 +243,29 @@ pub(super) const UNPARK: &str = "UPDATE deliveries SET next_attempt_at = $1 + CA
        (SELECT d.id AS rid FROM deliveries AS d \
          WHERE d.tenant_id = $3 AND d.webhook_id = $4 \
          AND d.status IN ('pending', 'retrying') AND d.next_attempt_at IS NULL \
+         AND d.lease_owner IS NULL \
          AND NOT EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $4 AND w.paused) \
          ORDER BY d.id LIMIT $5) AS p) AS r \
      WHERE deliveries.id = r.rid";
 
-/// Parks a slice of a paused webhook's waiting deliveries
-/// (`Store::park_deliveries`): chosen through `deliveries_waiting` from
-/// the id where the last slice ended, so the statement's cost is the
-/// slice's. Leased ones finish their attempt; the claim parks them later.
-pub(super) const PARK: &str = "UPDATE deliveries SET next_attempt_at = NULL WHERE id IN \
-     (SELECT d.id FROM deliveries AS d WHERE d.tenant_id = $1 AND d.webhook_id = $2 \
-       AND d.status IN ('pending', 'retrying') AND d.id > $3 \
-       AND d.next_attempt_at IS NOT NULL AND d.lease_owner IS NULL \
-       AND EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $2 AND w.paused) \
-       ORDER BY d.id LIMIT $4) \
-     RETURNING id";
+/// The slice of a paused webhook's waiting deliveries that one statement
+/// parks (`Backend::PARK`, `Store::park_deliveries`): chosen through
+/// `deliveries_waiting` from the id where the last slice ended, so the
+/// statement's cost is the slice's. Leased ones finish their attempt; the
+/// claim parks them later. PostgreSQL adds `FOR UPDATE SKIP LOCKED`: a row
+/// a claim is leasing meanwhile is left to that claim (only `id IN` would
+/// be checked again, and an in-flight delivery would lose its lease's
+/// due time).
+macro_rules! park_slice {
+    () => {
+        "SELECT d.id FROM deliveries AS d WHERE d.tenant_id = $1 AND d.webhook_id = $2 \
+         AND d.status IN ('pending', 'retrying') AND d.id > $3 \
+         AND d.next_attempt_at IS NOT NULL AND d.lease_owner IS NULL \
+         AND EXISTS (SELECT 1 FROM webhooks AS w WHERE w.id = $2 AND w.paused) \
+         ORDER BY d.id LIMIT $4"
+    };
+}
+pub(crate) use park_slice;
 
 /// The webhooks not paused that hold parked deliveries
 /// (`Store::resumed_backlogs`, every 0.5 s on every instance).

@@ -320,7 +320,7 @@ impl Store for Backend {
         after: i64,
         limit: u32,
     ) -> StoreResult<(u64, i64)> {
-        let ids: Vec<i64> = sqlx::query_scalar(super::PARK)
+        let ids: Vec<i64> = sqlx::query_scalar(Backend::PARK)
             .bind(tenant)
             .bind(id)
             .bind(after)

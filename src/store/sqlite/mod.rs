@@ -158,6 +158,13 @@ impl SqliteStore {
         ")"
     );
 
+    /// One slice of a pause's parking (`sql::park_slice`; SQLite's one writer needs no row lock).
+    const PARK: &str = concat!(
+        "UPDATE deliveries SET next_attempt_at = NULL WHERE id IN (",
+        sql::park_slice!(),
+        ") RETURNING id"
+    );
+
     // --- query plans (`sql::Backend::explain`) ---------------------------
 
     const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
