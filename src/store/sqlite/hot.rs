@@ -57,6 +57,8 @@ impl HotWriter {
             "synchronous",
             if full_sync { "FULL" } else { "NORMAL" },
         )?;
+        // The checkpointer thread checkpoints (`checkpointer`), not commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(64);
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         std::thread::Builder::new()

@@ -25,6 +25,7 @@ use super::{CommitBatch, CommitFailed, Committed, StoreResult, migrations};
 use crate::crypto::Cipher;
 use crate::domain::delivery::DeliveryJob;
 
+mod checkpointer;
 mod hot;
 
 /// The names the shared queries compile against.
@@ -46,6 +47,8 @@ pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
     /// The hot path's writer thread (publish, record, claim).
     hot: hot::HotWriter,
+    /// Checkpoints the WAL off the writers' threads (`checkpointer`).
+    _checkpoints: Arc<checkpointer::Checkpointer>,
     cipher: Arc<Cipher>,
     shared: HotShared,
 }
@@ -78,6 +81,8 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
+            // The checkpointer thread checkpoints (`checkpointer`).
+            .pragma("wal_autocheckpoint", "0")
             .connect()
             .await?;
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
@@ -91,10 +96,12 @@ impl SqliteStore {
             .await?;
         let shared = HotShared::default();
         let hot = hot::HotWriter::start(&data_dir.join("hookd.db"), durable, shared.clone())?;
+        let checkpoints = checkpointer::Checkpointer::start(&data_dir.join("hookd.db"), durable)?;
         let store = Self {
             pool,
             writer,
             hot,
+            _checkpoints: Arc::new(checkpoints),
             cipher,
             shared,
         };

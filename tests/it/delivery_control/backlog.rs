@@ -68,15 +68,7 @@ async fn a_resumed_backlog_of_100000_does_not_stall_other_webhooks() {
     assert_eq!(status, 200);
 
     let started = Instant::now();
-    for batch in 0..BACKLOG / 1_000 {
-        let events: Vec<_> = (0..1_000)
-            .map(|i| json!({"type": "license.created", "data": {"n": batch * 1_000 + i}}))
-            .collect();
-        let (status, body) = s
-            .post("/v1/events/batch", json!({ "events": events }))
-            .await;
-        assert_eq!(status, 202, "{body}");
-    }
+    publish_backlog(&s).await;
     let published = started.elapsed();
     assert_eq!(rx.count("/backlog"), 0, "delivered while paused");
 
@@ -95,17 +87,7 @@ async fn a_resumed_backlog_of_100000_does_not_stall_other_webhooks() {
     );
     let sent = publisher.await.unwrap();
 
-    let got = rx.wait_for("/other", OTHERS, PROMPT).await;
-    let mut slowest = Duration::ZERO;
-    for r in &got {
-        let n = r.json()["data"]["n"].as_u64().unwrap() as usize;
-        let took = r.at - sent[n];
-        assert!(
-            took <= PROMPT,
-            "another webhook's event {n} took {took:?} during the resume"
-        );
-        slowest = slowest.max(took);
-    }
+    let slowest = others_arrived_promptly(&rx, &sent, "the resume").await;
     // The backlog drains meanwhile, oldest first.
     let drained = rx.received("/backlog");
     assert!(
@@ -130,6 +112,36 @@ async fn a_resumed_backlog_of_100000_does_not_stall_other_webhooks() {
         drained.len(),
         started.elapsed()
     );
+}
+
+/// Publishes the `BACKLOG` events for the held webhook, 1,000 a batch.
+async fn publish_backlog(s: &TestServer) {
+    for batch in 0..BACKLOG / 1_000 {
+        let events: Vec<_> = (0..1_000)
+            .map(|i| json!({"type": "license.created", "data": {"n": batch * 1_000 + i}}))
+            .collect();
+        let (status, body) = s
+            .post("/v1/events/batch", json!({ "events": events }))
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+}
+
+/// Each of the other webhook's events (sent at `sent`, by its `n`) arrived
+/// within `PROMPT` during `what`; answers the slowest.
+async fn others_arrived_promptly(rx: &Receiver, sent: &[Instant], what: &str) -> Duration {
+    let got = rx.wait_for("/other", OTHERS, PROMPT).await;
+    let mut slowest = Duration::ZERO;
+    for r in &got {
+        let n = r.json()["data"]["n"].as_u64().unwrap() as usize;
+        let took = r.at - sent[n];
+        assert!(
+            took <= PROMPT,
+            "another webhook's event {n} took {took:?} during {what}"
+        );
+        slowest = slowest.max(took);
+    }
+    slowest
 }
 
 /// Publishes `OTHERS` events for the other webhook, 100 ms apart; answers
@@ -172,15 +184,7 @@ async fn pausing_a_due_backlog_of_100000_answers_at_once_and_parks_it_all() {
     s.create_webhook(&rx.url("/other"), json!({"events": ["license.updated"]}))
         .await;
     let id = held["id"].as_i64().unwrap();
-    for batch in 0..BACKLOG / 1_000 {
-        let events: Vec<_> = (0..1_000)
-            .map(|i| json!({"type": "license.created", "data": {"n": batch * 1_000 + i}}))
-            .collect();
-        let (status, body) = s
-            .post("/v1/events/batch", json!({ "events": events }))
-            .await;
-        assert_eq!(status, 202, "{body}");
-    }
+    publish_backlog(&s).await;
 
     let publisher = tokio::spawn(publish_others(s.clone()));
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -195,17 +199,7 @@ async fn pausing_a_due_backlog_of_100000_answers_at_once_and_parks_it_all() {
         "the pause took {pause_took:?}: it should park one slice, not the backlog"
     );
     let sent = publisher.await.unwrap();
-    let got = rx.wait_for("/other", OTHERS, PROMPT).await;
-    let mut slowest = Duration::ZERO;
-    for r in &got {
-        let n = r.json()["data"]["n"].as_u64().unwrap() as usize;
-        let took = r.at - sent[n];
-        assert!(
-            took <= PROMPT,
-            "another webhook's event {n} took {took:?} during the pause's parking"
-        );
-        slowest = slowest.max(took);
-    }
+    let slowest = others_arrived_promptly(&rx, &sent, "the pause's parking").await;
 
     // The pause's slices go in id order: once the newest has no due time
     // the parking has gone through the backlog (what it skipped, leased at
