@@ -408,7 +408,10 @@ impl Settings {
             purge_interval_ms: parse("--purge-interval", &args.purge_interval)?.max(10),
             admin_secure_cookies: args.admin_secure_cookies,
             max_connections: args.max_connections,
-            engine_threads: engine_threads(args.engine_threads),
+            engine_threads: engine_threads(
+                args.engine_threads,
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
             header_read_timeout_ms,
             idle_timeout_ms,
             request_timeout_ms,
@@ -451,13 +454,28 @@ pub struct ListenArgs {
     pub status: u16,
 }
 
-/// `--engine-threads`: as given, or for 0 one on up to two cores (measured:
-/// a second engine thread was slower there, sharing them with the HTTP
-/// runtime and the database) and half the cores, at most 8, above that.
-fn engine_threads(asked: usize) -> usize {
-    if asked > 0 {
-        return asked;
+/// `--engine-threads`: as given, or for 0 one on up to two `cores`
+/// (measured: a second engine thread was slower there, sharing them with
+/// the HTTP runtime and the database) and half the cores, at most 8, above.
+fn engine_threads(asked: usize, cores: usize) -> usize {
+    match asked {
+        0 if cores <= 2 => 1,
+        0 => (cores / 2).min(8),
+        n => n,
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores <= 2 { 1 } else { (cores / 2).min(8) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine_threads;
+
+    #[test]
+    fn engine_threads_follow_the_cores_unless_given() {
+        let picked: Vec<usize> = [1, 2, 3, 4, 8, 16, 64]
+            .iter()
+            .map(|&cores| engine_threads(0, cores))
+            .collect();
+        assert_eq!(picked, [1, 1, 1, 2, 4, 8, 8]);
+        assert_eq!(engine_threads(3, 2), 3, "as given, whatever the cores");
+    }
 }

@@ -5,6 +5,7 @@
 //! each test in a fresh database, created and dropped).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hookd::crypto::Cipher;
 use hookd::domain::delivery::{AttemptRecord, DeliveryStatus, NewEvent, Outcome};
@@ -1015,4 +1016,48 @@ async fn a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order(b: Bac
     rest.sort();
     assert_eq!(rest, ["evt_3", "evt_4", "evt_5"], "{}", b.name);
     assert!(s.resumed_backlogs().await.unwrap().is_empty(), "{}", b.name);
+}
+
+/// SQLite's writers leave checkpoints to the checkpointer thread
+/// (`store::sqlite::checkpointer`): without it the WAL would only grow.
+/// After a first round of writes and a pause, a second round of the same
+/// size reuses the checkpointed WAL instead of doubling it.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_off_the_writers() {
+    let b = sqlite().await;
+    let wal = b._dir.path().join("hookd.db-wal");
+    let data = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1_000));
+    let mut n = 0;
+    let mut round = |s: Arc<dyn Store>| {
+        let batches: Vec<Vec<NewEvent>> = (0..8)
+            .map(|_| {
+                (0..500)
+                    .map(|_| {
+                        n += 1;
+                        let mut e = event("a", &format!("evt_{n}"), "license.created", None, 10);
+                        e.data = data.clone();
+                        e
+                    })
+                    .collect()
+            })
+            .collect();
+        async move {
+            for events in batches {
+                publish(&s, events, None, 10).await;
+            }
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+    };
+    round(b.store.clone()).await;
+    let first = std::fs::metadata(&wal).unwrap().len();
+    round(b.store.clone()).await;
+    let second = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        first > 4_000_000,
+        "the first round wrote {first} bytes of WAL"
+    );
+    assert!(
+        second < first + first / 2,
+        "the WAL grew from {first} to {second} bytes: nothing checkpointed it"
+    );
 }

@@ -22,9 +22,9 @@ use crate::store::{StoreError, StoreResult};
 /// read of the WAL index.
 const EVERY: Duration = Duration::from_millis(200);
 
-/// Runs while it is held; dropping it (with the store) ends the thread
-/// after one last checkpoint.
-#[derive(Debug)]
+/// Runs while a clone of it is held; dropping the last (with the store)
+/// ends the thread after one last checkpoint.
+#[derive(Debug, Clone)]
 pub(super) struct Checkpointer {
     _running: mpsc::Sender<()>,
 }
@@ -45,11 +45,8 @@ impl Checkpointer {
             .name("hookd-sqlite-checkpoint".into())
             .spawn(move || {
                 loop {
-                    let last = match stopped.recv_timeout(EVERY) {
-                        Err(RecvTimeoutError::Timeout) => false,
-                        // Its store was dropped.
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
-                    };
+                    // Nothing is ever sent: the channel closes with the store.
+                    let last = stopped.recv_timeout(EVERY) != Err(RecvTimeoutError::Timeout);
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::warn!(error = %e, "WAL checkpoint failed; retrying");

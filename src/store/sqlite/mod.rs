@@ -48,7 +48,7 @@ pub struct SqliteStore {
     /// The hot path's writer thread (publish, record, claim).
     hot: hot::HotWriter,
     /// Checkpoints the WAL off the writers' threads (`checkpointer`).
-    _checkpoints: Arc<checkpointer::Checkpointer>,
+    _checkpoints: checkpointer::Checkpointer,
     cipher: Arc<Cipher>,
     shared: HotShared,
 }
@@ -101,7 +101,7 @@ impl SqliteStore {
             pool,
             writer,
             hot,
-            _checkpoints: Arc::new(checkpoints),
+            _checkpoints: checkpoints,
             cipher,
             shared,
         };
