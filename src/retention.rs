@@ -60,7 +60,7 @@ pub async fn purge_loop(
 /// Deletes every event created before `before` whose deliveries are all
 /// final, a batch at a time with a rest after each; returns how many
 /// (and, on failure, how many went before it).
-pub async fn purge_before(
+async fn purge_before(
     store: &dyn Store,
     before: i64,
     stop: &CancellationToken,

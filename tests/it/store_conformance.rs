@@ -60,7 +60,7 @@ async fn postgres() -> Backend {
 /// `postgres::<test>` when asked for (`scripts/test` does when a server
 /// answers; plain `cargo test` lists them as ignored).
 macro_rules! on_every_backend {
-    ($($test:ident),* $(,)?) => {
+    ($($test:ident),* $(,)?; postgres only: $($pg:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
@@ -75,6 +75,13 @@ macro_rules! on_every_backend {
                 #[ignore = "needs PostgreSQL: scripts/test runs it when a server answers"]
                 async fn $test() {
                     super::$test(super::postgres().await).await
+                }
+            )*
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: scripts/test runs it when a server answers"]
+                async fn $pg() {
+                    super::$pg(super::postgres().await).await
                 }
             )*
         }
@@ -94,7 +101,8 @@ on_every_backend!(
     archived_event_types_are_restored_per_tenant,
     portal_links_open_once_and_the_portal_reads_what_it_needs,
     a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order,
-    a_paused_webhooks_waiting_deliveries_are_parked_a_slice_at_a_time,
+    a_paused_webhooks_waiting_deliveries_are_parked_a_slice_at_a_time;
+    postgres only: a_new_database_gets_planner_statistics_after_its_first_rows,
 );
 
 fn webhook(tenant: &str, url: &str, events: &[&str]) -> Webhook {
@@ -1060,4 +1068,56 @@ async fn sqlite_wal_is_checkpointed_off_the_writers() {
         second < first + first / 2,
         "the WAL grew from {first} to {second} bytes: nothing checkpointed it"
     );
+}
+
+/// PostgreSQL plans a table it never analyzed with default selectivities
+/// (the claim read all of `deliveries` until autovacuum's first ANALYZE, a
+/// minute or more in): the store analyzes each hot table itself once it
+/// has 1,000 changes. `last_analyze` is set by that ANALYZE only
+/// (autovacuum sets `last_autoanalyze`).
+async fn a_new_database_gets_planner_statistics_after_its_first_rows(b: Backend) {
+    let s = &b.store;
+    s.create_webhook(
+        &webhook("a", "https://x.test/p", &["license.created"]),
+        SECRET,
+        1,
+    )
+    .await
+    .unwrap();
+    for batch in 0..3 {
+        let events = (0..500)
+            .map(|i| {
+                event(
+                    "a",
+                    &format!("evt_{batch}_{i}"),
+                    "license.created",
+                    None,
+                    10,
+                )
+            })
+            .collect();
+        publish(s, events, None, 10).await;
+    }
+    let url = &b._db.as_ref().expect("a PostgreSQL backend").url;
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let analyzed: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables \
+             WHERE relname IN ('events', 'deliveries') AND last_analyze IS NOT NULL ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        if analyzed == ["deliveries", "events"] {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "20 s after 1,500 events and deliveries, analyzed only {analyzed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -204,6 +204,18 @@ impl TestServer {
         }
     }
 
+    /// The process's threads named `name` (from /proc).
+    pub fn threads_named(&self, name: &str) -> usize {
+        let Running::Process(child) = &self.running else {
+            panic!("an in-process server has no process")
+        };
+        std::fs::read_dir(format!("/proc/{}/task", child.id()))
+            .expect("the process's threads")
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim() == name)
+            .count()
+    }
+
     /// SIGKILL: no chance to clean up.
     pub fn kill(&mut self) {
         let child = self.child();

@@ -46,21 +46,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 async fn a_resumed_backlog_of_100000_does_not_stall_other_webhooks() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(
-        ServerConfig::new(dir.path())
-            .arg("--allow-private-targets")
-            .start()
-            .await,
-    );
-    let rx = Receiver::start().await;
-    let held = s
-        .create_webhook(
-            &rx.url("/backlog"),
-            json!({"events": ["license.created"], "rate_limit": PACE}),
-        )
-        .await;
-    s.create_webhook(&rx.url("/other"), json!({"events": ["license.updated"]}))
-        .await;
+    let (s, rx, held) = held_and_other(dir.path(), PACE).await;
     let id = held["id"].as_i64().unwrap();
     let (status, _) = s
         .post(&format!("/management/webhooks/{id}/pause"), json!({}))
@@ -112,6 +98,30 @@ async fn a_resumed_backlog_of_100000_does_not_stall_other_webhooks() {
         drained.len(),
         started.elapsed()
     );
+}
+
+/// A server, its receiver, the held webhook (`license.created`, at
+/// `rate_limit` a second) and another (`license.updated`).
+async fn held_and_other(
+    dir: &std::path::Path,
+    rate_limit: usize,
+) -> (Arc<TestServer>, Receiver, serde_json::Value) {
+    let s = Arc::new(
+        ServerConfig::new(dir)
+            .arg("--allow-private-targets")
+            .start()
+            .await,
+    );
+    let rx = Receiver::start().await;
+    let held = s
+        .create_webhook(
+            &rx.url("/backlog"),
+            json!({"events": ["license.created"], "rate_limit": rate_limit}),
+        )
+        .await;
+    s.create_webhook(&rx.url("/other"), json!({"events": ["license.updated"]}))
+        .await;
+    (s, rx, held)
 }
 
 /// Publishes the `BACKLOG` events for the held webhook, 1,000 a batch.
@@ -166,23 +176,9 @@ async fn publish_others(s: Arc<TestServer>) -> Vec<Instant> {
 async fn pausing_a_due_backlog_of_100000_answers_at_once_and_parks_it_all() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = Arc::new(
-        ServerConfig::new(dir.path())
-            .arg("--allow-private-targets")
-            .start()
-            .await,
-    );
-    let rx = Receiver::start().await;
     // Five a second: the backlog stays due in the store, claimed and
     // deferred again by the rate limit.
-    let held = s
-        .create_webhook(
-            &rx.url("/backlog"),
-            json!({"events": ["license.created"], "rate_limit": 5}),
-        )
-        .await;
-    s.create_webhook(&rx.url("/other"), json!({"events": ["license.updated"]}))
-        .await;
+    let (s, rx, held) = held_and_other(dir.path(), 5).await;
     let id = held["id"].as_i64().unwrap();
     publish_backlog(&s).await;
 

@@ -360,6 +360,13 @@ async fn a_multi_threaded_engine_delivers_every_event_once() {
         .arg("3")
         .start()
         .await;
+    // Three workers and the thread that holds the runtime (one alone
+    // without the flag on this machine's two cores).
+    assert!(
+        s.threads_named("hookd-engine") >= 3,
+        "{} engine threads",
+        s.threads_named("hookd-engine")
+    );
     let r = Receiver::start().await;
     for w in 0..5 {
         s.create_webhook(&r.url(&format!("/w{w}")), json!({})).await;
