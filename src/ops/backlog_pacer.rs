@@ -11,7 +11,8 @@
 //! webhook's rate limit (or `RESUME_PACE_PER_S`), each slice reaching
 //! `AHEAD_MS` past now.
 //!
-//! Each call answers after the first slice; the maintenance loop calls
+//! A resume answers after the first slice, a pause once committed (its
+//! first slice is parked in the background); the maintenance loop calls
 //! [`BacklogPacer::tick`] every `TICK` for the rest, so a resumed backlog
 //! left parked by a crash, or a job parked by a cache that had not yet
 //! seen the resume, is picked up too. A pause's remaining slices are kept

@@ -74,20 +74,26 @@ async fn set_paused(
     // The change is committed: a slice that fails now is the maintenance
     // loop's to redo (a pause's parking is kept to retry; a resumed backlog
     // is found in the store), not a failure of the request.
-    let first_slice = if paused {
-        // The first slice of its waiting deliveries is parked now; the
-        // maintenance loop parks the rest (and the dispatcher parks any
-        // it claims meanwhile).
-        ops.pacer.park(ops.store.as_ref(), tenant, id).await
-    } else {
+    if paused {
+        // The pause is in force once committed: this instance's dispatcher
+        // has forgotten the webhook and parks whatever of it it claims.
+        // Parking the waiting deliveries (a slice, then one a tick) is
+        // background work, so the answer does not wait behind a writer
+        // busy with other webhooks' traffic.
+        let (store, pacer, tenant) = (ops.store.clone(), ops.pacer.clone(), tenant.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = pacer.park(store.as_ref(), &tenant, id).await {
+                tracing::warn!(error = %e, webhook.id = id, "the first slice of a pause failed; the next tick retries");
+            }
+        });
+    } else if let Err(e) = ops
+        .pacer
+        .pace(ops.store.as_ref(), tenant, id, w.rate_limit, now)
+        .await
+    {
         // The backlog's first slice goes now; the maintenance loop paces
         // the rest.
-        ops.pacer
-            .pace(ops.store.as_ref(), tenant, id, w.rate_limit, now)
-            .await
-    };
-    if let Err(e) = first_slice {
-        tracing::warn!(error = %e, webhook.id = id, "the first slice of a pause or resume failed; the next tick retries");
+        tracing::warn!(error = %e, webhook.id = id, "the first slice of a resume failed; the next tick retries");
     }
     // Resumed deliveries (and an operational event) are due now.
     ops.wake_dispatcher();

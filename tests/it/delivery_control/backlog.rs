@@ -9,8 +9,8 @@
 //! (a statement over the whole backlog took 4–5 s on PostgreSQL).
 //!
 //! The pause of a webhook whose 100,000 deliveries are due (its rate
-//! limit lets five a second go) answers within `PROMPT` too: it parks the first
-//! slice and the maintenance loop the rest (a statement over the whole
+//! limit lets five a second go) answers within `PROMPT` too: a background
+//! task parks the first slice and the maintenance loop the rest (a statement over the whole
 //! backlog took 7.8 s on PostgreSQL), while another webhook's events keep
 //! arriving within `PROMPT`.
 //!
