@@ -8,8 +8,10 @@
 //! statement does (attempts with the deliveries they update, events with
 //! their deliveries, the whole audience of a batch, a claim with its
 //! events). A commit is then BEGIN, three statements (more with idempotency keys
-//! or a suspension), COMMIT — or, for successes alone without an
-//! operational tenant, the outcomes' one statement — and
+//! or a suspension), COMMIT — or, when it needs no lock, no suspension
+//! check, no notification and no operational event, one statement after
+//! the audience's read (outcomes and new events written together), or
+//! one alone for outcomes alone — and
 //! several commits run at once (`Store::commit_lanes`), so PostgreSQL's
 //! group commit merges their WAL flushes.
 //!
@@ -29,12 +31,16 @@
 
 use std::collections::HashMap;
 
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row};
 
 use super::{PostgresStore, WORK_CHANNEL};
-use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
+use crate::domain::delivery::{
+    DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent, delivery_body,
+};
 use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
-use crate::domain::tally::fold_outcomes;
+use crate::domain::tally::{WebhookTally, fold_outcomes};
 use crate::store::hot_sql::{
     Claim, ClaimedRow, FilterCache, SubscriberRow, claimed_jobs, subscriber,
     with_operational_events,
@@ -141,6 +147,39 @@ const INSERT: &str = "WITH e AS (\
      RETURNING id, event_seq, webhook_id) \
      SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq";
 
+/// RECORD and INSERT as one statement (INSERT's parameters after RECORD's
+/// 22), answering INSERT's rows: a batch of outcomes and new events that
+/// needs no lock, no suspension check and no notification is then one
+/// round trip and one transaction of its own (its WAL flush shared with
+/// the other lanes'), instead of BEGIN, RECORD, INSERT, COMMIT. What the
+/// webhooks' recoveries would answer is not read: only operational events
+/// use it, and a batch with an operational tenant takes the transaction.
+static RECORD_AND_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let record = RECORD
+        .strip_suffix(" SELECT id FROM s WHERE recovered")
+        .expect("RECORD ends with its answer");
+    let insert = INSERT.strip_prefix("WITH ").expect("INSERT is a WITH");
+    format!("{record}, {}", shift_parameters(insert, 22))
+});
+
+/// `text` with each parameter `$n` renumbered `$(n + by)`.
+fn shift_parameters(text: &str, by: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let n: usize = rest[..digits].parse().expect("digits");
+            out.push_str(&(n + by).to_string());
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Leases up to `$4` due deliveries and reads their events, in one
 /// statement (so one round trip, and no transaction around it). Of a fifo
 /// queue only the head is claimable (`hot_sql::queue_head`): another
@@ -194,18 +233,38 @@ impl PostgresStore {
         use sqlx::Connection;
         let tallies = fold_outcomes(outcomes);
         let mut conn = self.pool.acquire().await?;
-        // Outcomes alone that suspend no webhook, publish no operational
-        // event and leave no work to announce are one statement (RECORD),
-        // which PostgreSQL runs as a transaction of its own: one round trip
-        // instead of three (BEGIN, RECORD, COMMIT). Under load every round
-        // trip waits for a core, so this is most of a delivery's commit.
-        if events.is_empty()
-            && self.shared.operational.get().is_none()
+        let operational = self.shared.operational.get();
+        // Without an operational tenant, a suspension to check, work to
+        // announce or an idempotency key to lock, a batch needs no
+        // transaction around its statements: outcomes alone are RECORD,
+        // and new events (with outcomes or not) are the audience's read
+        // then one statement that writes everything (RECORD_AND_INSERT),
+        // which PostgreSQL runs as a transaction of its own. Two round
+        // trips instead of five (BEGIN, RECORD, AUDIENCE, INSERT, COMMIT):
+        // under load every round trip waits for a core. The audience read
+        // outside the write changes nothing: in a transaction at READ
+        // COMMITTED it had its own snapshot too.
+        let lean = operational.is_none()
             && !tallies.iter().any(|t| t.may_suspend())
             && !leaves_claimable_work(outcomes)
-        {
-            record(&mut conn, outcomes, &tallies, now).await?;
-            return Ok((PublishBatch::default(), Vec::new()));
+            && key_lookups(events).is_empty();
+        let mut planned = None;
+        if lean {
+            if events.is_empty() {
+                record(&mut conn, outcomes, &tallies, now).await?;
+                return Ok((PublishBatch::default(), Vec::new()));
+            }
+            let mut plan = PublishPlan::new(events, Vec::new(), now);
+            let audience = audience(&mut conn, &self.shared.filters, &plan).await?;
+            plan.fan_out(&audience, lease, now);
+            if !needs_transaction(&plan) {
+                let ids =
+                    insert(&mut conn, events, &plan, lease, now, (outcomes, &tallies)).await?;
+                return Ok((plan.finish(&ids), Vec::new()));
+            }
+            // Fifo queues to lock, or deliveries left for a claim to
+            // announce: the plan goes into the transaction below.
+            planned = Some(plan);
         }
         let mut tx = conn.begin().await?;
         let (suspended, recovered) = if outcomes.is_empty() {
@@ -214,19 +273,16 @@ impl PostgresStore {
             record(&mut tx, outcomes, &tallies, now).await?
         };
         // Operational events join this batch's events: stored with their cause.
-        let events = with_operational_events(
-            events,
-            self.shared.operational.get(),
-            outcomes,
-            &suspended,
-            &recovered,
-            now,
-        );
-        let events: &[NewEvent] = &events;
-        let published = if events.is_empty() {
-            PublishBatch::default()
-        } else {
-            publish(&mut tx, &self.shared.filters, events, lease, now).await?
+        let with_operational =
+            with_operational_events(events, operational, outcomes, &suspended, &recovered, now);
+        let published = match planned {
+            Some(plan) => write_planned(&mut tx, events, plan, lease, now).await?,
+            None if with_operational.is_empty() => PublishBatch::default(),
+            None => {
+                let events: &[NewEvent] = &with_operational;
+                let plan = plan_publish(&mut tx, &self.shared.filters, events, lease, now).await?;
+                write_planned(&mut tx, events, plan, lease, now).await?
+            }
         };
         // Wake the other instances when work is left for a claim.
         if published.unleased > 0 || leaves_claimable_work(outcomes) {
@@ -285,14 +341,15 @@ struct ClaimedEventRow {
     created_at: i64,
 }
 
-/// Reads what the plan asks for, then writes what it plans (`domain::fanout`).
-async fn publish(
+/// Reads what the plan asks for (stored idempotency keys, under their
+/// locks; the audience) and plans the fan-out (`domain::fanout`).
+async fn plan_publish<'a>(
     tx: &mut PgConnection,
     filters: &FilterCache,
-    events: &[NewEvent],
+    events: &'a [NewEvent],
     lease: Option<&Lease>,
     now: i64,
-) -> StoreResult<PublishBatch> {
+) -> StoreResult<PublishPlan<'a>> {
     let lookups = key_lookups(events);
     let mut found = Vec::with_capacity(lookups.len());
     if !lookups.is_empty() {
@@ -344,6 +401,27 @@ async fn publish(
     }
     let audience = audience(tx, filters, &plan).await?;
     plan.fan_out(&audience, lease, now);
+    Ok(plan)
+}
+
+/// Fifo queues to lock, or deliveries a claim must be told of: the plan's
+/// writes need a transaction.
+fn needs_transaction(plan: &PublishPlan<'_>) -> bool {
+    plan.deliveries.iter().any(|d| {
+        d.ordered
+            || (d.status == DeliveryStatus::Pending && !d.leased && d.next_attempt_at.is_some())
+    })
+}
+
+/// Writes what the plan planned, in the caller's transaction: the fifo
+/// queues' locks, then the events and their deliveries.
+async fn write_planned(
+    tx: &mut PgConnection,
+    events: &[NewEvent],
+    plan: PublishPlan<'_>,
+    lease: Option<&Lease>,
+    now: i64,
+) -> StoreResult<PublishBatch> {
     // A fifo queue's deliveries must be inserted in commit order: a commit
     // that adds to a queue waits for any other that is adding to it, so
     // the later one's delivery ids are the larger ones and a claim never
@@ -366,9 +444,24 @@ async fn publish(
             .await?;
     }
 
+    let ids = insert(tx, events, &plan, lease, now, (&[], &[])).await?;
+    Ok(plan.finish(&ids))
+}
+
+/// Inserts the plan's new events and their deliveries, in one statement
+/// that also records `outcomes` (and their tallies) when there are any;
+/// answers the delivery ids, aligned with the plan's deliveries.
+async fn insert(
+    conn: &mut PgConnection,
+    events: &[NewEvent],
+    plan: &PublishPlan<'_>,
+    lease: Option<&Lease>,
+    now: i64,
+    (outcomes, tallies): (&[Outcome], &[WebhookTally]),
+) -> StoreResult<Vec<i64>> {
     let fresh: Vec<&NewEvent> = plan.fresh().map(|i| &events[i]).collect();
-    if fresh.is_empty() {
-        return Ok(plan.finish(&[]));
+    if fresh.is_empty() && outcomes.is_empty() {
+        return Ok(Vec::new());
     }
     let column = |f: fn(&NewEvent) -> &str| fresh.iter().map(|e| f(e)).collect::<Vec<&str>>();
     let counts: Vec<i64> = plan.fresh().map(|i| i64::from(plan.counts[i])).collect();
@@ -387,7 +480,17 @@ async fn publish(
                 .then(|| events[d.event].ordering_key.as_deref().unwrap_or_default())
         })
         .collect();
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(INSERT)
+    let query = if outcomes.is_empty() {
+        sqlx::query(INSERT)
+    } else {
+        bind_record(
+            sqlx::query(RECORD_AND_INSERT.as_str()),
+            outcomes,
+            tallies,
+            now,
+        )
+    };
+    let rows = query
         .bind(column(|e| &e.id))
         .bind(column(|e| &e.tenant_id))
         .bind(column(|e| &e.event_type))
@@ -404,14 +507,14 @@ async fn publish(
         .bind(lease.map(|l| l.owner.as_str()))
         .bind(lease.map(|l| l.until))
         .bind(now)
-        .bind(&d_keys)
-        .fetch_all(&mut *tx)
+        .bind(d_keys)
+        .fetch_all(&mut *conn)
         .await?;
     // Delivery ids aligned with the plan's deliveries.
-    let by_target: HashMap<(String, i64), i64> = rows
-        .into_iter()
-        .map(|(id, event_id, webhook)| ((event_id, webhook), id))
-        .collect();
+    let mut by_target: HashMap<(String, i64), i64> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        by_target.insert((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?);
+    }
     let ids: Vec<i64> = d
         .iter()
         .map(|d| {
@@ -423,7 +526,7 @@ async fn publish(
                 ))
         })
         .collect::<StoreResult<_>>()?;
-    Ok(plan.finish(&ids))
+    Ok(ids)
 }
 
 /// The webhooks and categories the plan's fan-out needs.
@@ -514,14 +617,53 @@ fn leaves_claimable_work(outcomes: &[Outcome]) -> bool {
 async fn record(
     tx: &mut PgConnection,
     outcomes: &[Outcome],
-    tallies: &[crate::domain::tally::WebhookTally],
+    tallies: &[WebhookTally],
     now: i64,
 ) -> StoreResult<(Vec<i64>, Vec<i64>)> {
+    let recovered: Vec<i64> = bind_record(sqlx::query(RECORD), outcomes, tallies, now)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+
+    let candidates: Vec<_> = tallies.iter().filter(|t| t.may_suspend()).collect();
+    if candidates.is_empty() {
+        return Ok((Vec::new(), recovered));
+    }
+    let suspended: Vec<i64> = sqlx::query_scalar(SUSPEND)
+        .bind(now)
+        .bind(candidates.iter().map(|t| t.webhook_id).collect::<Vec<_>>())
+        .bind(candidates.iter().map(|t| t.gone).collect::<Vec<_>>())
+        .bind(
+            candidates
+                .iter()
+                .map(|t| i64::from(t.min_failures))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            candidates
+                .iter()
+                .map(|t| t.failing_since_at_most(now))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok((suspended, recovered))
+}
+
+/// RECORD's 22 parameters, bound to `query` (RECORD or RECORD_AND_INSERT).
+fn bind_record<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    outcomes: &'q [Outcome],
+    tallies: &'q [WebhookTally],
+    now: i64,
+) -> Query<'q, Postgres, PgArguments> {
     let attempted: Vec<(&Outcome, &crate::domain::delivery::AttemptRecord)> = outcomes
         .iter()
         .filter_map(|o| o.attempt.as_ref().map(|a| (o, a)))
         .collect();
-    let recovered: Vec<i64> = sqlx::query_scalar(RECORD)
+    query
         .bind(outcomes.iter().map(|o| o.delivery_id).collect::<Vec<_>>())
         .bind(
             outcomes
@@ -628,32 +770,6 @@ async fn record(
         .bind(tallies.iter().map(|t| t.failures).collect::<Vec<_>>())
         .bind(tallies.iter().map(|t| t.first_failure).collect::<Vec<_>>())
         .bind(tallies.iter().map(|t| t.reset_at).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?;
-
-    let candidates: Vec<_> = tallies.iter().filter(|t| t.may_suspend()).collect();
-    if candidates.is_empty() {
-        return Ok((Vec::new(), recovered));
-    }
-    let suspended: Vec<i64> = sqlx::query_scalar(SUSPEND)
-        .bind(now)
-        .bind(candidates.iter().map(|t| t.webhook_id).collect::<Vec<_>>())
-        .bind(candidates.iter().map(|t| t.gone).collect::<Vec<_>>())
-        .bind(
-            candidates
-                .iter()
-                .map(|t| i64::from(t.min_failures))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            candidates
-                .iter()
-                .map(|t| t.failing_since_at_most(now))
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-    Ok((suspended, recovered))
 }
 
 /// The advisory lock of one idempotency key, or of one fifo queue (64 bits
@@ -666,4 +782,32 @@ fn key_lock(tenant: &str, key: Option<&str>) -> i64 {
     h.update(key.unwrap_or_default().as_bytes());
     let d = h.finalize();
     i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_shifted_past_records() {
+        assert_eq!(
+            shift_parameters("a $1, $22 || '$' $", 22),
+            "a $23, $44 || '$' $"
+        );
+        // RECORD_AND_INSERT takes RECORD's 22 and INSERT's 17, each once.
+        let text = RECORD_AND_INSERT.as_str();
+        for n in 1..=39 {
+            assert!(
+                text.contains(&format!("${n}:"))
+                    || text.contains(&format!("${n} "))
+                    || text.contains(&format!("${n})"))
+                    || text.contains(&format!("${n},")),
+                "${n} missing"
+            );
+        }
+        assert!(!text.contains("$40"), "{text}");
+        assert!(
+            text.ends_with("SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq")
+        );
+    }
 }
