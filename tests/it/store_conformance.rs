@@ -94,6 +94,7 @@ on_every_backend!(
     publishing_fans_out_and_replays_idempotency_keys,
     leases_hide_deliveries_until_they_expire,
     outcomes_update_deliveries_and_suspend_failing_webhooks,
+    outcomes_and_new_events_commit_together_or_not_at_all,
     purge_keeps_unfinished_deliveries,
     secrets_rotate_and_api_keys_revoke,
     admin_sessions_expire_and_settings_persist,
@@ -460,6 +461,116 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
     assert!(w.suspended && w.suspended_at == Some(30), "{}", b.name);
     let recovered = s.recover_webhook("a", w.id, 0, 40).await.unwrap();
     assert_eq!(recovered, 1, "{}: the failed one", b.name);
+}
+
+/// A batch of outcomes and new events (on PostgreSQL, without locks or
+/// announcements, one statement: `RECORD_AND_INSERT`) stores both, and a
+/// batch whose events cannot be stored records none of its outcomes: they
+/// come back to be recorded again, not twice.
+async fn outcomes_and_new_events_commit_together_or_not_at_all(b: Backend) {
+    let s = &b.store;
+    let w = s
+        .create_webhook(
+            &webhook("a", "https://x.test/1", &["license.created"]),
+            SECRET,
+            1,
+        )
+        .await
+        .unwrap();
+    let first = publish(
+        s,
+        vec![
+            event("a", "evt_1", "license.created", None, 10),
+            event("a", "evt_2", "license.created", None, 10),
+        ],
+        Some(lease(10, 100_000)),
+        10,
+    )
+    .await;
+    let success = |id: i64| Outcome {
+        delivery_id: id,
+        tenant_id: "a".into(),
+        webhook_id: w.id,
+        status: DeliveryStatus::Succeeded,
+        next_attempt_at: None,
+        attempt: Some(attempt(20, 200)),
+        min_failures: 2,
+        suspend_after_ms: 0,
+        gone: false,
+        ordered: false,
+        exhausted: None,
+    };
+    // evt_1 again: its id is taken, so the whole batch fails.
+    let refused = s
+        .commit_batch(
+            CommitBatch {
+                events: vec![
+                    event("a", "evt_3", "license.created", None, 30),
+                    event("a", "evt_1", "license.created", None, 30),
+                ],
+                lease: Some(lease(10, 100_000)),
+                outcomes: vec![success(first.jobs[0].delivery_id)],
+            },
+            30,
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{}: a duplicate event id was stored", b.name));
+    assert_eq!(refused.outcomes.len(), 1, "{}: handed back", b.name);
+    let (d, attempts) = s
+        .get_delivery("a", first.jobs[0].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (d.status, attempts.len()),
+        (DeliveryStatus::Pending, 0),
+        "{}: an outcome of a failed batch was recorded",
+        b.name
+    );
+    assert!(
+        s.get_event("a", "evt_3").await.unwrap().is_none(),
+        "{}: an event of a failed batch was stored",
+        b.name
+    );
+
+    let committed = s
+        .commit_batch(
+            CommitBatch {
+                events: vec![event("a", "evt_3", "license.created", None, 40)],
+                lease: Some(lease(10, 100_000)),
+                outcomes: refused.outcomes,
+            },
+            40,
+        )
+        .await
+        .map_err(|f| f.error)
+        .unwrap();
+    let (d, attempts) = s
+        .get_delivery("a", first.jobs[0].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.status, DeliveryStatus::Succeeded, "{}", b.name);
+    assert_eq!((d.attempts, attempts.len()), (1, 1), "{}", b.name);
+    assert_eq!(d.last_status_code, Some(200), "{}", b.name);
+    let job = &committed.published.jobs[0];
+    assert_eq!(committed.published.jobs.len(), 1, "{}", b.name);
+    assert_eq!(job.event_id, "evt_3", "{}", b.name);
+    let (d, _) = s.get_delivery("a", job.delivery_id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.event_id.as_str(), d.webhook_id, d.status),
+        ("evt_3", w.id, DeliveryStatus::Pending),
+        "{}: the job's id is its delivery's",
+        b.name
+    );
+    // The other delivery of the first batch is untouched.
+    let (d, attempts) = s
+        .get_delivery("a", first.jobs[1].delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Pending, 0));
 }
 
 async fn purge_keeps_unfinished_deliveries(b: Backend) {
