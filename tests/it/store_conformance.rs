@@ -380,8 +380,9 @@ fn attempt(at: i64, status: u16) -> AttemptRecord {
     }
 }
 
-async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
-    let s = &b.store;
+/// Tenant `a`'s webhook for `license.created`, and two of its deliveries
+/// (`evt_1`, `evt_2`) published at 10 and leased.
+async fn two_leased_deliveries(s: &Arc<dyn Store>) -> (Webhook, PublishBatch) {
     let w = s
         .create_webhook(
             &webhook("a", "https://x.test/1", &["license.created"]),
@@ -400,6 +401,12 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
         10,
     )
     .await;
+    (w, batch)
+}
+
+async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
+    let s = &b.store;
+    let (w, batch) = two_leased_deliveries(s).await;
     let outcome = |id: i64, status: DeliveryStatus, next: Option<i64>| Outcome {
         delivery_id: id,
         tenant_id: "a".into(),
@@ -469,24 +476,7 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
 /// come back to be recorded again, not twice.
 async fn outcomes_and_new_events_commit_together_or_not_at_all(b: Backend) {
     let s = &b.store;
-    let w = s
-        .create_webhook(
-            &webhook("a", "https://x.test/1", &["license.created"]),
-            SECRET,
-            1,
-        )
-        .await
-        .unwrap();
-    let first = publish(
-        s,
-        vec![
-            event("a", "evt_1", "license.created", None, 10),
-            event("a", "evt_2", "license.created", None, 10),
-        ],
-        Some(lease(10, 100_000)),
-        10,
-    )
-    .await;
+    let (w, first) = two_leased_deliveries(s).await;
     let success = |id: i64| Outcome {
         delivery_id: id,
         tenant_id: "a".into(),
