@@ -5,7 +5,6 @@
 //! made through this instance's API invalidate the entry at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use super::signing::Signer;
 use crate::crypto::{signing_key_pair, webhook_secret_bytes};
 use crate::domain::receiver_auth::{OAuth2Config, ReceiverAuth, SignatureScheme};
 use crate::domain::webhook::Webhook;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// How long a cached target is trusted before it is re-read (changes made
 /// through another instance show within this time).
@@ -102,20 +101,29 @@ impl Target {
 
 /// A cached lookup of targets by webhook id.
 ///
-/// One job per webhook loads an entry that is missing or stale; the jobs
-/// that need it meanwhile wait for that load instead of each reading and
-/// decrypting the webhook themselves (with hundreds of jobs in flight,
-/// every expiry made hundreds of loads of the same row: 686 in a
-/// 30,000-delivery fan-out).
+/// One caller per webhook loads an entry that is missing or stale; the
+/// callers that need it meanwhile take that load's answer (the target, its
+/// absence, or its failure) instead of each reading and decrypting the
+/// webhook themselves (with hundreds of jobs in flight, every expiry made
+/// hundreds of loads of the same row: 686 in a 30,000-delivery fan-out).
 #[derive(Default)]
 pub struct TargetCache {
-    entries: RwLock<HashMap<i64, Arc<Target>>>,
-    /// Per webhook, held while one job loads its entry.
-    loading: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
-    /// Bumped by every invalidation: a load that saw it move may have read
-    /// the webhook from before the change, and reads it again.
-    invalidations: AtomicU64,
+    entries: RwLock<Entries>,
+    /// Per webhook, the load in progress; gone once it has answered.
+    loading: Mutex<HashMap<i64, Arc<LoadSlot>>>,
 }
+
+#[derive(Default)]
+struct Entries {
+    targets: HashMap<i64, Arc<Target>>,
+    /// Per webhook, how often it was invalidated: a load that saw its
+    /// count move may have read the webhook from before the change, and
+    /// reads it again.
+    changes: HashMap<i64, u64>,
+}
+
+/// One load's answer, shared by everyone who waited for it.
+type LoadSlot = tokio::sync::OnceCell<Result<Option<Arc<Target>>, Arc<StoreError>>>;
 
 impl TargetCache {
     /// The webhook's target, or `None` when it no longer exists.
@@ -130,8 +138,8 @@ impl TargetCache {
             .await
     }
 
-    /// The cached target if fresh; else `load`'s, by one caller at a time
-    /// per webhook (the others wait and take what it cached).
+    /// The cached target if fresh; else the answer of the one load in
+    /// progress for this webhook, started by this call if there is none.
     async fn get_or_load<F, Fut>(
         &self,
         webhook_id: i64,
@@ -145,55 +153,59 @@ impl TargetCache {
         if let Some(t) = self.fresh(webhook_id, now) {
             return Ok(Some(t));
         }
-        let gate = self
+        let slot = self
             .loading
             .lock()
             .expect("target loads")
             .entry(webhook_id)
             .or_default()
             .clone();
-        let loaded = {
-            let _loading = gate.lock().await;
-            // The caller that held the gate may have loaded it meanwhile.
-            match self.fresh(webhook_id, now) {
-                Some(t) => Ok(Some(t)),
-                None => self.load(webhook_id, load).await,
-            }
-        };
+        // The first caller runs the load; the others wait for its answer
+        // (if it is cancelled, the next waiter runs it).
+        let answer = slot
+            .get_or_init(|| async { self.load(webhook_id, &load).await.map_err(Arc::new) })
+            .await
+            .clone();
+        // Later callers find the cached entry, or start a load of their own.
         let mut loading = self.loading.lock().expect("target loads");
-        // Only the map and this caller hold the gate: no one waits on it.
-        if Arc::strong_count(&gate) == 2 {
+        if loading
+            .get(&webhook_id)
+            .is_some_and(|s| Arc::ptr_eq(s, &slot))
+        {
             loading.remove(&webhook_id);
         }
-        loaded
+        answer.map_err(StoreError::Shared)
     }
 
     /// The cached entry, if it is younger than `TTL_MS` at `now`.
     fn fresh(&self, webhook_id: i64, now: i64) -> Option<Arc<Target>> {
         let entries = self.entries.read().expect("target cache");
-        let t = entries.get(&webhook_id)?;
+        let t = entries.targets.get(&webhook_id)?;
         (now - t.loaded_at < TTL_MS).then(|| t.clone())
     }
 
-    /// Loads and caches the target; loads again if a webhook was
+    /// Loads and caches the target; loads again if the webhook was
     /// invalidated meanwhile (what it read may predate the change), up to
     /// `LOAD_TRIES` times, after which it answers the last load uncached.
-    async fn load<F, Fut>(&self, webhook_id: i64, load: F) -> StoreResult<Option<Arc<Target>>>
+    async fn load<F, Fut>(&self, webhook_id: i64, load: &F) -> StoreResult<Option<Arc<Target>>>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = StoreResult<Option<Arc<Target>>>>,
     {
+        let changes = |e: &Entries| e.changes.get(&webhook_id).copied().unwrap_or(0);
         let mut tries = 0;
         loop {
             tries += 1;
-            let seen = self.invalidations.load(Ordering::Acquire);
-            let Some(target) = load().await? else {
-                self.invalidate(webhook_id);
+            let seen = changes(&self.entries.read().expect("target cache"));
+            let loaded = load().await?;
+            let mut entries = self.entries.write().expect("target cache");
+            let Some(target) = loaded else {
+                entries.targets.remove(&webhook_id);
+                entries.changes.remove(&webhook_id);
                 return Ok(None);
             };
-            let mut entries = self.entries.write().expect("target cache");
-            if self.invalidations.load(Ordering::Acquire) == seen {
-                entries.insert(webhook_id, target.clone());
+            if changes(&entries) == seen {
+                entries.targets.insert(webhook_id, target.clone());
                 return Ok(Some(target));
             }
             if tries == LOAD_TRIES {
@@ -202,10 +214,11 @@ impl TargetCache {
         }
     }
 
+    /// Drops the webhook's entry (it changed through this instance).
     pub fn invalidate(&self, webhook_id: i64) {
         let mut entries = self.entries.write().expect("target cache");
-        self.invalidations.fetch_add(1, Ordering::AcqRel);
-        entries.remove(&webhook_id);
+        entries.targets.remove(&webhook_id);
+        *entries.changes.entry(webhook_id).or_default() += 1;
     }
 }
 
@@ -340,7 +353,7 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
 
@@ -365,39 +378,94 @@ mod tests {
         })
     }
 
-    #[tokio::test]
+    /// `callers` concurrent gets of webhook 7 at `now`, whose load (the
+    /// one expected) is held until every caller waits on it, then answers
+    /// `answer`; answers each caller's result and how many loads ran.
+    async fn concurrent_gets(
+        cache: &Arc<TargetCache>,
+        callers: usize,
+        now: i64,
+        answer: fn(i64) -> StoreResult<Option<Arc<Target>>>,
+    ) -> (Vec<StoreResult<Option<Arc<Target>>>>, usize) {
+        let loads = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let (cache, loads, release) = (cache.clone(), loads.clone(), release.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(7, now, || {
+                            let (loads, release) = (loads.clone(), release.clone());
+                            async move {
+                                loads.fetch_add(1, Ordering::SeqCst);
+                                let _go = release.acquire().await.expect("open");
+                                answer(now)
+                            }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        // Every caller holds the slot (the map holds one more).
+        let all_waiting = async {
+            while cache
+                .loading
+                .lock()
+                .unwrap()
+                .get(&7)
+                .map_or(0, Arc::strong_count)
+                < callers + 1
+            {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), all_waiting)
+            .await
+            .expect("the callers never all waited on one load");
+        release.add_permits(callers);
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        (results, loads.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn jobs_waiting_for_a_stale_entry_share_one_load() {
         let cache = Arc::new(TargetCache::default());
-        let loads = Arc::new(AtomicUsize::new(0));
-        let get = |now: i64| {
-            let (cache, loads) = (cache.clone(), loads.clone());
-            tokio::spawn(async move {
-                cache
-                    .get_or_load(7, now, || {
-                        let loads = loads.clone();
-                        async move {
-                            loads.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            Ok(Some(target(7, "https://a.test/", now)))
-                        }
-                    })
-                    .await
+        let found = |now| Ok(Some(target(7, "https://a.test/", now)));
+        let (results, loads) = concurrent_gets(&cache, 100, 1_000, found).await;
+        assert!(results.iter().all(|r| r.as_ref().unwrap().is_some()));
+        assert_eq!(loads, 1, "100 callers, one load");
+        // Fresh: no load at all.
+        let fresh = cache
+            .get_or_load(7, 1_000 + TTL_MS - 1, || async {
+                panic!("loaded while fresh")
             })
-        };
-        let first: Vec<_> = (0..100).map(|_| get(1_000)).collect();
-        for j in first {
-            assert!(j.await.unwrap().unwrap().is_some());
+            .await
+            .unwrap();
+        assert_eq!(fresh.unwrap().url, "https://a.test/");
+        // Stale: one load for all again.
+        let (_, loads) = concurrent_gets(&cache, 100, 1_000 + TTL_MS, found).await;
+        assert_eq!(loads, 1);
+        assert!(cache.loading.lock().unwrap().is_empty(), "slots forgotten");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failed_load_is_every_waiters_answer_and_the_next_call_loads_again() {
+        let cache = Arc::new(TargetCache::default());
+        let failed = |_| Err(StoreError::Corrupt("webhooks"));
+        let (results, loads) = concurrent_gets(&cache, 50, 0, failed).await;
+        assert_eq!(loads, 1, "50 waiters, one failed load");
+        for r in results {
+            let e = r.unwrap_err();
+            assert!(e.to_string().contains("corrupt"), "{e}");
         }
-        assert_eq!(loads.load(Ordering::SeqCst), 1, "100 jobs, one load");
-        // Fresh: no load. Stale (TTL later): one load for all again.
-        get(1_000 + TTL_MS - 1).await.unwrap().unwrap();
-        assert_eq!(loads.load(Ordering::SeqCst), 1);
-        let stale: Vec<_> = (0..100).map(|_| get(1_000 + TTL_MS)).collect();
-        for j in stale {
-            j.await.unwrap().unwrap();
-        }
-        assert_eq!(loads.load(Ordering::SeqCst), 2);
-        assert!(cache.loading.lock().unwrap().is_empty(), "gates forgotten");
+        let found = |now| Ok(Some(target(7, "https://a.test/", now)));
+        let (results, loads) = concurrent_gets(&cache, 1, 0, found).await;
+        assert_eq!(loads, 1);
+        assert!(results[0].as_ref().unwrap().is_some());
+        assert!(cache.loading.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

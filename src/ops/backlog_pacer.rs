@@ -39,13 +39,27 @@ const AHEAD_MS: f64 = 1_000.0;
 pub const PARK_SLICE: u32 = 5_000;
 
 /// Where each resumed webhook's handed-out due times end (epoch ms), and
-/// where each paused webhook's parking got to (its tenant, the last
-/// delivery id parked). Each lock is held across a slice's statement: two
-/// slices of one webhook must not both start where the last one ended.
+/// where each paused webhook's parking got to. The pacing lock is held
+/// across a slice's statement: two slices of one webhook must not both
+/// start where the last one ended. The parking lock is not (a resume's
+/// `forget` would wait for a 5,000-row slice): a webhook's slice in
+/// progress marks its entry instead.
 #[derive(Default)]
 pub struct BacklogPacer {
     paced_until: Mutex<HashMap<i64, f64>>,
-    parking: Mutex<HashMap<i64, (String, i64)>>,
+    parking: Mutex<HashMap<i64, Parking>>,
+    /// Numbers each parking slice, so that one that finishes after its
+    /// entry was forgotten (and perhaps made again) does not write to it.
+    slices: std::sync::atomic::AtomicU64,
+}
+
+/// A pause's parking in progress.
+struct Parking {
+    tenant: String,
+    /// The last delivery id parked.
+    last: i64,
+    /// The slice running now, if any.
+    running: Option<u64>,
 }
 
 impl BacklogPacer {
@@ -84,25 +98,44 @@ impl BacklogPacer {
     }
 
     /// Parks the next slice of a paused webhook's waiting deliveries and
-    /// remembers where it ended for the next tick; answers how many.
+    /// remembers where it ended for the next tick; answers how many (none
+    /// when a slice of that webhook is already running).
     pub async fn park(&self, store: &dyn Store, tenant: &str, webhook_id: i64) -> StoreResult<u64> {
-        let mut parking = self.parking.lock().await;
-        let after = parking.get(&webhook_id).map_or(0, |(_, last)| *last);
+        let slice = self
+            .slices
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let after = {
+            let mut parking = self.parking.lock().await;
+            let p = parking.entry(webhook_id).or_insert_with(|| Parking {
+                tenant: tenant.to_owned(),
+                last: 0,
+                running: None,
+            });
+            if p.running.is_some() {
+                return Ok(0);
+            }
+            p.running = Some(slice);
+            p.last
+        };
         let sliced = store
             .park_deliveries(tenant, webhook_id, after, PARK_SLICE)
             .await;
-        let (parked, last) = match sliced {
-            Ok(done) => done,
-            Err(e) => {
-                // The next tick tries again from the same place.
-                parking.insert(webhook_id, (tenant.to_owned(), after));
-                return Err(e);
-            }
+        let mut parking = self.parking.lock().await;
+        let Some(p) = parking
+            .get_mut(&webhook_id)
+            .filter(|p| p.running == Some(slice))
+        else {
+            // Forgotten meanwhile (resumed, or paused again): where this
+            // slice ended no longer applies.
+            return sliced.map(|(parked, _)| parked);
         };
+        p.running = None;
+        // On an error the next tick tries again from the same place.
+        let (parked, last) = sliced?;
         if parked < u64::from(PARK_SLICE) {
             parking.remove(&webhook_id);
         } else {
-            parking.insert(webhook_id, (tenant.to_owned(), last));
+            p.last = last;
         }
         Ok(parked)
     }
@@ -116,7 +149,7 @@ impl BacklogPacer {
             .lock()
             .await
             .iter()
-            .map(|(id, (tenant, _))| (*id, tenant.clone()))
+            .map(|(id, p)| (*id, p.tenant.clone()))
             .collect();
         // One webhook's failure does not hold up the others' slices.
         let mut moved = 0;

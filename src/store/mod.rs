@@ -52,6 +52,10 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// One failure that several callers waited on (the dispatcher's
+    /// target cache loads a webhook once for all the jobs that need it).
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -477,19 +477,27 @@ async fn outcomes_update_deliveries_and_suspend_failing_webhooks(b: Backend) {
 async fn outcomes_and_new_events_commit_together_or_not_at_all(b: Backend) {
     let s = &b.store;
     let (w, first) = two_leased_deliveries(s).await;
-    let success = |id: i64| Outcome {
+    let outcome = |id: i64, code: u16| Outcome {
         delivery_id: id,
         tenant_id: "a".into(),
         webhook_id: w.id,
-        status: DeliveryStatus::Succeeded,
-        next_attempt_at: None,
-        attempt: Some(attempt(20, 200)),
+        status: if code == 200 {
+            DeliveryStatus::Succeeded
+        } else {
+            DeliveryStatus::Retrying
+        },
+        next_attempt_at: (code != 200).then_some(50),
+        attempt: Some(attempt(20, code)),
         min_failures: 2,
         suspend_after_ms: 0,
         gone: false,
         ordered: false,
         exhausted: None,
     };
+    let success = |id: i64| outcome(id, 200);
+    // A failure starts the webhook's streak (one of the two that suspend).
+    let failed = first.jobs[1].delivery_id;
+    assert!(record(s, vec![outcome(failed, 500)], 25).await.is_empty());
     // evt_1 again: its id is taken, so the whole batch fails.
     let refused = s
         .commit_batch(
@@ -554,13 +562,16 @@ async fn outcomes_and_new_events_commit_together_or_not_at_all(b: Backend) {
         "{}: the job's id is its delivery's",
         b.name
     );
-    // The other delivery of the first batch is untouched.
-    let (d, attempts) = s
-        .get_delivery("a", first.jobs[1].delivery_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Pending, 0));
+    // The success ended the streak in the same statement: one more
+    // failure is one, not the second that would suspend.
+    assert_eq!(
+        record(s, vec![outcome(failed, 500)], 50).await,
+        Vec::<i64>::new(),
+        "{}: the success in the batch did not end the failure streak",
+        b.name
+    );
+    let (d, attempts) = s.get_delivery("a", failed).await.unwrap().unwrap();
+    assert_eq!((d.status, attempts.len()), (DeliveryStatus::Retrying, 2));
 }
 
 async fn purge_keeps_unfinished_deliveries(b: Backend) {
