@@ -161,9 +161,16 @@ impl TargetCache {
             .or_default()
             .clone();
         // The first caller runs the load; the others wait for its answer
-        // (if it is cancelled, the next waiter runs it).
+        // (if it is cancelled, the next waiter runs it). A caller that
+        // missed the cache just before the last load answered finds its
+        // entry here instead of loading again.
         let answer = slot
-            .get_or_init(|| async { self.load(webhook_id, &load).await.map_err(Arc::new) })
+            .get_or_init(|| async {
+                match self.fresh(webhook_id, now) {
+                    Some(t) => Ok(Some(t)),
+                    None => self.load(webhook_id, &load).await.map_err(Arc::new),
+                }
+            })
             .await
             .clone();
         // Later callers find the cached entry, or start a load of their own.

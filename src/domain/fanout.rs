@@ -98,6 +98,14 @@ pub struct PlannedDelivery {
     pub ordered: bool,
 }
 
+impl PlannedDelivery {
+    /// Due but not leased: a claim (this instance's, or another's once
+    /// told) must take it.
+    pub fn left_for_a_claim(&self) -> bool {
+        self.status == DeliveryStatus::Pending && !self.leased && self.next_attempt_at.is_some()
+    }
+}
+
 /// The plan of one publish batch. Made in three steps, each after the
 /// store's reads: `new` (keys looked up), `fan_out` (audience read),
 /// `finish` (rows inserted).
@@ -311,7 +319,7 @@ impl<'a> PublishPlan<'a> {
                 continue;
             }
             if !d.leased {
-                unleased += usize::from(d.next_attempt_at.is_some());
+                unleased += usize::from(d.left_for_a_claim());
                 continue;
             }
             let e = &events[d.event];

@@ -36,9 +36,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres, Row};
 
 use super::{PostgresStore, WORK_CHANNEL};
-use crate::domain::delivery::{
-    DeliveryJob, DeliveryStatus, NewEvent, Outcome, PublishedEvent, delivery_body,
-};
+use crate::domain::delivery::{DeliveryJob, NewEvent, Outcome, PublishedEvent, delivery_body};
 use crate::domain::fanout::{Audience, Lease, PublishBatch, PublishPlan, StoredKey, key_lookups};
 use crate::domain::tally::{WebhookTally, fold_outcomes};
 use crate::store::hot_sql::{
@@ -247,7 +245,7 @@ impl PostgresStore {
         let lean = operational.is_none()
             && !tallies.iter().any(|t| t.may_suspend())
             && !leaves_claimable_work(outcomes)
-            && key_lookups(events).is_empty();
+            && events.iter().all(|e| e.idempotency_key.is_none());
         let mut planned = None;
         if lean {
             if events.is_empty() {
@@ -407,10 +405,9 @@ async fn plan_publish<'a>(
 /// Fifo queues to lock, or deliveries a claim must be told of: the plan's
 /// writes need a transaction.
 fn needs_transaction(plan: &PublishPlan<'_>) -> bool {
-    plan.deliveries.iter().any(|d| {
-        d.ordered
-            || (d.status == DeliveryStatus::Pending && !d.leased && d.next_attempt_at.is_some())
-    })
+    plan.deliveries
+        .iter()
+        .any(|d| d.ordered || d.left_for_a_claim())
 }
 
 /// Writes what the plan planned, in the caller's transaction: the fifo

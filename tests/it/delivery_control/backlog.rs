@@ -10,9 +10,9 @@
 //!
 //! The pause of a webhook whose 100,000 deliveries are due (its rate
 //! limit lets five a second go) answers within `PROMPT` too: a background
-//! task parks the first slice and the maintenance loop the rest (a statement over the whole
-//! backlog took 7.8 s on PostgreSQL), while another webhook's events keep
-//! arriving within `PROMPT`.
+//! task parks the first slice and the maintenance loop the rest (a
+//! statement over the whole backlog took 7.8 s on PostgreSQL), while
+//! another webhook's events keep arriving within `PROMPT`.
 //!
 //! The held webhook's rate limit (the pace its backlog is made due at)
 //! is `PACE`, below what a debug build delivers on two shared cores, so
