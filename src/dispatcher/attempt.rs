@@ -4,18 +4,16 @@
 //! answer, and classify what happened. The attempt record shows
 //! `Authorization` as redacted, like custom header values.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 
+use super::clients::{HttpClient, failure, read_limited, send};
 use super::oauth::{Fetcher, TokenCache};
-use super::outbound::{AddressPolicy, BlockedError, DnsError};
+use super::outbound::AddressPolicy;
 use super::signing::signature_header;
 use super::targets::{Target, TargetAuth};
 use crate::domain::delivery::{AttemptRecord, DeliveryJob, ErrorKind};
-
-/// The most of a response body that is read and kept.
-pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 pub const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
 
@@ -60,7 +58,7 @@ impl AttemptResult {
 /// What an attempt goes out through: the webhook's client, the address
 /// policy, the OAuth2 tokens, and the clock (token lifetimes).
 pub struct Outbound<'a> {
-    pub client: &'a reqwest::Client,
+    pub client: &'a HttpClient,
     pub policy: &'a AddressPolicy,
     pub tokens: &'a TokenCache,
     pub clock: &'a dyn crate::clock::Clock,
@@ -132,7 +130,7 @@ pub async fn attempt(
 
     let started = Instant::now();
     let timeout = target.timeout(default_timeout_ms);
-    let Some(url) = target.parsed_url.clone() else {
+    let Some(uri) = target.uri.clone() else {
         record.error_kind = Some(ErrorKind::Connect);
         record.error = Some("the webhook URL does not parse".into());
         return AttemptResult {
@@ -166,12 +164,7 @@ pub async fn attempt(
         if let Some(a) = authorization {
             headers.insert(AUTHORIZATION, a);
         }
-        client
-            .post(url.clone())
-            .headers(headers)
-            .body(job.body.clone())
-            .timeout(timeout)
-            .send()
+        send(client, uri.clone(), headers, job.body.clone(), timeout)
     };
     let authorization = match bearer(None).await {
         Ok(a) => a,
@@ -207,19 +200,19 @@ pub async fn attempt(
     }
     let mut retry_after = None;
     match sent {
-        Ok(mut resp) => {
+        Ok(resp) => {
             let status = resp.status().as_u16();
             record.response_status = Some(status);
             if status == 429 || status == 503 {
                 retry_after = resp
                     .headers()
-                    .get(reqwest::header::RETRY_AFTER)
+                    .get(http::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
             }
             record.response_headers = Some(headers_json(resp.headers(), |_| false, None));
             let remaining = timeout.saturating_sub(started.elapsed());
-            let (body, body_error) = read_limited(&mut resp, remaining).await;
+            let (body, body_error) = read_limited(resp, remaining).await;
             record.response_body = Some(String::from_utf8_lossy(&body).into_owned());
             if !(200..300).contains(&status) {
                 record.error_kind = Some(ErrorKind::HttpStatus);
@@ -234,7 +227,7 @@ pub async fn attempt(
             }
         }
         Err(e) => {
-            let (kind, message) = classify(&e);
+            let (kind, message) = failure(&e);
             record.error_kind = Some(kind);
             record.error = Some(message);
         }
@@ -253,7 +246,7 @@ pub async fn attempt(
 /// `[redacted]`, and `extra_redacted` adds one more such name.
 pub(super) fn headers_json(
     headers: &HeaderMap,
-    redact: impl Fn(&reqwest::header::HeaderName) -> bool,
+    redact: impl Fn(&http::header::HeaderName) -> bool,
     extra_redacted: Option<&str>,
 ) -> String {
     let mut out = Vec::with_capacity(64 * (headers.keys_len() + 1));
@@ -287,72 +280,6 @@ pub(super) fn headers_json(
     }
     out.push(b'}');
     String::from_utf8(out).expect("JSON written from str is UTF-8")
-}
-
-/// Reads up to `MAX_RESPONSE_BODY` bytes, within `remaining` time.
-pub(super) async fn read_limited(
-    resp: &mut reqwest::Response,
-    remaining: Duration,
-) -> (Vec<u8>, Option<String>) {
-    let mut body = Vec::new();
-    let read = async {
-        while body.len() < MAX_RESPONSE_BODY {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let take = chunk.len().min(MAX_RESPONSE_BODY - body.len());
-                    body.extend_from_slice(&chunk[..take]);
-                }
-                Ok(None) => return None,
-                Err(e) => return Some(e.to_string()),
-            }
-        }
-        None
-    };
-    match tokio::time::timeout(remaining, read).await {
-        Ok(err) => (body, err),
-        Err(_) => (body, Some("timed out reading the body".into())),
-    }
-}
-
-/// Names the failure from the error's chain of causes.
-fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut tls = false;
-    while let Some(s) = source {
-        if let Some(b) = s.downcast_ref::<BlockedError>() {
-            return (ErrorKind::Blocked, b.to_string());
-        }
-        if let Some(d) = s.downcast_ref::<DnsError>() {
-            return (ErrorKind::Dns, d.to_string());
-        }
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            tls = true;
-        }
-        source = s.source();
-    }
-    let message = error_chain(e);
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if tls || message.contains("certificate") || message.to_ascii_lowercase().contains("tls")
-    {
-        ErrorKind::Tls
-    } else {
-        ErrorKind::Connect
-    };
-    (kind, message)
-}
-
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -3,28 +3,48 @@
 //! a private CA (`ca_certificate`), so that a webhook's identity and trust
 //! reach its receiver alone (the public roots stay for the others).
 //!
-//! Every client is built the same way (no redirects, no proxy, the
-//! SSRF-safe resolver, the same timeouts); a webhook's own client is kept
-//! while its TLS options are unchanged (by fingerprint), so its pooled
-//! connections survive the target cache's reloads.
+//! A client is hyper's pooled HTTP/1 client over rustls, built the same
+//! way every time: the SSRF-safe resolver, no proxy, no redirects (hyper
+//! follows none), the same timeouts. A webhook's own client is kept while
+//! its TLS options are unchanged (by fingerprint), so its pooled
+//! connections survive the target cache's reloads. `send` is the one way
+//! a request goes out (attempts and OAuth2 token requests) and `failure`
+//! the one way its failure is named.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::attempt::USER_AGENT_VALUE;
-use super::outbound::{AddressPolicy, SafeResolver};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::outbound::{AddressPolicy, BlockedError, DnsError, SafeResolver};
 use super::targets::TlsOptions;
+use crate::domain::delivery::ErrorKind;
 use crate::domain::receiver_auth::pem;
 
 /// Idle connections kept per host (the in-flight bound).
 const MAX_IDLE_PER_HOST: usize = 512;
+/// How long a TCP connect may take, within the request's own timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of a response body that is read and kept.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>;
+
+/// One outbound client (cheap to clone: its pool is shared).
+pub type HttpClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 
 /// The shared client and the webhooks' own.
 pub struct Clients {
-    shared: reqwest::Client,
+    shared: HttpClient,
     addresses: AddressPolicy,
-    own: Mutex<HashMap<i64, ([u8; 32], reqwest::Client)>>,
+    own: Mutex<HashMap<i64, ([u8; 32], HttpClient)>>,
 }
 
 impl Clients {
@@ -40,7 +60,7 @@ impl Clients {
     /// Fails, saying why, when its options do not make a TLS
     /// configuration (they were checked on the way in, so only a stored
     /// value gone bad does).
-    pub fn client_for(&self, id: i64, tls: Option<&TlsOptions>) -> Result<reqwest::Client, String> {
+    pub fn client_for(&self, id: i64, tls: Option<&TlsOptions>) -> Result<HttpClient, String> {
         let Some(tls) = tls else {
             return Ok(self.shared.clone());
         };
@@ -49,11 +69,7 @@ impl Clients {
         {
             return Ok(client.clone());
         }
-        let config = tls_config(tls)?;
-        let client = builder(&self.addresses)
-            .use_preconfigured_tls(config)
-            .build()
-            .map_err(|e| format!("the webhook's TLS client could not be built: {e}"))?;
+        let client = build(&self.addresses, tls_config(Some(tls))?);
         self.own
             .lock()
             .expect("clients")
@@ -62,35 +78,44 @@ impl Clients {
     }
 }
 
-fn builder(addresses: &AddressPolicy) -> reqwest::ClientBuilder {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(SafeResolver {
-            policy: Arc::new(addresses.clone()),
-        }))
-        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(USER_AGENT_VALUE)
+/// Builds the shared outbound HTTP client: the public roots, pooled
+/// keep-alive connections, the SSRF-safe resolver.
+pub fn build_client(addresses: &AddressPolicy) -> HttpClient {
+    build(
+        addresses,
+        tls_config(None).expect("the public roots make a TLS configuration"),
+    )
 }
 
-/// Builds the shared outbound HTTP client: no redirects, no proxy, pooled
-/// keep-alive connections, the SSRF-safe resolver.
-pub fn build_client(addresses: &AddressPolicy) -> reqwest::Client {
-    builder(addresses)
-        .build()
-        .expect("the HTTP client configuration is valid")
+fn build(addresses: &AddressPolicy, tls: rustls::ClientConfig) -> HttpClient {
+    // The process's rustls provider, for whatever builds a configuration
+    // without naming one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut http = HttpConnector::new_with_resolver(SafeResolver {
+        policy: Arc::new(addresses.clone()),
+    });
+    // https too: the TLS connector wraps this one.
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 /// The public roots plus the webhook's CA, and its client certificate.
-fn tls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, String> {
+fn tls_config(tls: Option<&TlsOptions>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    if let Some(ca) = &tls.ca_certificate {
+    if let Some(ca) = tls.and_then(|t| t.ca_certificate.as_ref()) {
         for cert in pem::certificates(ca).map_err(|e| format!("ca_certificate {e}"))? {
             roots
                 .add(cert)
@@ -103,7 +128,7 @@ fn tls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, String> {
     .with_safe_default_protocol_versions()
     .map_err(|e| e.to_string())?
     .with_root_certificates(roots);
-    match &tls.identity {
+    match tls.and_then(|t| t.identity.as_ref()) {
         None => Ok(builder.with_no_client_auth()),
         Some((certificate, private_key)) => {
             let (certs, key) =
@@ -113,4 +138,119 @@ fn tls_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, String> {
                 .map_err(|e| format!("the client certificate cannot be used: {e}"))
         }
     }
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum SendError {
+    /// No answer's head within the request's timeout.
+    TimedOut(Duration),
+    Failed(hyper_util::client::legacy::Error),
+}
+
+/// POSTs `body` with `headers` to `uri`; the answer's head must come
+/// within `timeout` (the caller reads the body in what is left of it).
+pub async fn send(
+    client: &HttpClient,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Response<Incoming>, SendError> {
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    match tokio::time::timeout(timeout, client.request(request)).await {
+        Ok(answer) => answer.map_err(SendError::Failed),
+        Err(_) => Err(SendError::TimedOut(timeout)),
+    }
+}
+
+/// Reads up to `MAX_RESPONSE_BODY` bytes, within `remaining` time; says
+/// why the body was cut short, if it was.
+pub async fn read_limited(
+    response: Response<Incoming>,
+    remaining: Duration,
+) -> (Vec<u8>, Option<String>) {
+    let mut stream = response.into_body();
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < MAX_RESPONSE_BODY {
+            match stream.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(chunk) = frame.into_data() {
+                        let take = chunk.len().min(MAX_RESPONSE_BODY - body.len());
+                        body.extend_from_slice(&chunk[..take]);
+                    }
+                }
+                Some(Err(e)) => return Some(e.to_string()),
+                None => return None,
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(remaining, read).await {
+        Ok(err) => (body, err),
+        Err(_) => (body, Some("timed out reading the body".into())),
+    }
+}
+
+/// Names a failed request from its error's chain of causes: what outbound
+/// safety refused, DNS, a timeout (of the request or of its connect), TLS,
+/// or else a connection failure.
+pub fn failure(e: &SendError) -> (ErrorKind, String) {
+    let e = match e {
+        SendError::TimedOut(after) => {
+            return (
+                ErrorKind::Timeout,
+                format!("no answer within {} ms", after.as_millis()),
+            );
+        }
+        SendError::Failed(e) => e,
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let (mut tls, mut timed_out) = (false, false);
+    while let Some(s) = source {
+        if let Some(b) = s.downcast_ref::<BlockedError>() {
+            return (ErrorKind::Blocked, b.to_string());
+        }
+        if let Some(d) = s.downcast_ref::<DnsError>() {
+            return (ErrorKind::Dns, d.to_string());
+        }
+        tls |= s.downcast_ref::<rustls::Error>().is_some();
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+            // An I/O error's `source` skips the error it wraps: look at
+            // it directly (rustls's errors come wrapped so).
+            tls |= io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        }
+        source = s.source();
+    }
+    let message = error_chain(e);
+    let kind = if timed_out {
+        ErrorKind::Timeout
+    } else if tls || message.contains("certificate") || message.to_ascii_lowercase().contains("tls")
+    {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Connect
+    };
+    (kind, message)
+}
+
+/// An error and its causes, each said once.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }

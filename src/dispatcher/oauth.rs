@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 
-use super::attempt::{error_chain, read_limited};
-use super::outbound::{AddressPolicy, BlockedError, DnsError};
+use super::clients::{HttpClient, failure, read_limited, send};
+use super::outbound::AddressPolicy;
 use crate::domain::receiver_auth::OAuth2Config;
 
 /// A token whose lifetime the endpoint did not state is used this long
@@ -60,7 +60,7 @@ struct Token {
 
 /// What a token request goes through.
 pub struct Fetcher<'a> {
-    pub client: &'a reqwest::Client,
+    pub client: &'a HttpClient,
     pub policy: &'a AddressPolicy,
     pub timeout: Duration,
 }
@@ -200,26 +200,29 @@ async fn fetch(config: &OAuth2Config, f: &Fetcher<'_>) -> Result<(HeaderValue, i
     if let Some(a) = &config.audience {
         form.push(("audience", a));
     }
+    let uri: http::Uri = url
+        .as_str()
+        .parse()
+        .map_err(|_| "the token URL is not a request URI".to_string())?;
     let body = serde_urlencoded::to_string(&form).expect("strings form-encode");
-    let sent = f
-        .client
-        .post(url)
-        .header(AUTHORIZATION, client_authentication(config)?)
-        .header(ACCEPT, "application/json")
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(body)
-        .timeout(f.timeout)
-        .send()
-        .await;
-    let mut resp = match sent {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(AUTHORIZATION, client_authentication(config)?);
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    headers.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(super::attempt::USER_AGENT_VALUE),
+    );
+    let started = std::time::Instant::now();
+    let resp = match send(f.client, uri, headers, body.into(), f.timeout).await {
         Ok(r) => r,
-        Err(e) => return Err(format!("token endpoint: {}", describe(&e))),
+        Err(e) => return Err(format!("token endpoint: {}", failure(&e).1)),
     };
     let status = resp.status().as_u16();
-    let (bytes, _) = read_limited(&mut resp, f.timeout).await;
+    let (bytes, _) = read_limited(resp, f.timeout.saturating_sub(started.elapsed())).await;
     if !(200..300).contains(&status) {
         let detail = serde_json::from_slice::<TokenError>(&bytes)
             .map(|e| match e.error_description {
@@ -249,23 +252,4 @@ async fn fetch(config: &OAuth2Config, f: &Fetcher<'_>) -> Result<(HeaderValue, i
             (s * 1000.0).min(i64::MAX as f64 / 2.0) as i64
         });
     Ok((header, lifetime_ms))
-}
-
-/// A failed token request, named as a delivery's would be.
-fn describe(e: &reqwest::Error) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(b) = s.downcast_ref::<BlockedError>() {
-            return b.to_string();
-        }
-        if let Some(d) = s.downcast_ref::<DnsError>() {
-            return d.to_string();
-        }
-        source = s.source();
-    }
-    if e.is_timeout() {
-        "timed out".into()
-    } else {
-        error_chain(e)
-    }
 }

@@ -5,8 +5,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::IpNet;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// The rule for target addresses.
 #[derive(Debug, Clone, Default)]
@@ -67,7 +71,8 @@ fn is_public_v6(a: Ipv6Addr) -> bool {
         || a.to_ipv4().is_some_and(|v4| !is_public_v4(v4)))
 }
 
-/// The resolver reqwest uses: system DNS, then the policy on every address.
+/// The outbound clients' resolver: system DNS, then the policy on every
+/// address (an IP literal never reaches it: the connector uses it as is).
 #[derive(Debug, Clone)]
 pub struct SafeResolver {
     pub policy: Arc<AddressPolicy>,
@@ -91,26 +96,34 @@ pub struct BlockedError {
     pub addrs: String,
 }
 
-impl Resolve for SafeResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+type Resolved = Result<std::vec::IntoIter<SocketAddr>, Box<dyn std::error::Error + Send + Sync>>;
+
+impl tower_service::Service<Name> for SafeResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Resolved> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await
-                .map_err(|e| {
-                    Box::new(DnsError {
-                        host: host.clone(),
-                        reason: e.to_string(),
-                    }) as Box<dyn std::error::Error + Send + Sync>
+                .map_err(|e| DnsError {
+                    host: host.clone(),
+                    reason: e.to_string(),
                 })?
                 .collect();
             if found.is_empty() {
-                return Err(Box::new(DnsError {
+                return Err(DnsError {
                     host,
                     reason: "no addresses".into(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>);
+                }
+                .into());
             }
             let allowed: Vec<SocketAddr> = found
                 .iter()
@@ -123,10 +136,9 @@ impl Resolve for SafeResolver {
                     .map(|a| a.ip().to_string())
                     .collect::<Vec<_>>()
                     .join(", ");
-                return Err(Box::new(BlockedError { host, addrs })
-                    as Box<dyn std::error::Error + Send + Sync>);
+                return Err(BlockedError { host, addrs }.into());
             }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
+            Ok(allowed.into_iter())
         })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::signing::Signer;
@@ -31,7 +31,7 @@ pub struct Target {
     pub webhook_id: i64,
     pub url: String,
     /// Parsed once: the hot path neither re-parses nor re-checks it.
-    pub parsed_url: Option<url::Url>,
+    pub uri: Option<http::Uri>,
     /// The host when it is an IP literal (the resolver never sees those).
     pub literal_ip: Option<std::net::IpAddr>,
     pub enabled: bool,
@@ -333,6 +333,9 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
         }
     }
     let parsed_url = url::Url::parse(&w.url).ok();
+    let uri = parsed_url
+        .as_ref()
+        .and_then(|u| u.as_str().parse::<http::Uri>().ok());
     let literal_ip = parsed_url.as_ref().and_then(|u| match u.host()? {
         url::Host::Ipv4(a) => Some(std::net::IpAddr::V4(a)),
         url::Host::Ipv6(a) => Some(std::net::IpAddr::V6(a)),
@@ -340,7 +343,7 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
     });
     Target {
         webhook_id: w.id,
-        parsed_url,
+        uri,
         literal_ip,
         url: w.url,
         enabled: w.enabled,
@@ -368,7 +371,7 @@ mod tests {
         Arc::new(Target {
             webhook_id,
             url: url.into(),
-            parsed_url: None,
+            uri: None,
             literal_ip: None,
             enabled: true,
             suspended: false,
