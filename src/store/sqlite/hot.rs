@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -51,7 +52,13 @@ impl HotWriter {
     pub fn start(db: &Path, full_sync: bool, shared: HotShared) -> StoreResult<Self> {
         let conn = Connection::open(db)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // No foreign-key checks on this connection: it writes deliveries
+        // only for the events of its own transaction and attempts only for
+        // leased deliveries (which the purge, the one DELETE, never takes:
+        // it removes events whose deliveries are all final), and a checked
+        // key makes every multi-row statement keep a statement journal.
+        // Every other connection keeps them on (the purge's cascades).
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         conn.pragma_update(
             None,
             "synchronous",
@@ -59,11 +66,12 @@ impl HotWriter {
         )?;
         // The checkpointer thread checkpoints (`checkpointer`), not commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // A multi-row statement inside a transaction keeps a statement
-        // journal (to undo itself alone on a constraint failure); past
-        // 64 KiB SQLite spills it to a temporary file unless temporary
-        // storage is memory: measured, those writes were 4 % of hookd's
-        // CPU in scenario b. The sqlx connections set the same.
+        // A statement that may fail halfway keeps a statement journal (to
+        // undo itself alone); past 64 KiB SQLite spills it to a temporary
+        // file unless temporary storage is memory: measured, those writes
+        // were 4 % of hookd's CPU in scenario b. The hot path's multi-row
+        // statements need none (`OR ROLLBACK`: a failure ends the whole
+        // batch, which is what happens anyway); this is for the others.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(64);
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
@@ -248,7 +256,7 @@ fn publish(
     let ids = run_chunked(
         conn,
         &plan.deliveries,
-        INSERT_DELIVERY_COLUMNS,
+        &INSERT_DELIVERIES,
         11,
         "",
         None,
@@ -313,6 +321,19 @@ fn audience(conn: &Connection, filters: &FilterCache, plan: &PublishPlan) -> Sto
     Ok(audience)
 }
 
+/// The multi-row inserts, each of which ends the transaction if it fails
+/// (`OR ROLLBACK`): the batch fails as a whole anyway, and a statement
+/// that cannot fail halfway needs no statement journal.
+static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| or_rollback(INSERT_DELIVERY_COLUMNS));
+static INSERT_ATTEMPTS: LazyLock<String> = LazyLock::new(|| or_rollback(INSERT_ATTEMPT_COLUMNS));
+
+fn or_rollback(insert: &str) -> String {
+    let columns = insert
+        .strip_prefix("INSERT INTO ")
+        .expect("an INSERT INTO statement");
+    format!("INSERT OR ROLLBACK INTO {columns}")
+}
+
 /// Statement shapes used for multi-row statements: few enough to stay in
 /// the prepared-statement cache, large enough to amortise each execution.
 const CHUNKS: [usize; 3] = [32, 8, 1];
@@ -363,7 +384,7 @@ fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<(Vec
     run_chunked(
         conn,
         &attempted,
-        INSERT_ATTEMPT_COLUMNS,
+        &INSERT_ATTEMPTS,
         11,
         "",
         None,
@@ -388,7 +409,7 @@ fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<(Vec
         outcomes,
         "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (",
         6,
-        ") UPDATE deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
+        ") UPDATE OR ROLLBACK deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
          retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
          lease_owner = NULL, lease_until = NULL, last_status_code = COALESCE(v.v_code, last_status_code), \
          last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ? \
