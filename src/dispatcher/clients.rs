@@ -29,13 +29,18 @@ use crate::domain::receiver_auth::pem;
 
 /// Idle connections kept per host (the in-flight bound).
 const MAX_IDLE_PER_HOST: usize = 512;
-/// How long a TCP connect may take, within the request's own timeout.
+/// How long a connection may take to set up (DNS, TCP, TLS handshake),
+/// within the request's own timeout: a connect the pool raced and no
+/// longer needs runs on by itself, and this ends it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP keepalive on pooled connections, so a peer or middlebox that
+/// vanished is noticed before a delivery waits out its timeout on it.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// The most of a response body that is read and kept.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>;
+type Connector = TimedConnect<hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>>;
 
 /// One outbound client (cheap to clone: its pool is shared).
 pub type HttpClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
@@ -97,17 +102,58 @@ fn build(addresses: &AddressPolicy, tls: rustls::ClientConfig) -> HttpClient {
     // https too: the TLS connector wraps this one.
     http.enforce_http(false);
     http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+    http.set_keepalive(Some(TCP_KEEPALIVE));
+    let connector = TimedConnect(
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http),
+    );
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_timer(TokioTimer::new())
         .build(connector)
+}
+
+/// A connector whose whole connect (DNS, TCP, TLS) ends after
+/// `CONNECT_TIMEOUT` with a `TimedOut` I/O error.
+#[derive(Clone)]
+pub struct TimedConnect<C>(C);
+
+impl<C> tower_service::Service<Uri> for TimedConnect<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<C::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+                )
+                .into()),
+            }
+        })
+    }
 }
 
 /// The public roots plus the webhook's CA, and its client certificate.
@@ -219,13 +265,14 @@ pub fn failure(e: &SendError) -> (ErrorKind, String) {
             return (ErrorKind::Dns, d.to_string());
         }
         tls |= s.downcast_ref::<rustls::Error>().is_some();
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
-            // An I/O error's `source` skips the error it wraps: look at
-            // it directly (rustls's errors come wrapped so).
-            tls |= io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        // An I/O error's `source` skips the error it wraps: look at what
+        // it wraps directly (rustls's errors come wrapped so, twice).
+        let mut io = s.downcast_ref::<std::io::Error>();
+        while let Some(e) = io {
+            timed_out |= e.kind() == std::io::ErrorKind::TimedOut;
+            let inner = e.get_ref();
+            tls |= inner.is_some_and(|i| i.downcast_ref::<rustls::Error>().is_some());
+            io = inner.and_then(|i| i.downcast_ref::<std::io::Error>());
         }
         source = s.source();
     }

@@ -21,7 +21,8 @@ use crate::common;
 struct Backend {
     name: &'static str,
     store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
+    /// The SQLite store's data directory (a scratch one for PostgreSQL).
+    dir: tempfile::TempDir,
     _db: Option<common::pg::TestDatabase>,
 }
 
@@ -38,7 +39,7 @@ async fn sqlite() -> Backend {
     Backend {
         name: "sqlite",
         store: Arc::new(store),
-        _dir: dir,
+        dir,
         _db: None,
     }
 }
@@ -51,7 +52,7 @@ async fn postgres() -> Backend {
     Backend {
         name: "postgres",
         store: Arc::new(store),
-        _dir: tempfile::tempdir().unwrap(),
+        dir: tempfile::tempdir().unwrap(),
         _db: Some(db),
     }
 }
@@ -96,6 +97,7 @@ on_every_backend!(
     outcomes_update_deliveries_and_suspend_failing_webhooks,
     outcomes_and_new_events_commit_together_or_not_at_all,
     purge_keeps_unfinished_deliveries,
+    an_outcome_of_a_purged_delivery_is_dropped_not_a_failed_batch,
     secrets_rotate_and_api_keys_revoke,
     admin_sessions_expire_and_settings_persist,
     the_delivery_histogram_counts_the_window_by_status,
@@ -601,6 +603,69 @@ async fn purge_keeps_unfinished_deliveries(b: Backend) {
     assert_eq!(s.purge_events(1_000, 100).await.unwrap(), 1, "{}", b.name);
     assert!(s.get_event("a", "evt_1").await.unwrap().is_some());
     assert!(s.get_event("a", "evt_2").await.unwrap().is_none());
+}
+
+/// A webhook deleted while its attempts are in flight fails their
+/// deliveries; the purge may then remove them with their events before the
+/// outcomes arrive. Those outcomes are dropped: the batch they are in
+/// commits (a key violation would fail it, and every batch it is carried
+/// into after it).
+async fn an_outcome_of_a_purged_delivery_is_dropped_not_a_failed_batch(b: Backend) {
+    let s = &b.store;
+    let (w, leased) = two_leased_deliveries(s).await;
+    assert!(s.delete_webhook("a", w.id, 20).await.unwrap());
+    assert_eq!(s.purge_events(1_000, 100).await.unwrap(), 2, "{}", b.name);
+    let gone = |id: i64| Outcome {
+        delivery_id: id,
+        tenant_id: "a".into(),
+        webhook_id: w.id,
+        status: DeliveryStatus::Succeeded,
+        next_attempt_at: None,
+        attempt: Some(attempt(30, 200)),
+        min_failures: 2,
+        suspend_after_ms: 0,
+        gone: false,
+        ordered: false,
+        exhausted: None,
+    };
+    let committed = s
+        .commit_batch(
+            CommitBatch {
+                events: vec![event("a", "evt_3", "license.created", None, 30)],
+                lease: None,
+                outcomes: leased.jobs.iter().map(|j| gone(j.delivery_id)).collect(),
+            },
+            30,
+        )
+        .await
+        .map_err(|f| f.error)
+        .unwrap_or_else(|e| panic!("{}: the batch failed: {e}", b.name));
+    assert_eq!(committed.outcomes.len(), 2, "{}", b.name);
+    assert!(
+        s.get_event("a", "evt_3").await.unwrap().is_some(),
+        "{}: the batch's event was not stored",
+        b.name
+    );
+    for j in &leased.jobs {
+        assert!(
+            s.get_delivery("a", j.delivery_id).await.unwrap().is_none(),
+            "{}: a purged delivery came back",
+            b.name
+        );
+    }
+    // No attempt row outlives its delivery: PostgreSQL's foreign key
+    // refuses one; SQLite's hot writer checks no keys, so look.
+    if b.name == "sqlite" {
+        let db = rusqlite::Connection::open(b.dir.path().join("hookd.db")).unwrap();
+        let orphans: i64 = db
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0, "attempts of purged deliveries were written");
+    }
 }
 
 async fn secrets_rotate_and_api_keys_revoke(b: Backend) {
@@ -1145,7 +1210,7 @@ async fn a_resumed_backlog_is_made_due_a_slice_at_a_time_in_publish_order(b: Bac
 #[tokio::test]
 async fn sqlite_wal_is_checkpointed_off_the_writers() {
     let b = sqlite().await;
-    let wal = b._dir.path().join("hookd.db-wal");
+    let wal = b.dir.path().join("hookd.db-wal");
     let data = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1_000));
     let mut n = 0;
     let mut round = |s: Arc<dyn Store>| {

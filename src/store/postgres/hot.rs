@@ -45,7 +45,10 @@ use crate::store::hot_sql::{
 };
 use crate::store::{CommitBatch, CommitFailed, Committed, StoreError, StoreResult};
 
-/// The outcomes, in one statement: each attempt's row, each delivery's new
+/// The outcomes, in one statement: each attempt's row (only for a
+/// delivery the UPDATE found and so locked: one that a webhook's deletion
+/// failed and the purge then removed is skipped, not a foreign-key error
+/// that would fail every batch it is carried into), each delivery's new
 /// state, and the failure streaks they make, one row per webhook (a
 /// data-modifying CTE runs to completion whether or not it is read);
 /// answers the webhooks whose stored streak a success ended (recovered). A
@@ -60,7 +63,7 @@ const RECORD: &str = "WITH v AS (\
        retry_step = d.retry_step + v.attempted, next_attempt_at = v.next_at, lease_owner = NULL, \
        lease_until = NULL, last_status_code = COALESCE(v.code, d.last_status_code), \
        last_error = CASE WHEN v.attempted = 1 THEN v.error ELSE d.last_error END, updated_at = $7 \
-       FROM v WHERE d.id = v.id), \
+       FROM v WHERE d.id = v.id RETURNING d.id), \
      t AS (SELECT * FROM unnest($19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[]) \
        AS t (id, failures, first_failure, reset_at)), \
      l AS (SELECT w.id FROM webhooks AS w JOIN t ON w.id = t.id \
@@ -76,8 +79,11 @@ const RECORD: &str = "WITH v AS (\
        RETURNING w.id, t.reset_at IS NOT NULL AND t.failures = 0 AS recovered), \
      a AS (INSERT INTO attempts (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
        response_status, response_headers, response_body, error_kind, error) \
-     SELECT * FROM unnest($8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], \
-       $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[])) \
+     SELECT x.* FROM unnest($8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::text[], \
+       $13::text[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[]) \
+       AS x (delivery_id, tenant_id, attempted_at, duration_ms, url, request_headers, \
+         response_status, response_headers, response_body, error_kind, error) \
+       WHERE x.delivery_id IN (SELECT id FROM u)) \
      SELECT id FROM s WHERE recovered";
 
 /// Suspends each webhook that answered 410 or whose streak is at least

@@ -325,7 +325,17 @@ fn audience(conn: &Connection, filters: &FilterCache, plan: &PublishPlan) -> Sto
 /// (`OR ROLLBACK`): the batch fails as a whole anyway, and a statement
 /// that cannot fail halfway needs no statement journal.
 static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| or_rollback(INSERT_DELIVERY_COLUMNS));
-static INSERT_ATTEMPTS: LazyLock<String> = LazyLock::new(|| or_rollback(INSERT_ATTEMPT_COLUMNS));
+/// Attempts are written only for deliveries that still exist: a webhook
+/// deleted while its attempt was in flight fails the delivery, and the
+/// purge may remove it (with its event) before the outcome is recorded.
+static INSERT_ATTEMPTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} SELECT * FROM (",
+        or_rollback(INSERT_ATTEMPT_COLUMNS).trim_end()
+    )
+});
+const INSERT_ATTEMPTS_END: &str =
+    ") AS v WHERE EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = v.column1)";
 
 fn or_rollback(insert: &str) -> String {
     let columns = insert
@@ -386,7 +396,7 @@ fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<(Vec
         &attempted,
         &INSERT_ATTEMPTS,
         11,
-        "",
+        INSERT_ATTEMPTS_END,
         None,
         |o, out| {
             let a = o.attempt.as_ref().expect("filtered to attempted");
