@@ -10,7 +10,6 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGE
 
 use super::clients::{HttpClient, failure, read_limited, send};
 use super::oauth::{Fetcher, TokenCache};
-use super::outbound::AddressPolicy;
 use super::signing::signature_header;
 use super::targets::{Target, TargetAuth};
 use crate::domain::delivery::{AttemptRecord, DeliveryJob, ErrorKind};
@@ -55,11 +54,10 @@ impl AttemptResult {
     }
 }
 
-/// What an attempt goes out through: the webhook's client, the address
-/// policy, the OAuth2 tokens, and the clock (token lifetimes).
+/// What an attempt goes out through: the webhook's client (which holds
+/// the address policy), the OAuth2 tokens, and the clock (token lifetimes).
 pub struct Outbound<'a> {
     pub client: &'a HttpClient,
-    pub policy: &'a AddressPolicy,
     pub tokens: &'a TokenCache,
     pub clock: &'a dyn crate::clock::Clock,
 }
@@ -73,7 +71,7 @@ pub async fn attempt(
     default_timeout_ms: u64,
     now_ms: i64,
 ) -> AttemptResult {
-    let (client, policy) = (out.client, out.policy);
+    let client = out.client;
     let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
     let timestamp = now_ms.div_euclid(1000);
     let signature = signature_header(&target.live_keys(now_ms), &msg_id, timestamp, &job.body);
@@ -114,20 +112,6 @@ pub async fn attempt(
         error: None,
     };
 
-    // The resolver checks names; an IP literal never reaches it.
-    if let Some(ip) = target.literal_ip
-        && !policy.allows(ip)
-    {
-        record.error_kind = Some(ErrorKind::Blocked);
-        record.error = Some(format!(
-            "{ip} is an address outbound safety forbids; see --allow-private-targets"
-        ));
-        return AttemptResult {
-            record,
-            retry_after: None,
-        };
-    }
-
     let started = Instant::now();
     let timeout = target.timeout(default_timeout_ms);
     let Some(uri) = target.uri.clone() else {
@@ -138,11 +122,7 @@ pub async fn attempt(
             retry_after: None,
         };
     };
-    let fetcher = Fetcher {
-        client,
-        policy,
-        timeout,
-    };
+    let fetcher = Fetcher { client, timeout };
     let bearer = |stale: Option<HeaderValue>| {
         let fetcher = &fetcher;
         async move {
@@ -159,8 +139,7 @@ pub async fn attempt(
             }
         }
     };
-    let send = |authorization: Option<HeaderValue>| {
-        let mut headers = headers.clone();
+    let send = |mut headers: HeaderMap, authorization: Option<HeaderValue>| {
         if let Some(a) = authorization {
             headers.insert(AUTHORIZATION, a);
         }
@@ -178,13 +157,15 @@ pub async fn attempt(
             };
         }
     };
-    let mut sent = send(authorization.clone()).await;
+    // Only a request that may go again (OAuth2's one refresh) keeps a copy.
+    let again = matches!(target.auth, TargetAuth::OAuth2(_)).then(|| headers.clone());
+    let mut sent = send(headers, authorization.clone()).await;
     // A receiver that refuses the token gets one fresh token, once.
-    if matches!(target.auth, TargetAuth::OAuth2(_))
+    if let Some(headers) = again
         && sent.as_ref().is_ok_and(|r| r.status() == 401)
     {
         match bearer(authorization).await {
-            Ok(fresh) => sent = send(fresh).await,
+            Ok(fresh) => sent = send(headers, fresh).await,
             Err(why) => {
                 record.error_kind = Some(ErrorKind::Auth);
                 record.error = Some(format!(

@@ -40,7 +40,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// The most of a response body that is read and kept.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
-type Connector = TimedConnect<hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>>;
+type Connector = SafeConnect<hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>>;
 
 /// One outbound client (cheap to clone: its pool is shared).
 pub type HttpClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
@@ -96,20 +96,22 @@ fn build(addresses: &AddressPolicy, tls: rustls::ClientConfig) -> HttpClient {
     // The process's rustls provider, for whatever builds a configuration
     // without naming one.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let policy = Arc::new(addresses.clone());
     let mut http = HttpConnector::new_with_resolver(SafeResolver {
-        policy: Arc::new(addresses.clone()),
+        policy: policy.clone(),
     });
     // https too: the TLS connector wraps this one.
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_keepalive(Some(TCP_KEEPALIVE));
-    let connector = TimedConnect(
-        hyper_rustls::HttpsConnectorBuilder::new()
+    let connector = SafeConnect {
+        inner: hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http),
-    );
+        policy,
+    };
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -117,12 +119,18 @@ fn build(addresses: &AddressPolicy, tls: rustls::ClientConfig) -> HttpClient {
         .build(connector)
 }
 
-/// A connector whose whole connect (DNS, TCP, TLS) ends after
-/// `CONNECT_TIMEOUT` with a `TimedOut` I/O error.
+/// The connector every request goes through: an IP literal host is held
+/// to the address policy here (the resolver checks names, and the
+/// connector uses a literal without asking it), and the whole connect
+/// (DNS, TCP, TLS) ends after `CONNECT_TIMEOUT` with a `TimedOut` I/O
+/// error.
 #[derive(Clone)]
-pub struct TimedConnect<C>(C);
+pub struct SafeConnect<C> {
+    inner: C,
+    policy: Arc<AddressPolicy>,
+}
 
-impl<C> tower_service::Service<Uri> for TimedConnect<C>
+impl<C> tower_service::Service<Uri> for SafeConnect<C>
 where
     C: tower_service::Service<Uri>,
     C::Future: Send + 'static,
@@ -138,11 +146,14 @@ where
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx).map_err(Into::into)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.0.call(uri);
+        if let Some(blocked) = forbidden_literal(&uri, &self.policy) {
+            return Box::pin(async move { Err(blocked.into()) });
+        }
+        let connecting = self.inner.call(uri);
         Box::pin(async move {
             match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
                 Ok(connected) => connected.map_err(Into::into),
@@ -154,6 +165,20 @@ where
             }
         })
     }
+}
+
+/// The refusal of a URI whose host is an IP literal the policy forbids.
+fn forbidden_literal(uri: &Uri, policy: &AddressPolicy) -> Option<BlockedError> {
+    let host = uri.host()?;
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    (!policy.allows(ip)).then(|| BlockedError {
+        host: host.to_owned(),
+        addrs: ip.to_string(),
+    })
 }
 
 /// The public roots plus the webhook's CA, and its client certificate.

@@ -79,7 +79,6 @@ struct Inner {
     limiter: RateLimiter,
     clients: Clients,
     tokens: TokenCache,
-    addresses: AddressPolicy,
     permits: Semaphore,
     owned: AtomicUsize,
     /// Due work was left in the store for lack of capacity.
@@ -132,9 +131,8 @@ impl Dispatcher {
             allowed: settings.allowed_target_cidrs.clone(),
         };
         let inner = Arc::new(Inner {
-            clients: Clients::new(addresses.clone()),
+            clients: Clients::new(addresses),
             tokens: TokenCache::default(),
-            addresses,
             store,
             clock,
             settings,
@@ -326,7 +324,6 @@ async fn run_job(inner: &Inner, job: &DeliveryJob) -> Outcome {
     };
     let out = Outbound {
         client: &client,
-        policy: &inner.addresses,
         tokens: &inner.tokens,
         clock: inner.clock.as_ref(),
     };

@@ -18,7 +18,6 @@ use base64::engine::general_purpose::STANDARD;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use super::clients::{HttpClient, failure, read_limited, send};
-use super::outbound::AddressPolicy;
 use crate::domain::receiver_auth::OAuth2Config;
 
 /// A token whose lifetime the endpoint did not state is used this long
@@ -61,7 +60,6 @@ struct Token {
 /// What a token request goes through.
 pub struct Fetcher<'a> {
     pub client: &'a HttpClient,
-    pub policy: &'a AddressPolicy,
     pub timeout: Duration,
 }
 
@@ -180,19 +178,6 @@ fn client_authentication(config: &OAuth2Config) -> Result<HeaderValue, String> {
 async fn fetch(config: &OAuth2Config, f: &Fetcher<'_>) -> Result<(HeaderValue, i64), String> {
     let url = url::Url::parse(&config.token_url)
         .map_err(|_| "the token URL does not parse".to_string())?;
-    // The resolver checks names; an IP literal never reaches it.
-    let literal = match url.host() {
-        Some(url::Host::Ipv4(a)) => Some(std::net::IpAddr::V4(a)),
-        Some(url::Host::Ipv6(a)) => Some(std::net::IpAddr::V6(a)),
-        _ => None,
-    };
-    if let Some(ip) = literal
-        && !f.policy.allows(ip)
-    {
-        return Err(format!(
-            "token endpoint: {ip} is an address outbound safety forbids; see --allow-private-targets"
-        ));
-    }
     let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
     if let Some(s) = &config.scope {
         form.push(("scope", s));

@@ -32,8 +32,6 @@ pub struct Target {
     pub url: String,
     /// Parsed once: the hot path neither re-parses nor re-checks it.
     pub uri: Option<http::Uri>,
-    /// The host when it is an IP literal (the resolver never sees those).
-    pub literal_ip: Option<std::net::IpAddr>,
     pub enabled: bool,
     pub suspended: bool,
     /// Paused (SPEC §12): its jobs are parked, not attempted.
@@ -332,19 +330,12 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
             }
         }
     }
-    let parsed_url = url::Url::parse(&w.url).ok();
-    let uri = parsed_url
-        .as_ref()
+    let uri = url::Url::parse(&w.url)
+        .ok()
         .and_then(|u| u.as_str().parse::<http::Uri>().ok());
-    let literal_ip = parsed_url.as_ref().and_then(|u| match u.host()? {
-        url::Host::Ipv4(a) => Some(std::net::IpAddr::V4(a)),
-        url::Host::Ipv6(a) => Some(std::net::IpAddr::V6(a)),
-        url::Host::Domain(_) => None,
-    });
     Target {
         webhook_id: w.id,
         uri,
-        literal_ip,
         url: w.url,
         enabled: w.enabled,
         suspended: w.suspended,
@@ -372,7 +363,6 @@ mod tests {
             webhook_id,
             url: url.into(),
             uri: None,
-            literal_ip: None,
             enabled: true,
             suspended: false,
             paused: false,

@@ -54,10 +54,10 @@ impl HotWriter {
         conn.busy_timeout(Duration::from_secs(10))?;
         // No foreign-key checks on this connection: it writes deliveries
         // only for the events of its own transaction and attempts only for
-        // leased deliveries (which the purge, the one DELETE, never takes:
-        // it removes events whose deliveries are all final), and a checked
-        // key makes every multi-row statement keep a statement journal.
-        // Every other connection keeps them on (the purge's cascades).
+        // deliveries that exist (`INSERT_ATTEMPTS`), and deletes nothing;
+        // a checked key makes every multi-row statement keep a statement
+        // journal. Every other connection keeps them on (the purge's
+        // cascades).
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         conn.pragma_update(
             None,
