@@ -98,6 +98,7 @@ on_every_backend!(
     outcomes_and_new_events_commit_together_or_not_at_all,
     purge_keeps_unfinished_deliveries,
     an_outcome_of_a_purged_delivery_is_dropped_not_a_failed_batch,
+    a_delivery_is_read_with_its_attempts_from_one_snapshot,
     secrets_rotate_and_api_keys_revoke,
     admin_sessions_expire_and_settings_persist,
     the_delivery_histogram_counts_the_window_by_status,
@@ -666,6 +667,61 @@ async fn an_outcome_of_a_purged_delivery_is_dropped_not_a_failed_batch(b: Backen
             .unwrap();
         assert_eq!(orphans, 0, "attempts of purged deliveries were written");
     }
+}
+
+/// A delivery and its attempts are read together: while outcomes keep
+/// committing, every read shows as many attempts as its count says. Read
+/// in two snapshots, an outcome committed between the two reads showed one
+/// attempt more than `attempts` (seen through the API under load).
+async fn a_delivery_is_read_with_its_attempts_from_one_snapshot(b: Backend) {
+    let s = &b.store;
+    let (w, leased) = two_leased_deliveries(s).await;
+    let id = leased.jobs[0].delivery_id;
+    const OUTCOMES: usize = 150;
+    let writer = {
+        let s = s.clone();
+        let webhook_id = w.id;
+        tokio::spawn(async move {
+            for i in 0..OUTCOMES as i64 {
+                let outcome = Outcome {
+                    delivery_id: id,
+                    tenant_id: "a".into(),
+                    webhook_id,
+                    status: DeliveryStatus::Retrying,
+                    next_attempt_at: Some(1_000_000),
+                    attempt: Some(attempt(20 + i, 500)),
+                    min_failures: 1_000_000,
+                    suspend_after_ms: 1_000_000_000,
+                    gone: false,
+                    ordered: false,
+                    exhausted: None,
+                };
+                record(&s, vec![outcome], 20 + i).await;
+                // Give the readers room between commits on one core.
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut reads = 0;
+    loop {
+        let (d, attempts) = s.get_delivery("a", id).await.unwrap().unwrap();
+        assert_eq!(
+            attempts.len(),
+            d.attempts as usize,
+            "{}: a read showed {} attempts for a delivery that counts {}",
+            b.name,
+            attempts.len(),
+            d.attempts
+        );
+        reads += 1;
+        if writer.is_finished() {
+            break;
+        }
+    }
+    writer.await.unwrap();
+    let (d, attempts) = s.get_delivery("a", id).await.unwrap().unwrap();
+    assert_eq!((d.attempts as usize, attempts.len()), (OUTCOMES, OUTCOMES));
+    assert!(reads > 1, "{}: no read ran beside the writes", b.name);
 }
 
 async fn secrets_rotate_and_api_keys_revoke(b: Backend) {

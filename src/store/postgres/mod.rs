@@ -179,6 +179,14 @@ impl PostgresStore {
         conn.begin().await
     }
 
+    /// A read-only transaction whose statements all see one snapshot
+    /// (under READ COMMITTED each statement would take its own).
+    async fn begin_snapshot(&self) -> sqlx::Result<Transaction<'static, Db>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+    }
+
     async fn heartbeat_impl(&self, owner: &str, now: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO instances (owner, heartbeat_at) VALUES ($1, $2) \

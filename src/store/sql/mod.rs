@@ -3,7 +3,8 @@
 //! module (`#[path]`), after naming `Db` (the sqlx database) and `Backend`
 //! (their store type). Each backend provides what differs: `reader()` (the
 //! read pool), `writer()` (a connection that may write), `begin_write` (a
-//! write transaction: `BEGIN IMMEDIATE` on SQLite), the hot path
+//! write transaction: `BEGIN IMMEDIATE` on SQLite), `begin_snapshot` (a
+//! read transaction whose statements share one snapshot), the hot path
 //! (`commit_hot`, `claim_hot`) and the instance methods (`heartbeat_impl`,
 //! …). Here is the `Store` implementation itself.
 //!

@@ -640,10 +640,14 @@ impl Store for Backend {
             "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq \
              WHERE d.tenant_id = $1 AND d.id = $2"
         );
+        // One snapshot for both reads: an outcome committed between them
+        // would otherwise show an attempt the delivery's status and count
+        // do not include yet.
+        let mut tx = self.begin_snapshot().await?;
         let Some(row): Option<DeliveryRow> = sqlx::query_as(&sql)
             .bind(tenant)
             .bind(id)
-            .fetch_optional(self.reader())
+            .fetch_optional(&mut *tx)
             .await?
         else {
             return Ok(None);
@@ -663,8 +667,9 @@ impl Store for Backend {
         )> = sqlx::query_as(LIST_ATTEMPTS)
             .bind(tenant)
             .bind(id)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let attempts = attempts
             .into_iter()
             .map(|a| AttemptRow {

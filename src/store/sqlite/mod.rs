@@ -131,6 +131,12 @@ impl SqliteStore {
         conn.begin_with("BEGIN IMMEDIATE").await
     }
 
+    /// A read transaction whose statements all see one snapshot: in WAL
+    /// mode a deferred transaction keeps the snapshot its first read took.
+    async fn begin_snapshot(&self) -> sqlx::Result<Transaction<'static, Db>> {
+        self.pool.begin().await
+    }
+
     async fn commit_hot(&self, batch: CommitBatch, now: i64) -> Result<Committed, CommitFailed> {
         self.hot.commit(batch, now).await
     }
