@@ -3,9 +3,9 @@
 //! a private CA (`ca_certificate`), so that a webhook's identity and trust
 //! reach its receiver alone (the public roots stay for the others).
 //!
-//! A client is hyper's pooled HTTP/1 client over rustls, built the same
-//! way every time: the SSRF-safe resolver, no proxy, no redirects (hyper
-//! follows none), the same timeouts. A webhook's own client is kept while
+//! A client is a pool of HTTP/1 connections (`pool`) over rustls, built
+//! the same way every time: the SSRF-safe resolver, no proxy, no redirects
+//! (none is followed), the same timeouts. A webhook's own client is kept while
 //! its TLS options are unchanged (by fingerprint), so its pooled
 //! connections survive the target cache's reloads. `send` is the one way
 //! a request goes out (attempts and OAuth2 token requests) and `failure`
@@ -16,19 +16,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http::{HeaderMap, Uri};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::outbound::{AddressPolicy, BlockedError, DnsError, SafeResolver};
+use super::pool::{Answer, Pool, RequestError, handshake};
 use super::targets::TlsOptions;
 use crate::domain::delivery::ErrorKind;
 use crate::domain::receiver_auth::pem;
 
-/// Idle connections kept per host (the in-flight bound).
-const MAX_IDLE_PER_HOST: usize = 512;
 /// How long a connection may take to set up (DNS, TCP, TLS handshake),
 /// within the request's own timeout: a connect the pool raced and no
 /// longer needs runs on by itself, and this ends it.
@@ -40,10 +37,8 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// The most of a response body that is read and kept.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
-type Connector = SafeConnect<hyper_rustls::HttpsConnector<HttpConnector<SafeResolver>>>;
-
 /// One outbound client (cheap to clone: its pool is shared).
-pub type HttpClient = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+pub type HttpClient = Arc<Pool>;
 
 /// The shared client and the webhooks' own.
 pub struct Clients {
@@ -112,11 +107,9 @@ fn build(addresses: &AddressPolicy, tls: rustls::ClientConfig) -> HttpClient {
             .wrap_connector(http),
         policy,
     };
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_timer(TokioTimer::new())
-        .build(connector)
+    Pool::new(Box::new(move |uri| {
+        Box::pin(handshake(connector.clone(), uri))
+    }))
 }
 
 /// The connector every request goes through: an IP literal host is held
@@ -216,7 +209,7 @@ fn tls_config(tls: Option<&TlsOptions>) -> Result<rustls::ClientConfig, String> 
 pub enum SendError {
     /// No answer's head within the request's timeout.
     TimedOut(Duration),
-    Failed(hyper_util::client::legacy::Error),
+    Failed(RequestError),
 }
 
 /// POSTs `body` with `headers` to `uri`; the answer's head must come
@@ -227,42 +220,41 @@ pub async fn send(
     headers: HeaderMap,
     body: Bytes,
     timeout: Duration,
-) -> Result<Response<Incoming>, SendError> {
-    let mut request = Request::new(Full::new(body));
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = uri;
-    *request.headers_mut() = headers;
-    match tokio::time::timeout(timeout, client.request(request)).await {
+) -> Result<Answer, SendError> {
+    match tokio::time::timeout(timeout, client.post(uri, headers, body)).await {
         Ok(answer) => answer.map_err(SendError::Failed),
         Err(_) => Err(SendError::TimedOut(timeout)),
     }
 }
 
 /// Reads up to `MAX_RESPONSE_BODY` bytes, within `remaining` time; says
-/// why the body was cut short, if it was.
-pub async fn read_limited(
-    response: Response<Incoming>,
-    remaining: Duration,
-) -> (Vec<u8>, Option<String>) {
-    let mut stream = response.into_body();
+/// why the body was cut short, if it was. An answer read to its end
+/// gives its connection back to the pool; one cut short closes it.
+pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, Option<String>) {
     let mut body = Vec::new();
+    // Some(error) when cut short; None at the end of the body.
     let read = async {
         while body.len() < MAX_RESPONSE_BODY {
-            match stream.frame().await {
+            match answer.body.frame().await {
                 Some(Ok(frame)) => {
                     if let Ok(chunk) = frame.into_data() {
                         let take = chunk.len().min(MAX_RESPONSE_BODY - body.len());
                         body.extend_from_slice(&chunk[..take]);
                     }
                 }
-                Some(Err(e)) => return Some(e.to_string()),
+                Some(Err(e)) => return Some(Some(e.to_string())),
                 None => return None,
             }
         }
-        None
+        // The limit: what is left goes unread, with its connection.
+        Some(None)
     };
     match tokio::time::timeout(remaining, read).await {
-        Ok(err) => (body, err),
+        Ok(None) => {
+            answer.finish().await;
+            (body, None)
+        }
+        Ok(Some(err)) => (body, err),
         Err(_) => (body, Some("timed out reading the body".into())),
     }
 }
@@ -325,4 +317,68 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connector that never connects.
+    struct Never;
+
+    impl tower_service::Service<Uri> for Never {
+        type Response = ();
+        type Error = std::io::Error;
+        type Future = std::future::Pending<Result<(), std::io::Error>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Uri) -> Self::Future {
+            std::future::pending()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connect_that_never_ends_is_a_timeout_after_the_connect_bound() {
+        use tower_service::Service;
+        let mut connect = SafeConnect {
+            inner: Never,
+            policy: Arc::new(AddressPolicy {
+                allow_private: true,
+                allowed: Vec::new(),
+            }),
+        };
+        let started = tokio::time::Instant::now();
+        let error = connect
+            .call(Uri::from_static("https://hooks.example.test/"))
+            .await
+            .expect_err("no connection");
+        assert_eq!(started.elapsed(), CONNECT_TIMEOUT);
+        let (kind, message) = failure(&SendError::Failed(RequestError::Connect(error)));
+        assert_eq!(kind, ErrorKind::Timeout, "{message}");
+        assert!(message.contains("no connection within 10 s"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_ip_literal_the_policy_forbids_is_refused_before_connecting() {
+        use tower_service::Service;
+        let mut connect = SafeConnect {
+            inner: Never,
+            policy: Arc::new(AddressPolicy {
+                allow_private: false,
+                allowed: Vec::new(),
+            }),
+        };
+        let error = connect
+            .call(Uri::from_static("http://127.0.0.1:9/"))
+            .await
+            .expect_err("refused");
+        let (kind, message) = failure(&SendError::Failed(RequestError::Connect(error)));
+        assert_eq!(kind, ErrorKind::Blocked, "{message}");
+    }
 }

@@ -34,6 +34,7 @@ pub mod failure_log;
 pub mod oauth;
 pub mod outbound;
 pub mod policy;
+pub mod pool;
 pub mod rate_limit;
 pub mod signing;
 pub mod targets;

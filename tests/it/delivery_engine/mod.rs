@@ -23,6 +23,7 @@ use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod connections;
 mod failures;
 mod log;
 mod publishing;
