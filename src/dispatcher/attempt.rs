@@ -194,7 +194,7 @@ pub async fn attempt(
             record.response_headers = Some(headers_json(resp.headers(), |_| false, None));
             let remaining = timeout.saturating_sub(started.elapsed());
             let (body, body_error) = read_limited(resp, remaining).await;
-            record.response_body = Some(String::from_utf8_lossy(&body).into_owned());
+            record.response_body = Some(utf8_lossy(body));
             if !(200..300).contains(&status) {
                 record.error_kind = Some(ErrorKind::HttpStatus);
                 record.error = Some(if (300..400).contains(&status) {
@@ -247,12 +247,11 @@ pub(super) fn headers_json(
             continue;
         }
         let mut values = headers.get_all(name).iter();
-        let first = values.next().map(|v| String::from_utf8_lossy(v.as_bytes()));
-        let mut value = first.unwrap_or_default();
+        let mut value = values.next().map(header_text).unwrap_or_default();
         for v in values {
             let joined = value.to_mut();
             joined.push_str(", ");
-            joined.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            joined.push_str(&header_text(v));
         }
         member(&mut out, name.as_str(), &value);
     }
@@ -261,6 +260,22 @@ pub(super) fn headers_json(
     }
     out.push(b'}');
     String::from_utf8(out).expect("JSON written from str is UTF-8")
+}
+
+/// A header value as text: most are visible ASCII (checked without
+/// decoding); other bytes that are not UTF-8 are replaced.
+fn header_text(v: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    match v.to_str() {
+        Ok(text) => text.into(),
+        Err(_) => String::from_utf8_lossy(v.as_bytes()),
+    }
+}
+
+/// Bytes as text, kept without a copy when they are UTF-8 (the usual
+/// answer), else with invalid sequences replaced.
+fn utf8_lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

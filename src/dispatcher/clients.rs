@@ -27,8 +27,9 @@ use crate::domain::delivery::ErrorKind;
 use crate::domain::receiver_auth::pem;
 
 /// How long a connection may take to set up (DNS, TCP, TLS handshake),
-/// within the request's own timeout: a connect the pool raced and no
-/// longer needs runs on by itself, and this ends it.
+/// whatever the request's own timeout (which also ends it, with the
+/// request): a receiver that accepts and never finishes the handshake
+/// holds no attempt longer than this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// TCP keepalive on pooled connections, so a peer or middlebox that
 /// vanished is noticed before a delivery waits out its timeout on it.
@@ -231,6 +232,7 @@ pub async fn send(
 /// why the body was cut short, if it was. An answer read to its end
 /// gives its connection back to the pool; one cut short closes it.
 pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, Option<String>) {
+    let deadline = tokio::time::Instant::now() + remaining;
     let mut body = Vec::new();
     // Some(error) when cut short; None at the end of the body.
     let read = async {
@@ -251,7 +253,9 @@ pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, 
     };
     match tokio::time::timeout(remaining, read).await {
         Ok(None) => {
-            answer.finish().await;
+            answer
+                .finish(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                .await;
             (body, None)
         }
         Ok(Some(err)) => (body, err),

@@ -356,7 +356,7 @@ fn decide(
     result: AttemptResult,
     now: i64,
 ) -> Outcome {
-    let policy = inner.policy.read().expect("policy lock").clone();
+    let policy = inner.policy.read().expect("policy lock");
     let schedule = target
         .retry_schedule_ms
         .as_ref()

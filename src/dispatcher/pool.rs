@@ -30,7 +30,7 @@ use hyper::client::conn::http1::SendRequest;
 const MAX_IDLE_PER_HOST: usize = 512;
 /// An idle connection older than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often the whole pool is swept of closed and expired connections.
+/// How often the pool is swept of closed and expired idle connections.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// How long an attempt waits, after reading its answer, for the
 /// connection to be ready for the next request before closing it.
@@ -80,12 +80,7 @@ impl std::error::Error for RequestError {
 /// A pool of idle connections and the way to open new ones.
 pub struct Pool {
     open: Opener,
-    idle: Mutex<Idle>,
-}
-
-struct Idle {
-    by_host: HashMap<Key, Vec<(Sender, Instant)>>,
-    swept: Instant,
+    idle: Mutex<HashMap<Key, Vec<(Sender, Instant)>>>,
 }
 
 /// An answer whose connection goes back to the pool once its body has
@@ -107,10 +102,16 @@ impl Answer {
     }
 
     /// The body was read to its end: the connection is reused once hyper
-    /// has finished the exchange (within `READY_WAIT`).
-    pub async fn finish(mut self) {
-        if let Some((pool, key, mut sender)) = self.conn.take()
-            && tokio::time::timeout(READY_WAIT, sender.ready())
+    /// has finished the exchange (within `READY_WAIT` and `left`, what is
+    /// left of the attempt's time).
+    pub async fn finish(mut self, left: Duration) {
+        let Some((pool, key, mut sender)) = self.conn.take() else {
+            return;
+        };
+        // Usually ready already: hyper finished the exchange before the
+        // body's end reached this task.
+        if sender.is_ready()
+            || tokio::time::timeout(READY_WAIT.min(left), sender.ready())
                 .await
                 .is_ok_and(|ready| ready.is_ok())
         {
@@ -120,14 +121,34 @@ impl Answer {
 }
 
 impl Pool {
+    /// A pool; on a Tokio runtime, with a task that closes its expired
+    /// idle connections every `SWEEP_EVERY` until the pool is dropped.
     pub fn new(open: Opener) -> Arc<Self> {
-        Arc::new(Self {
+        let pool = Arc::new(Self {
             open,
-            idle: Mutex::new(Idle {
-                by_host: HashMap::new(),
-                swept: Instant::now(),
-            }),
-        })
+            idle: Mutex::new(HashMap::new()),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&pool);
+            runtime.spawn(async move {
+                let mut every = tokio::time::interval(SWEEP_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    let Some(pool) = weak.upgrade() else { return };
+                    pool.sweep(Instant::now());
+                }
+            });
+        }
+        pool
+    }
+
+    /// Drops the idle connections that closed or expired.
+    fn sweep(&self, now: Instant) {
+        self.idle.lock().expect("pool").retain(|_, list| {
+            list.retain(|(s, since)| !s.is_closed() && now.duration_since(*since) < IDLE_TIMEOUT);
+            !list.is_empty()
+        });
     }
 
     /// Sends `body` with `headers` to `uri` (POST), on an idle connection
@@ -154,7 +175,7 @@ impl Pool {
             let (mut sender, reused) = match self.checkout(&key) {
                 Some(s) => (s, true),
                 None => (
-                    (self.open)(uri.clone())
+                    (self.open)(connect_uri(&key))
                         .await
                         .map_err(RequestError::Connect)?,
                     false,
@@ -181,7 +202,7 @@ impl Pool {
     /// The most recently used open idle connection to `key`.
     fn checkout(&self, key: &Key) -> Option<Sender> {
         let mut idle = self.idle.lock().expect("pool");
-        let list = idle.by_host.get_mut(key)?;
+        let list = idle.get_mut(key)?;
         while let Some((sender, since)) = list.pop() {
             if sender.is_ready() && since.elapsed() < IDLE_TIMEOUT {
                 return Some(sender);
@@ -193,16 +214,7 @@ impl Pool {
     fn put_back(&self, key: Key, sender: Sender) {
         let now = Instant::now();
         let mut idle = self.idle.lock().expect("pool");
-        if now.duration_since(idle.swept) >= SWEEP_EVERY {
-            idle.swept = now;
-            idle.by_host.retain(|_, list| {
-                list.retain(|(s, since)| {
-                    !s.is_closed() && now.duration_since(*since) < IDLE_TIMEOUT
-                });
-                !list.is_empty()
-            });
-        }
-        let list = idle.by_host.entry(key).or_default();
+        let list = idle.entry(key).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
             list.push((sender, now));
         }
@@ -223,6 +235,21 @@ fn host_header(uri: &Uri, scheme: &Scheme) -> Result<HeaderValue, RequestError> 
         _ => HeaderValue::from_str(host),
     };
     value.map_err(|_| RequestError::NotAbsolute)
+}
+
+/// What a connection is opened to: the scheme and authority alone (no
+/// path, query or credentials reach the connector).
+fn connect_uri((scheme, authority): &Key) -> Uri {
+    let host_port = match authority.port_u16() {
+        Some(port) => format!("{}:{port}", authority.host()),
+        None => authority.host().to_owned(),
+    };
+    Uri::builder()
+        .scheme(scheme.clone())
+        .authority(host_port)
+        .path_and_query("/")
+        .build()
+        .expect("a scheme and an authority make a URI")
 }
 
 /// The request target HTTP/1 sends to an origin server: path and query.
@@ -309,7 +336,7 @@ mod tests {
         while let Some(frame) = answer.body.frame().await {
             frame.unwrap();
         }
-        answer.finish().await;
+        answer.finish(Duration::from_secs(1)).await;
     }
 
     #[tokio::test]
@@ -368,6 +395,23 @@ mod tests {
         assert_eq!(host("http://127.0.0.1:80/"), "127.0.0.1");
         assert_eq!(host("http://127.0.0.1:3000/"), "127.0.0.1:3000");
         assert_eq!(host("http://[::1]:3000/"), "[::1]:3000");
+    }
+
+    #[test]
+    fn connections_are_opened_to_the_scheme_host_and_port_alone() {
+        let to = |u: &str| {
+            let uri: Uri = u.parse().unwrap();
+            connect_uri(&(
+                uri.scheme().unwrap().clone(),
+                uri.authority().unwrap().clone(),
+            ))
+            .to_string()
+        };
+        assert_eq!(
+            to("https://user:pw@example.com/a?b=c"),
+            "https://example.com/"
+        );
+        assert_eq!(to("http://[::1]:3000/hook"), "http://[::1]:3000/");
     }
 
     #[test]
