@@ -227,6 +227,8 @@ impl PostgresStore {
         }
     }
 
+    /// Commits on one of the hot connections, which goes back only if the
+    /// commit succeeded.
     async fn commit_in_tx(
         &self,
         events: &[NewEvent],
@@ -234,9 +236,26 @@ impl PostgresStore {
         outcomes: &[Outcome],
         now: i64,
     ) -> StoreResult<(PublishBatch, Vec<i64>)> {
+        let mut conn = self.hot.take(&self.pool).await?;
+        let committed = self
+            .commit_on(&mut conn, events, lease, outcomes, now)
+            .await;
+        if committed.is_ok() {
+            conn.done();
+        }
+        committed
+    }
+
+    async fn commit_on(
+        &self,
+        conn: &mut PgConnection,
+        events: &[NewEvent],
+        lease: Option<&Lease>,
+        outcomes: &[Outcome],
+        now: i64,
+    ) -> StoreResult<(PublishBatch, Vec<i64>)> {
         use sqlx::Connection;
         let tallies = fold_outcomes(outcomes);
-        let mut conn = self.pool.acquire().await?;
         let operational = self.shared.operational.get();
         // Without an operational tenant, a suspension to check, work to
         // announce or an idempotency key to lock, a batch needs no
@@ -255,15 +274,14 @@ impl PostgresStore {
         let mut planned = None;
         if lean {
             if events.is_empty() {
-                record(&mut conn, outcomes, &tallies, now).await?;
+                record(conn, outcomes, &tallies, now).await?;
                 return Ok((PublishBatch::default(), Vec::new()));
             }
             let mut plan = PublishPlan::new(events, Vec::new(), now);
-            let audience = audience(&mut conn, &self.shared.filters, &plan).await?;
+            let audience = audience(conn, &self.shared.filters, &plan).await?;
             plan.fan_out(&audience, lease, now);
             if !needs_transaction(&plan) {
-                let ids =
-                    insert(&mut conn, events, &plan, lease, now, (outcomes, &tallies)).await?;
+                let ids = insert(conn, events, &plan, lease, now, (outcomes, &tallies)).await?;
                 return Ok((plan.finish(&ids), Vec::new()));
             }
             // Fifo queues to lock, or deliveries left for a claim to
@@ -300,13 +318,15 @@ impl PostgresStore {
     }
 
     pub(super) async fn claim_hot(&self, c: Claim<'_>) -> StoreResult<Vec<DeliveryJob>> {
+        let mut conn = self.hot.take(&self.pool).await?;
         let rows: Vec<ClaimedEventRow> = sqlx::query_as(CLAIM)
             .bind(c.owner)
             .bind(c.lease_until)
             .bind(c.now)
             .bind(c.limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?;
+        conn.done();
         let mut events: HashMap<i64, (String, i64, bytes::Bytes)> = HashMap::new();
         let mut claimed = Vec::with_capacity(rows.len());
         for r in rows {

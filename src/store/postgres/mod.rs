@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use super::{StoreResult, migrations};
 use crate::crypto::Cipher;
 
+mod connections;
 mod hot;
 
 /// The names the shared queries compile against.
@@ -42,6 +43,8 @@ pub struct PostgresStore {
     /// Fires when another instance (or this one) announced claimable work.
     work: Arc<Notify>,
     shared: HotShared,
+    /// The hot path's own connections (`connections`).
+    hot: connections::HotConnections,
 }
 
 impl PostgresStore {
@@ -68,6 +71,7 @@ impl PostgresStore {
             cipher,
             work: Arc::new(Notify::new()),
             shared: HotShared::default(),
+            hot: connections::HotConnections::default(),
         };
         store.migrate().await?;
         store.check_key().await?;
