@@ -63,6 +63,9 @@ impl Clients {
     /// value gone bad does).
     pub fn client_for(&self, id: i64, tls: Option<&TlsOptions>) -> Result<HttpClient, String> {
         let Some(tls) = tls else {
+            // Its TLS options were removed: its own client (and pooled
+            // connections) go.
+            self.forget(id);
             return Ok(self.shared.clone());
         };
         if let Some((fingerprint, client)) = self.own.lock().expect("clients").get(&id)
@@ -76,6 +79,17 @@ impl Clients {
             .expect("clients")
             .insert(id, (tls.fingerprint, client.clone()));
         Ok(client)
+    }
+}
+
+impl Clients {
+    /// Drops webhook `id`'s own client, if it has one (the webhook is
+    /// gone, or no longer has TLS options): its idle connections close.
+    pub fn forget(&self, id: i64) {
+        let mut own = self.own.lock().expect("clients");
+        if !own.is_empty() {
+            own.remove(&id);
+        }
     }
 }
 
@@ -345,6 +359,25 @@ mod tests {
         fn call(&mut self, _: Uri) -> Self::Future {
             std::future::pending()
         }
+    }
+
+    #[tokio::test]
+    async fn a_webhooks_own_client_goes_when_its_tls_options_or_the_webhook_do() {
+        let clients = Clients::new(AddressPolicy {
+            allow_private: true,
+            allowed: Vec::new(),
+        });
+        let tls = TlsOptions {
+            ca_certificate: None,
+            identity: None,
+            fingerprint: [7; 32],
+        };
+        clients.client_for(1, Some(&tls)).unwrap();
+        clients.client_for(2, Some(&tls)).unwrap();
+        assert_eq!(clients.own.lock().unwrap().len(), 2);
+        clients.client_for(1, None).unwrap();
+        clients.forget(2);
+        assert!(clients.own.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

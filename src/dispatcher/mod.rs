@@ -283,7 +283,10 @@ async fn run_job(inner: &Inner, job: &DeliveryJob) -> Outcome {
         .await
     {
         Ok(Some(t)) => t,
-        Ok(None) => return no_attempt(job, DeliveryStatus::Failed),
+        Ok(None) => {
+            inner.clients.forget(job.webhook_id);
+            return no_attempt(job, DeliveryStatus::Failed);
+        }
         Err(e) => {
             tracing::warn!(error = %e, delivery.id = job.delivery_id, "could not load the webhook; retrying soon");
             return release(job, now + 1_000);
