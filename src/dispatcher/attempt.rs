@@ -114,7 +114,7 @@ pub async fn attempt(
 
     let started = Instant::now();
     let timeout = target.timeout(default_timeout_ms);
-    let Some(uri) = target.uri.clone() else {
+    let Some(to) = &target.destination else {
         record.error_kind = Some(ErrorKind::Connect);
         record.error = Some("the webhook URL does not parse".into());
         return AttemptResult {
@@ -143,7 +143,7 @@ pub async fn attempt(
         if let Some(a) = authorization {
             headers.insert(AUTHORIZATION, a);
         }
-        send(client, uri.clone(), headers, job.body.clone(), timeout)
+        send(client, to, headers, job.body.clone(), timeout)
     };
     let authorization = match bearer(None).await {
         Ok(a) => a,

@@ -21,7 +21,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::outbound::{AddressPolicy, BlockedError, DnsError, SafeResolver};
-use super::pool::{Answer, Pool, RequestError, handshake};
+use super::pool::{Answer, Destination, Pool, RequestError, handshake};
 use super::targets::TlsOptions;
 use crate::domain::delivery::ErrorKind;
 use crate::domain::receiver_auth::pem;
@@ -63,9 +63,6 @@ impl Clients {
     /// value gone bad does).
     pub fn client_for(&self, id: i64, tls: Option<&TlsOptions>) -> Result<HttpClient, String> {
         let Some(tls) = tls else {
-            // Its TLS options were removed: its own client (and pooled
-            // connections) go.
-            self.forget(id);
             return Ok(self.shared.clone());
         };
         if let Some((fingerprint, client)) = self.own.lock().expect("clients").get(&id)
@@ -80,16 +77,11 @@ impl Clients {
             .insert(id, (tls.fingerprint, client.clone()));
         Ok(client)
     }
-}
 
-impl Clients {
     /// Drops webhook `id`'s own client, if it has one (the webhook is
-    /// gone, or no longer has TLS options): its idle connections close.
+    /// gone): its idle connections close.
     pub fn forget(&self, id: i64) {
-        let mut own = self.own.lock().expect("clients");
-        if !own.is_empty() {
-            own.remove(&id);
-        }
+        self.own.lock().expect("clients").remove(&id);
     }
 }
 
@@ -227,16 +219,16 @@ pub enum SendError {
     Failed(RequestError),
 }
 
-/// POSTs `body` with `headers` to `uri`; the answer's head must come
+/// POSTs `body` with `headers` to `to`; the answer's head must come
 /// within `timeout` (the caller reads the body in what is left of it).
 pub async fn send(
     client: &HttpClient,
-    uri: Uri,
+    to: &Destination,
     headers: HeaderMap,
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, SendError> {
-    match tokio::time::timeout(timeout, client.post(uri, headers, body)).await {
+    match tokio::time::timeout(timeout, client.post(to, headers, body)).await {
         Ok(answer) => answer.map_err(SendError::Failed),
         Err(_) => Err(SendError::TimedOut(timeout)),
     }
@@ -248,7 +240,8 @@ pub async fn send(
 pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, Option<String>) {
     let deadline = tokio::time::Instant::now() + remaining;
     let mut body = Vec::new();
-    // Some(error) when cut short; None at the end of the body.
+    // Ok(true): read to its end; Ok(false): cut at the limit, the rest
+    // left unread with its connection.
     let read = async {
         while body.len() < MAX_RESPONSE_BODY {
             match answer.body.frame().await {
@@ -258,21 +251,21 @@ pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, 
                         body.extend_from_slice(&chunk[..take]);
                     }
                 }
-                Some(Err(e)) => return Some(Some(e.to_string())),
-                None => return None,
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Ok(true),
             }
         }
-        // The limit: what is left goes unread, with its connection.
-        Some(None)
+        Ok(false)
     };
     match tokio::time::timeout(remaining, read).await {
-        Ok(None) => {
+        Ok(Ok(true)) => {
             answer
                 .finish(deadline.saturating_duration_since(tokio::time::Instant::now()))
                 .await;
             (body, None)
         }
-        Ok(Some(err)) => (body, err),
+        Ok(Ok(false)) => (body, None),
+        Ok(Err(e)) => (body, Some(e)),
         Err(_) => (body, Some("timed out reading the body".into())),
     }
 }
@@ -361,12 +354,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_webhooks_own_client_goes_when_its_tls_options_or_the_webhook_do() {
-        let clients = Clients::new(AddressPolicy {
-            allow_private: true,
+    fn policy(allow_private: bool) -> AddressPolicy {
+        AddressPolicy {
+            allow_private,
             allowed: Vec::new(),
-        });
+        }
+    }
+
+    /// A connector that never connects, behind the address policy.
+    fn never(allow_private: bool) -> SafeConnect<Never> {
+        SafeConnect {
+            inner: Never,
+            policy: Arc::new(policy(allow_private)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gone_webhooks_own_client_is_dropped() {
+        let clients = Clients::new(policy(true));
         let tls = TlsOptions {
             ca_certificate: None,
             identity: None,
@@ -375,21 +380,14 @@ mod tests {
         clients.client_for(1, Some(&tls)).unwrap();
         clients.client_for(2, Some(&tls)).unwrap();
         assert_eq!(clients.own.lock().unwrap().len(), 2);
-        clients.client_for(1, None).unwrap();
         clients.forget(2);
-        assert!(clients.own.lock().unwrap().is_empty());
+        assert_eq!(clients.own.lock().unwrap().keys().collect::<Vec<_>>(), [&1]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_connect_that_never_ends_is_a_timeout_after_the_connect_bound() {
         use tower_service::Service;
-        let mut connect = SafeConnect {
-            inner: Never,
-            policy: Arc::new(AddressPolicy {
-                allow_private: true,
-                allowed: Vec::new(),
-            }),
-        };
+        let mut connect = never(true);
         let started = tokio::time::Instant::now();
         let error = connect
             .call(Uri::from_static("https://hooks.example.test/"))
@@ -404,13 +402,7 @@ mod tests {
     #[tokio::test]
     async fn an_ip_literal_the_policy_forbids_is_refused_before_connecting() {
         use tower_service::Service;
-        let mut connect = SafeConnect {
-            inner: Never,
-            policy: Arc::new(AddressPolicy {
-                allow_private: false,
-                allowed: Vec::new(),
-            }),
-        };
+        let mut connect = never(false);
         let error = connect
             .call(Uri::from_static("http://127.0.0.1:9/"))
             .await

@@ -388,6 +388,8 @@ fn decide(
             None => (DeliveryStatus::Failed, None, false),
         }
     };
+    // Not held while the failure is logged.
+    drop(policy);
     if !result.succeeded() {
         let next = match (status, next_attempt_at) {
             (DeliveryStatus::Retrying, Some(at)) => {

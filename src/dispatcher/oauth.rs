@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 use super::clients::{HttpClient, failure, read_limited, send};
+use super::pool::Destination;
 use crate::domain::receiver_auth::OAuth2Config;
 
 /// A token whose lifetime the endpoint did not state is used this long
@@ -185,10 +186,12 @@ async fn fetch(config: &OAuth2Config, f: &Fetcher<'_>) -> Result<(HeaderValue, i
     if let Some(a) = &config.audience {
         form.push(("audience", a));
     }
-    let uri: http::Uri = url
+    let to = url
         .as_str()
-        .parse()
-        .map_err(|_| "the token URL is not a request URI".to_string())?;
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| Destination::new(&u))
+        .ok_or_else(|| "the token URL is not a request URI".to_string())?;
     let body = serde_urlencoded::to_string(&form).expect("strings form-encode");
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(AUTHORIZATION, client_authentication(config)?);
@@ -202,7 +205,7 @@ async fn fetch(config: &OAuth2Config, f: &Fetcher<'_>) -> Result<(HeaderValue, i
         HeaderValue::from_static(super::attempt::USER_AGENT_VALUE),
     );
     let started = std::time::Instant::now();
-    let resp = match send(f.client, uri, headers, body.into(), f.timeout).await {
+    let resp = match send(f.client, &to, headers, body.into(), f.timeout).await {
         Ok(r) => r,
         Err(e) => return Err(format!("token endpoint: {}", failure(&e).1)),
     };

@@ -30,8 +30,9 @@ const LOAD_TRIES: u32 = 3;
 pub struct Target {
     pub webhook_id: i64,
     pub url: String,
-    /// Parsed once: the hot path neither re-parses nor re-checks it.
-    pub uri: Option<http::Uri>,
+    /// Parsed once, with what a request derives from it (pool key, Host,
+    /// request target): the hot path neither re-parses nor re-derives it.
+    pub destination: Option<super::pool::Destination>,
     pub enabled: bool,
     pub suspended: bool,
     /// Paused (SPEC §12): its jobs are parked, not attempted.
@@ -330,12 +331,13 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
             }
         }
     }
-    let uri = url::Url::parse(&w.url)
+    let destination = url::Url::parse(&w.url)
         .ok()
-        .and_then(|u| u.as_str().parse::<http::Uri>().ok());
+        .and_then(|u| u.as_str().parse::<http::Uri>().ok())
+        .and_then(|u| super::pool::Destination::new(&u));
     Target {
         webhook_id: w.id,
-        uri,
+        destination,
         url: w.url,
         enabled: w.enabled,
         suspended: w.suspended,
@@ -362,7 +364,7 @@ mod tests {
         Arc::new(Target {
             webhook_id,
             url: url.into(),
-            uri: None,
+            destination: None,
             enabled: true,
             suspended: false,
             paused: false,

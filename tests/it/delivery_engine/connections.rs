@@ -129,6 +129,10 @@ async fn deliveries_to_one_receiver_share_one_kept_alive_connection() {
     }
 }
 
+/// hookd sees each close before the next delivery here, so this shows
+/// that a closed idle connection is not taken again; the resend of a
+/// request a connection closed under it is shown by `dispatcher::pool`'s
+/// unit test, where the timing is controlled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_closing_its_idle_connections_costs_no_failed_attempt() {
     let dir = tempfile::tempdir().unwrap();
