@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
 use super::clients::{HttpClient, failure, read_limited, send};
 use super::oauth::{Fetcher, TokenCache};
@@ -15,6 +15,14 @@ use super::targets::{Target, TargetAuth};
 use crate::domain::delivery::{AttemptRecord, DeliveryJob, ErrorKind};
 
 pub const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+
+// hookd's own header names, made once: a name given as `&str` is parsed,
+// and one that is not a standard header copied, on every insert.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const X_WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("x-webhook-signature");
 
 /// What one attempt found out.
 #[derive(Debug)]
@@ -81,12 +89,12 @@ pub async fn attempt(
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     let id_value =
         HeaderValue::from_str(&msg_id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    headers.insert("idempotency-key", id_value.clone());
-    headers.insert("webhook-id", id_value);
-    headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
+    headers.insert(IDEMPOTENCY_KEY, id_value.clone());
+    headers.insert(WEBHOOK_ID, id_value);
+    headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
     let sig_value = HeaderValue::from_str(&signature).expect("base64 is a valid header value");
-    headers.insert("webhook-signature", sig_value.clone());
-    headers.insert("x-webhook-signature", sig_value);
+    headers.insert(WEBHOOK_SIGNATURE, sig_value.clone());
+    headers.insert(X_WEBHOOK_SIGNATURE, sig_value);
     for (k, v) in &target.headers {
         headers.append(k.clone(), v.clone());
     }

@@ -66,6 +66,17 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Dns,
+        ErrorKind::Tls,
+        ErrorKind::Blocked,
+        ErrorKind::HttpStatus,
+        ErrorKind::Auth,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Timeout => "timeout",
@@ -254,6 +265,17 @@ pub struct ExhaustedDelivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lists_of_kinds_and_statuses_are_in_declaration_order() {
+        // Metrics index their series by `value as usize`.
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i, "{k:?}");
+        }
+        for (i, s) in DeliveryStatus::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+    }
 
     fn nested(levels: usize) -> String {
         // An object holding arrays: `{"a":[[…]]}`, `levels` deep in all.

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,7 +50,12 @@ pub(super) struct HotWriter {
 
 impl HotWriter {
     /// Opens a connection to an existing, migrated database and starts the thread.
-    pub fn start(db: &Path, full_sync: bool, shared: HotShared) -> StoreResult<Self> {
+    pub fn start(
+        db: &Path,
+        full_sync: bool,
+        shared: HotShared,
+        gate: super::WriteGate,
+    ) -> StoreResult<Self> {
         let conn = Connection::open(db)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         // No foreign-key checks on this connection: it writes deliveries
@@ -80,6 +86,8 @@ impl HotWriter {
             .spawn(move || {
                 let mut conn = conn;
                 while let Some(job) = rx.blocking_recv() {
+                    // Behind any write the sqlx writer asked for first.
+                    let _turn = gate.blocking_lock();
                     match job {
                         Job::Commit { batch, now, reply } => {
                             let CommitBatch {
@@ -257,26 +265,26 @@ fn publish(
         conn,
         &plan.deliveries,
         &INSERT_DELIVERIES,
-        11,
-        "",
         None,
         |d, out| {
             let e = &events[d.event];
             let lease = lease.filter(|_| d.leased);
-            out.push(Box::new(&e.tenant_id));
-            out.push(Box::new(seqs[d.event]));
-            out.push(Box::new(d.webhook_id));
-            out.push(Box::new(&e.event_type));
-            out.push(Box::new(d.status.as_str()));
-            out.push(Box::new(d.next_attempt_at));
-            out.push(Box::new(lease.map(|l| l.owner.as_str())));
-            out.push(Box::new(lease.map(|l| l.until)));
-            out.push(Box::new(now));
-            out.push(Box::new(now));
-            out.push(Box::new(
-                d.ordered
-                    .then(|| e.ordering_key.as_deref().unwrap_or_default()),
-            ));
+            out.extend([
+                text(e.tenant_id.as_str()),
+                int(seqs[d.event]),
+                int(d.webhook_id),
+                text(e.event_type.as_str()),
+                text(d.status.as_str()),
+                int(d.next_attempt_at),
+                text(lease.map(|l| l.owner.as_str())),
+                int(lease.map(|l| l.until)),
+                int(now),
+                int(now),
+                text(
+                    d.ordered
+                        .then(|| e.ordering_key.as_deref().unwrap_or_default()),
+                ),
+            ]);
         },
     )?;
     Ok(plan.finish(&ids))
@@ -321,21 +329,66 @@ fn audience(conn: &Connection, filters: &FilterCache, plan: &PublishPlan) -> Sto
     Ok(audience)
 }
 
+/// A multi-row statement `prefix VALUES (?, …), (?, …) suffix`, its text
+/// made once for each chunk size in `CHUNKS` (the prepared-statement cache
+/// finds statements by text).
+struct Chunked {
+    columns: usize,
+    /// By `CHUNKS`' order.
+    texts: [String; CHUNKS.len()],
+}
+
+impl Chunked {
+    fn new(prefix: &str, columns: usize, suffix: &str) -> Self {
+        let row = format!("({})", vec!["?"; columns].join(", "));
+        Self {
+            columns,
+            texts: CHUNKS.map(|n| {
+                format!(
+                    "{prefix}VALUES {}{suffix}",
+                    vec![row.as_str(); n].join(", ")
+                )
+            }),
+        }
+    }
+}
+
+/// Statement shapes used for multi-row statements: few enough to stay in
+/// the prepared-statement cache, large enough to amortise each execution.
+const CHUNKS: [usize; 3] = [32, 8, 1];
+
 /// The multi-row inserts, each of which ends the transaction if it fails
 /// (`OR ROLLBACK`): the batch fails as a whole anyway, and a statement
 /// that cannot fail halfway needs no statement journal.
-static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| or_rollback(INSERT_DELIVERY_COLUMNS));
+static INSERT_DELIVERIES: LazyLock<Chunked> =
+    LazyLock::new(|| Chunked::new(&or_rollback(INSERT_DELIVERY_COLUMNS), 11, ""));
 /// Attempts are written only for deliveries that still exist: a webhook
 /// deleted while its attempt was in flight fails the delivery, and the
 /// purge may remove it (with its event) before the outcome is recorded.
-static INSERT_ATTEMPTS: LazyLock<String> = LazyLock::new(|| {
-    format!(
+static INSERT_ATTEMPTS: LazyLock<Chunked> = LazyLock::new(|| {
+    let insert = format!(
         "{} SELECT * FROM (",
         or_rollback(INSERT_ATTEMPT_COLUMNS).trim_end()
+    );
+    Chunked::new(
+        &insert,
+        11,
+        ") AS v WHERE EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = v.column1)",
     )
 });
-const INSERT_ATTEMPTS_END: &str =
-    ") AS v WHERE EXISTS (SELECT 1 FROM deliveries AS d WHERE d.id = v.column1)";
+/// The outcomes' new delivery states: one UPDATE … FROM (VALUES …) per
+/// chunk, `updated_at` bound after the rows.
+static UPDATE_DELIVERIES: LazyLock<Chunked> = LazyLock::new(|| {
+    Chunked::new(
+        "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (",
+        6,
+        ") UPDATE OR ROLLBACK deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
+         retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
+         lease_owner = NULL, lease_until = NULL, last_status_code = COALESCE(v.v_code, last_status_code), \
+         last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ? \
+         FROM v WHERE deliveries.id = v.v_id",
+    )
+});
 
 fn or_rollback(insert: &str) -> String {
     let columns = insert
@@ -344,42 +397,49 @@ fn or_rollback(insert: &str) -> String {
     format!("INSERT OR ROLLBACK INTO {columns}")
 }
 
-/// Statement shapes used for multi-row statements: few enough to stay in
-/// the prepared-statement cache, large enough to amortise each execution.
-const CHUNKS: [usize; 3] = [32, 8, 1];
+/// Bound values, borrowed where they can be: no box per value.
+type Binds<'a> = Vec<ToSqlOutput<'a>>;
 
-type Binds<'a> = Vec<Box<dyn rusqlite::ToSql + 'a>>;
+fn int(v: impl Into<Option<i64>>) -> ToSqlOutput<'static> {
+    v.into()
+        .map_or(ToSqlOutput::Owned(Value::Null), ToSqlOutput::from)
+}
 
-/// Runs `prefix VALUES (?, …), (?, …) suffix` over `rows` in chunks of the
-/// sizes in `CHUNKS`, with `trailing` bound after the rows. Returns the
-/// rowids an INSERT gave the rows (SQLite numbers the rows of one INSERT
-/// into an AUTOINCREMENT table consecutively).
-#[allow(clippy::too_many_arguments)]
+fn text<'a>(v: impl Into<Option<&'a str>>) -> ToSqlOutput<'a> {
+    ToSqlOutput::Borrowed(v.into().into())
+}
+
+/// Runs `statement` over `rows` in chunks of the sizes in `CHUNKS`, with
+/// `trailing` bound after the rows. Returns the rowids an INSERT gave the
+/// rows (SQLite numbers the rows of one INSERT into an AUTOINCREMENT table
+/// consecutively).
 fn run_chunked<'a, T>(
     conn: &Connection,
     rows: &'a [T],
-    prefix: &str,
-    columns: usize,
-    suffix: &str,
+    statement: &Chunked,
     trailing: Option<i64>,
     bind: impl Fn(&'a T, &mut Binds<'a>),
 ) -> StoreResult<Vec<i64>> {
     let mut ids = Vec::with_capacity(rows.len());
     let mut rest = rows;
+    let mut binds: Binds<'a> = Vec::new();
     while !rest.is_empty() {
-        let n = CHUNKS.into_iter().find(|&c| c <= rest.len()).unwrap_or(1);
+        let size = CHUNKS
+            .iter()
+            .position(|&c| c <= rest.len())
+            .unwrap_or(CHUNKS.len() - 1);
+        let n = CHUNKS[size];
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
-        let row = format!("({})", vec!["?"; columns].join(", "));
-        let sql = format!("{prefix}VALUES {}{suffix}", vec![row; n].join(", "));
-        let mut binds: Binds<'a> = Vec::with_capacity(n * columns + 1);
+        binds.clear();
+        binds.reserve(n * statement.columns + 1);
         for r in chunk {
             bind(r, &mut binds);
         }
         if let Some(t) = trailing {
-            binds.push(Box::new(t));
+            binds.push(int(t));
         }
-        conn.prepare_cached(&sql)?
+        conn.prepare_cached(&statement.texts[size])?
             .execute(rusqlite::params_from_iter(binds.iter()))?;
         let last = conn.last_insert_rowid();
         ids.extend((0..n as i64).map(|k| last - (n as i64 - 1) + k));
@@ -391,53 +451,36 @@ fn run_chunked<'a, T>(
 /// suspended, and those whose failure streak a success ended.
 fn record(conn: &Connection, outcomes: &[Outcome], now: i64) -> StoreResult<(Vec<i64>, Vec<i64>)> {
     let attempted: Vec<&Outcome> = outcomes.iter().filter(|o| o.attempt.is_some()).collect();
-    run_chunked(
-        conn,
-        &attempted,
-        &INSERT_ATTEMPTS,
-        11,
-        INSERT_ATTEMPTS_END,
-        None,
-        |o, out| {
-            let a = o.attempt.as_ref().expect("filtered to attempted");
-            out.push(Box::new(o.delivery_id));
-            out.push(Box::new(&o.tenant_id));
-            out.push(Box::new(a.attempted_at));
-            out.push(Box::new(a.duration_ms));
-            out.push(Box::new(&a.url));
-            out.push(Box::new(&a.request_headers));
-            out.push(Box::new(a.response_status));
-            out.push(Box::new(&a.response_headers));
-            out.push(Box::new(&a.response_body));
-            out.push(Box::new(a.error_kind.map(|k| k.as_str())));
-            out.push(Box::new(&a.error));
-        },
-    )?;
-    // One UPDATE … FROM (VALUES …) per chunk.
-    run_chunked(
-        conn,
-        outcomes,
-        "WITH v (v_id, v_status, v_attempted, v_next, v_code, v_error) AS (",
-        6,
-        ") UPDATE OR ROLLBACK deliveries SET status = v.v_status, attempts = attempts + v.v_attempted, \
-         retry_step = retry_step + v.v_attempted, next_attempt_at = v.v_next, \
-         lease_owner = NULL, lease_until = NULL, last_status_code = COALESCE(v.v_code, last_status_code), \
-         last_error = CASE WHEN v.v_attempted = 1 THEN v.v_error ELSE last_error END, updated_at = ? \
-         FROM v WHERE deliveries.id = v.v_id",
-        Some(now),
-        |o, out| {
-            let (code, error) = match &o.attempt {
-                Some(a) => (a.response_status, a.error.as_deref()),
-                None => (None, None),
-            };
-            out.push(Box::new(o.delivery_id));
-            out.push(Box::new(o.status.as_str()));
-            out.push(Box::new(i64::from(o.attempt.is_some())));
-            out.push(Box::new(o.next_attempt_at));
-            out.push(Box::new(code));
-            out.push(Box::new(error));
-        },
-    )?;
+    run_chunked(conn, &attempted, &INSERT_ATTEMPTS, None, |o, out| {
+        let a = o.attempt.as_ref().expect("filtered to attempted");
+        out.extend([
+            int(o.delivery_id),
+            text(o.tenant_id.as_str()),
+            int(a.attempted_at),
+            int(a.duration_ms),
+            text(a.url.as_str()),
+            text(a.request_headers.as_str()),
+            int(a.response_status.map(i64::from)),
+            text(a.response_headers.as_deref()),
+            text(a.response_body.as_deref()),
+            text(a.error_kind.map(|k| k.as_str())),
+            text(a.error.as_deref()),
+        ]);
+    })?;
+    run_chunked(conn, outcomes, &UPDATE_DELIVERIES, Some(now), |o, out| {
+        let (code, error) = match &o.attempt {
+            Some(a) => (a.response_status, a.error.as_deref()),
+            None => (None, None),
+        };
+        out.extend([
+            int(o.delivery_id),
+            text(o.status.as_str()),
+            int(i64::from(o.attempt.is_some())),
+            int(o.next_attempt_at),
+            int(code.map(i64::from)),
+            text(error),
+        ]);
+    })?;
     let mut suspended = Vec::new();
     let mut recovered = Vec::new();
     for t in fold_outcomes(outcomes) {

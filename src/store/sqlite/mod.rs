@@ -37,6 +37,13 @@ type Backend = SqliteStore;
 #[path = "../sql/mod.rs"]
 mod sql;
 
+/// The lock both writers take around a write transaction, in the order
+/// they asked for it (Tokio's mutex is fair). Without it the two met only
+/// at SQLite's lock, whose busy handler retries on a timer: a management
+/// write (a pause, say) waited seconds while the hot writer's transactions
+/// followed each other back to back.
+type WriteGate = Arc<tokio::sync::Mutex<SqliteConnection>>;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
@@ -44,7 +51,9 @@ pub struct SqliteStore {
     /// The one writer connection: writes queue on this lock in-process
     /// instead of spinning on SQLite's busy handler. Held directly, not in a
     /// pool: a pool's acquire and release cost round trips per transaction.
-    writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    /// The hot writer thread takes the same lock around each of its
+    /// transactions (`WriteGate`).
+    writer: WriteGate,
     /// The hot path's writer thread (publish, record, claim).
     hot: hot::HotWriter,
     /// Checkpoints the WAL off the writers' threads (`checkpointer`).
@@ -95,7 +104,12 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await?;
         let shared = HotShared::default();
-        let hot = hot::HotWriter::start(&data_dir.join("hookd.db"), durable, shared.clone())?;
+        let hot = hot::HotWriter::start(
+            &data_dir.join("hookd.db"),
+            durable,
+            shared.clone(),
+            writer.clone(),
+        )?;
         let checkpoints = checkpointer::Checkpointer::start(&data_dir.join("hookd.db"), durable)?;
         let store = Self {
             pool,
