@@ -60,13 +60,15 @@ pub struct Subscriber {
 }
 
 /// What the store read for the plan, aligned with the plan's requests.
+/// Shared pieces: a backend may keep them for later batches
+/// (`store::postgres::audiences`).
 #[derive(Debug, Default)]
 pub struct Audience {
-    /// The enabled webhooks of each of `PublishPlan::groups`.
-    pub subscribers: Vec<Vec<Subscriber>>,
+    /// The enabled webhooks of each of `PublishPlan::groups`, in id order.
+    pub subscribers: Vec<Arc<Vec<Subscriber>>>,
     /// For each of `PublishPlan::tenants`, its types whose category is not
     /// their name's first segment.
-    pub categories: Vec<HashMap<String, String>>,
+    pub categories: Vec<Arc<HashMap<String, String>>>,
     /// For each of `PublishPlan::named`: whether the webhook is suspended,
     /// `None` if it does not exist.
     pub named: Vec<Option<bool>>,
@@ -279,7 +281,7 @@ impl<'a> PublishPlan<'a> {
                 Source::Group(g, t) => {
                     let category = audience.categories[t].get(&e.event_type);
                     let mut data: Option<serde_json::Value> = None;
-                    for s in &audience.subscribers[g] {
+                    for s in audience.subscribers[g].iter() {
                         if !subscribes_to(&s.events, &e.event_type, category.map(String::as_str)) {
                             continue;
                         }
@@ -431,8 +433,8 @@ mod tests {
 
     fn one_group(subscribers: Vec<Subscriber>) -> Audience {
         Audience {
-            subscribers: vec![subscribers],
-            categories: vec![HashMap::new()],
+            subscribers: vec![Arc::new(subscribers)],
+            categories: vec![Arc::default()],
             named: Vec::new(),
         }
     }
@@ -530,7 +532,10 @@ mod tests {
         let events = [e];
         let mut plan = PublishPlan::new(&events, [], NOW);
         let mut audience = one_group(vec![subscriber(1, &["billing.*"], false)]);
-        audience.categories[0].insert("invoice.paid".into(), "billing".into());
+        audience.categories[0] = Arc::new(HashMap::from([(
+            "invoice.paid".to_owned(),
+            "billing".to_owned(),
+        )]));
         plan.fan_out(&audience, None, NOW);
         assert_eq!(plan.counts, vec![1]);
     }

@@ -96,6 +96,11 @@ pub(super) const POSTGRES: &[(i64, &str, &str)] = &[
         "list_indexes",
         include_str!("../../migrations/postgres/0009_list_indexes.sql"),
     ),
+    (
+        10,
+        "audience_generation",
+        include_str!("../../migrations/postgres/0010_audience_generation.sql"),
+    ),
 ];
 
 pub(super) fn migrator(migrations: &'static [(i64, &'static str, &'static str)]) -> Migrator {

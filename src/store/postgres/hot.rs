@@ -30,6 +30,7 @@
 //! the queue locks: commits adding to one queue run one after the other.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -115,7 +116,8 @@ const CLEAR_EXPIRED_KEYS: &str =
 /// Everything fan-out reads, in one statement: `kind` 0 is an enabled
 /// webhook of a (tenant, environment) group, 1 a tenant's type whose
 /// category is not its name's first segment, 2 a webhook named by a test
-/// send (enabled or not).
+/// send (enabled or not), 3 the audience generation this was read at
+/// (`audiences`).
 const AUDIENCE: &str = "\
      SELECT 0 AS kind, w.tenant_id, w.environment AS tag, w.id, w.events AS text, w.suspended, \
          w.filter, w.version, w.ordering = 'fifo' AS ordered, w.paused \
@@ -129,16 +131,25 @@ const AUDIENCE: &str = "\
      UNION ALL \
      SELECT 2, w.tenant_id, '', w.id, '', w.suspended, NULL, 0, FALSE, FALSE \
        FROM webhooks AS w JOIN unnest($4::text[], $5::bigint[]) AS n (tenant_id, id) \
-         ON w.tenant_id = n.tenant_id AND w.id = n.id";
+         ON w.tenant_id = n.tenant_id AND w.id = n.id \
+     UNION ALL \
+     SELECT 3, '', '', generation, '', FALSE, NULL, 0, FALSE, FALSE FROM audience_generation";
 
 /// The new events and their deliveries, in one statement; answers each
 /// delivery's id with the event and webhook it is for (RETURNING does not
-/// promise input order).
+/// promise input order). Deliveries take their ids in the plan's order
+/// (`ORDER BY p.n`), as on SQLite: whatever join the planner picks, a
+/// batch's older events get the smaller ids, which claims and resumes go
+/// by. Planned on a kept audience, `$18` is the
+/// generation it was read at: if that is no longer current in this
+/// statement's snapshot, nothing is written and the answer is one row of
+/// NULLs (`audiences`).
 const INSERT: &str = "WITH e AS (\
        INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, \
          delivery_count, created_at) \
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::bigint[], $8::bigint[]) \
+       WHERE $18::bigint IS NULL OR $18::bigint = (SELECT generation FROM audience_generation) \
        RETURNING id, seq, tenant_id, event_type), \
      d AS (INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, \
        next_attempt_at, lease_owner, lease_until, created_at, updated_at, ordering_key) \
@@ -146,10 +157,14 @@ const INSERT: &str = "WITH e AS (\
        CASE WHEN p.leased THEN $14::text END, CASE WHEN p.leased THEN $15::bigint END, \
        $16::bigint, $16::bigint, p.ordering_key \
      FROM unnest($9::text[], $10::bigint[], $11::text[], $12::bigint[], $13::bool[], $17::text[]) \
-       AS p (event_id, webhook_id, status, next_at, leased, ordering_key) \
+       WITH ORDINALITY AS p (event_id, webhook_id, status, next_at, leased, ordering_key, n) \
      JOIN e ON e.id = p.event_id \
+     ORDER BY p.n \
      RETURNING id, event_seq, webhook_id) \
-     SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq";
+     SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq \
+     UNION ALL \
+     SELECT NULL, NULL, NULL \
+       WHERE $18::bigint <> (SELECT generation FROM audience_generation)";
 
 /// RECORD and INSERT as one statement (INSERT's parameters after RECORD's
 /// 22), answering INSERT's rows: a batch of outcomes and new events that
@@ -278,15 +293,35 @@ impl PostgresStore {
                 return Ok((PublishBatch::default(), Vec::new()));
             }
             let mut plan = PublishPlan::new(events, Vec::new(), now);
-            let audience = audience(conn, &self.shared.filters, &plan).await?;
+            // A kept audience saves the read; the write checks it is
+            // still current (`audiences`).
+            let (audience, planned_at) = match self.audiences.lookup(&plan) {
+                Some((audience, generation)) => (audience, Some(generation)),
+                None => {
+                    let (audience, generation) =
+                        audience(conn, &self.shared.filters, &plan).await?;
+                    self.audiences.keep(&plan, &audience, generation);
+                    (audience, None)
+                }
+            };
             plan.fan_out(&audience, lease, now);
             if !needs_transaction(&plan) {
-                let ids = insert(conn, events, &plan, lease, now, (outcomes, &tallies)).await?;
-                return Ok((plan.finish(&ids), Vec::new()));
+                let tally = (outcomes, tallies.as_slice());
+                return match insert(conn, events, &plan, lease, now, tally, planned_at).await? {
+                    Some(ids) => Ok((plan.finish(&ids), Vec::new())),
+                    None => {
+                        // A webhook or event type changed since the
+                        // audience was kept. The outcomes are recorded;
+                        // the events are planned again on a fresh read.
+                        self.audiences.forget();
+                        Box::pin(self.commit_on(conn, events, lease, &[], now)).await
+                    }
+                };
             }
             // Fifo queues to lock, or deliveries left for a claim to
-            // announce: the plan goes into the transaction below.
-            planned = Some(plan);
+            // announce: the plan goes into the transaction below, made
+            // again there on a fresh read if it was made on a kept one.
+            planned = planned_at.is_none().then_some(plan);
         }
         let mut tx = conn.begin().await?;
         let (suspended, recovered) = if outcomes.is_empty() {
@@ -423,7 +458,7 @@ async fn plan_publish<'a>(
             .execute(&mut *tx)
             .await?;
     }
-    let audience = audience(tx, filters, &plan).await?;
+    let (audience, _) = audience(tx, filters, &plan).await?;
     plan.fan_out(&audience, lease, now);
     Ok(plan)
 }
@@ -467,13 +502,20 @@ async fn write_planned(
             .await?;
     }
 
-    let ids = insert(tx, events, &plan, lease, now, (&[], &[])).await?;
+    let ids = insert(tx, events, &plan, lease, now, (&[], &[]), None)
+        .await?
+        .ok_or(StoreError::Corrupt(
+            "an unchecked insert answered a stale audience",
+        ))?;
     Ok(plan.finish(&ids))
 }
 
 /// Inserts the plan's new events and their deliveries, in one statement
 /// that also records `outcomes` (and their tallies) when there are any;
-/// answers the delivery ids, aligned with the plan's deliveries.
+/// answers the delivery ids, aligned with the plan's deliveries. Given the
+/// generation of the kept audience the plan was made on, answers `None`
+/// if it is no longer current: the outcomes are recorded, the events are
+/// not written.
 async fn insert(
     conn: &mut PgConnection,
     events: &[NewEvent],
@@ -481,10 +523,11 @@ async fn insert(
     lease: Option<&Lease>,
     now: i64,
     (outcomes, tallies): (&[Outcome], &[WebhookTally]),
-) -> StoreResult<Vec<i64>> {
+    planned_at: Option<i64>,
+) -> StoreResult<Option<Vec<i64>>> {
     let fresh: Vec<&NewEvent> = plan.fresh().map(|i| &events[i]).collect();
     if fresh.is_empty() && outcomes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let column = |f: fn(&NewEvent) -> &str| fresh.iter().map(|e| f(e)).collect::<Vec<&str>>();
     let counts: Vec<i64> = plan.fresh().map(|i| i64::from(plan.counts[i])).collect();
@@ -531,12 +574,16 @@ async fn insert(
         .bind(lease.map(|l| l.until))
         .bind(now)
         .bind(d_keys)
+        .bind(planned_at)
         .fetch_all(&mut *conn)
         .await?;
     // Delivery ids aligned with the plan's deliveries.
     let mut by_target: HashMap<(String, i64), i64> = HashMap::with_capacity(rows.len());
     for row in rows {
-        by_target.insert((row.try_get(1)?, row.try_get(2)?), row.try_get(0)?);
+        let Some(id) = row.try_get::<Option<i64>, _>(0)? else {
+            return Ok(None);
+        };
+        by_target.insert((row.try_get(1)?, row.try_get(2)?), id);
     }
     let ids: Vec<i64> = d
         .iter()
@@ -549,20 +596,20 @@ async fn insert(
                 ))
         })
         .collect::<StoreResult<_>>()?;
-    Ok(ids)
+    Ok(Some(ids))
 }
 
-/// The webhooks and categories the plan's fan-out needs.
+/// The webhooks and categories the plan's fan-out needs, and the audience
+/// generation they were read at.
 async fn audience(
     tx: &mut PgConnection,
     filters: &FilterCache,
     plan: &PublishPlan<'_>,
-) -> StoreResult<Audience> {
-    let mut audience = Audience {
-        subscribers: vec![Vec::new(); plan.groups.len()],
-        categories: vec![HashMap::new(); plan.tenants.len()],
-        named: vec![None; plan.named.len()],
-    };
+) -> StoreResult<(Audience, i64)> {
+    let mut subscribers = vec![Vec::new(); plan.groups.len()];
+    let mut categories = vec![HashMap::new(); plan.tenants.len()];
+    let mut named = vec![None; plan.named.len()];
+    let mut generation = None;
     let group_of: HashMap<(&str, &str), usize> = plan
         .groups
         .iter()
@@ -604,26 +651,35 @@ async fn audience(
                         ordered: r.ordered,
                         paused: r.paused,
                     };
-                    audience.subscribers[g].push(subscriber(row, filters)?);
+                    subscribers[g].push(subscriber(row, filters)?);
                 }
             }
             1 => {
                 if let Some(&t) = tenant_of.get(tenant.as_str()) {
-                    audience.categories[t].insert(tag, text);
+                    categories[t].insert(tag, text);
                 }
             }
-            _ => {
+            2 => {
                 if let Some(&n) = named_of.get(&(tenant.as_str(), id)) {
-                    audience.named[n] = Some(suspended);
+                    named[n] = Some(suspended);
                 }
             }
+            _ => generation = Some(id),
         }
     }
+    let generation = generation.ok_or(StoreError::Corrupt(
+        "audience_generation: its one row is missing",
+    ))?;
     // Fan-out goes through a group's webhooks in id order, as on SQLite.
-    for s in &mut audience.subscribers {
+    for s in &mut subscribers {
         s.sort_unstable_by_key(|s| s.id);
     }
-    Ok(audience)
+    let audience = Audience {
+        subscribers: subscribers.into_iter().map(Arc::new).collect(),
+        categories: categories.into_iter().map(Arc::new).collect(),
+        named,
+    };
+    Ok((audience, generation))
 }
 
 /// A retry scheduled, or a fifo queue's head ended (its next delivery
@@ -817,9 +873,9 @@ mod tests {
             shift_parameters("a $1, $22 || '$' $", 22),
             "a $23, $44 || '$' $"
         );
-        // RECORD_AND_INSERT takes RECORD's 22 and INSERT's 17, each once.
+        // RECORD_AND_INSERT takes RECORD's 22 and INSERT's 18.
         let text = RECORD_AND_INSERT.as_str();
-        for n in 1..=39 {
+        for n in 1..=40 {
             assert!(
                 text.contains(&format!("${n}:"))
                     || text.contains(&format!("${n} "))
@@ -828,9 +884,9 @@ mod tests {
                 "${n} missing"
             );
         }
-        assert!(!text.contains("$40"), "{text}");
+        assert!(!text.contains("$41"), "{text}");
         assert!(
-            text.ends_with("SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq")
+            text.ends_with("WHERE $40::bigint <> (SELECT generation FROM audience_generation)")
         );
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use super::{StoreResult, migrations};
 use crate::crypto::Cipher;
 
+mod audiences;
 mod connections;
 mod hot;
 
@@ -45,6 +46,8 @@ pub struct PostgresStore {
     shared: HotShared,
     /// The hot path's own connections (`connections`).
     hot: connections::HotConnections,
+    /// Audiences kept between batches (`audiences`).
+    audiences: Arc<audiences::Audiences>,
 }
 
 impl PostgresStore {
@@ -72,6 +75,7 @@ impl PostgresStore {
             work: Arc::new(Notify::new()),
             shared: HotShared::default(),
             hot: connections::HotConnections::default(),
+            audiences: Arc::default(),
         };
         store.migrate().await?;
         store.check_key().await?;

@@ -4,6 +4,7 @@
 //! inserted unleased and due now, so any instance's scheduler claims them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::Backend;
 use super::Db;
@@ -68,7 +69,7 @@ impl Backend {
             }
             // Fan-out goes through a group's webhooks in id order, as on the hot path.
             subscribers.sort_unstable_by_key(|s| s.id);
-            audience.subscribers.push(subscribers);
+            audience.subscribers.push(Arc::new(subscribers));
         }
         for &tenant in &plan.tenants {
             let rows: Vec<(String, String)> = sqlx::query_as(CUSTOM_CATEGORIES)
@@ -77,7 +78,7 @@ impl Backend {
                 .await?;
             audience
                 .categories
-                .push(rows.into_iter().collect::<HashMap<_, _>>());
+                .push(Arc::new(rows.into_iter().collect::<HashMap<_, _>>()));
         }
         plan.fan_out(&audience, None, now);
         let e = &events[0];

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, Value};
@@ -310,14 +310,14 @@ fn audience(conn: &Connection, filters: &FilterCache, plan: &PublishPlan) -> Sto
         for row in rows {
             subscribers.push(subscriber(row?, filters)?);
         }
-        audience.subscribers.push(subscribers);
+        audience.subscribers.push(Arc::new(subscribers));
     }
     for &tenant in &plan.tenants {
         let mut stmt = conn.prepare_cached(CUSTOM_CATEGORIES)?;
         let rows = stmt.query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        audience
-            .categories
-            .push(rows.collect::<Result<HashMap<String, String>, _>>()?);
+        audience.categories.push(Arc::new(
+            rows.collect::<Result<HashMap<String, String>, _>>()?,
+        ));
     }
     for &(tenant, id) in &plan.named {
         let suspended = conn
