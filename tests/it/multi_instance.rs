@@ -255,4 +255,28 @@ async fn a_change_on_one_instance_holds_for_the_next_publish_on_the_other() {
         "the disabled webhook got nothing more"
     );
     assert_eq!(rx.count("/second"), 2, "n = 3 was filtered out");
+
+    // A batch found stale wrote nothing, its outcomes included, before it
+    // went again: each delivery holds its one attempt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deliveries = loop {
+        let (status, page) = a.get("/management/deliveries?limit=100").await;
+        assert_eq!(status, 200, "{page}");
+        let data = page["data"].as_array().unwrap().clone();
+        if data.len() == 3 && data.iter().all(|d| d["status"] == "succeeded") {
+            break data;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for d in deliveries {
+        let (status, detail) = b
+            .get(&format!(
+                "/management/deliveries/{}",
+                d["id"].as_i64().unwrap()
+            ))
+            .await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!(detail["attempts"].as_array().unwrap().len(), 1, "{detail}");
+    }
 }

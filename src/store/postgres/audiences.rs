@@ -7,9 +7,9 @@
 //! `audience_generation` (migration 0010), outside any transaction that
 //! wrote, so it is what the database held at that generation. A batch
 //! planned on it is written only if the generation is still current in
-//! the writing statement's own snapshot (`hot::INSERT`); if it is not,
-//! nothing of the batch's events is written, all that is kept is dropped,
-//! and the batch is planned again on a fresh read. Triggers bump the
+//! the writing statement's own snapshot (`hot::INSERT`, `RECORD_AND_INSERT`); if it
+//! is not, nothing of the batch is written, all that is kept is dropped,
+//! and the batch is written again, planned on a fresh read. Triggers bump the
 //! generation in the transaction of every change to what fan-out reads,
 //! on any instance.
 

@@ -177,9 +177,27 @@ static RECORD_AND_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new
     let record = RECORD
         .strip_suffix(" SELECT id FROM s WHERE recovered")
         .expect("RECORD ends with its answer");
+    // Planned on a stale kept audience, the statement writes nothing at
+    // all, outcomes included: the batch is then written again whole, and
+    // a failure of that second statement leaves nothing stored, as a
+    // failed batch must.
+    let mut record = record.to_owned();
+    for rows in [
+        "AS v (id, status, attempted, next_at, code, error))",
+        "AS t (id, failures, first_failure, reset_at))",
+    ] {
+        assert_eq!(record.matches(rows).count(), 1, "{rows}");
+        let unguarded = rows.strip_suffix(')').expect("a closing parenthesis");
+        record = record.replace(rows, &format!("{unguarded} WHERE {CURRENT_AUDIENCE})"));
+    }
     let insert = INSERT.strip_prefix("WITH ").expect("INSERT is a WITH");
     format!("{record}, {}", shift_parameters(insert, 22))
 });
+
+/// RECORD_AND_INSERT's condition on its outcomes: INSERT's `$18` (shifted
+/// past RECORD's 22) is unset or still the current audience generation.
+const CURRENT_AUDIENCE: &str =
+    "($40::bigint IS NULL OR $40::bigint = (SELECT generation FROM audience_generation))";
 
 /// `text` with each parameter `$n` renumbered `$(n + by)`.
 fn shift_parameters(text: &str, by: usize) -> String {
@@ -311,10 +329,10 @@ impl PostgresStore {
                     Some(ids) => Ok((plan.finish(&ids), Vec::new())),
                     None => {
                         // A webhook or event type changed since the
-                        // audience was kept. The outcomes are recorded;
-                        // the events are planned again on a fresh read.
+                        // audience was kept, and nothing was written: the
+                        // batch goes again, planned on a fresh read.
                         self.audiences.forget();
-                        Box::pin(self.commit_on(conn, events, lease, &[], now)).await
+                        Box::pin(self.commit_on(conn, events, lease, outcomes, now)).await
                     }
                 };
             }
@@ -514,8 +532,7 @@ async fn write_planned(
 /// that also records `outcomes` (and their tallies) when there are any;
 /// answers the delivery ids, aligned with the plan's deliveries. Given the
 /// generation of the kept audience the plan was made on, answers `None`
-/// if it is no longer current: the outcomes are recorded, the events are
-/// not written.
+/// if it is no longer current: then nothing is written.
 async fn insert(
     conn: &mut PgConnection,
     events: &[NewEvent],

@@ -134,12 +134,11 @@ impl Store for Backend {
     async fn delete_webhook(&self, tenant: &str, id: i64, now: i64) -> StoreResult<bool> {
         let mut conn = self.writer().await?;
         let mut tx = Self::begin_write(&mut conn).await?;
-        let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        // Unfinished deliveries have nowhere to go; their log stays.
+        // Unfinished deliveries have nowhere to go; their log stays. Before
+        // the webhook's row goes: on PostgreSQL its deletion bumps the
+        // audience generation (a lock held to the commit), and a hot
+        // commit holding some of these deliveries may be waiting for that
+        // lock to suspend another webhook.
         sqlx::query(
             "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, \
              lease_owner = NULL, lease_until = NULL WHERE tenant_id = $1 AND webhook_id = $2 \
@@ -149,6 +148,11 @@ impl Store for Backend {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let r = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         if r.rows_affected() > 0 {
             self.publish_operational(&mut tx, Happening::Deleted, tenant, id, now)
                 .await?;
