@@ -322,7 +322,10 @@ async fn publishing_fans_out_and_replays_idempotency_keys(b: Backend) {
 }
 
 /// Claims and resumes go by delivery id: within a batch, an older event's
-/// deliveries get the smaller ids, whatever plan the database picks.
+/// deliveries get the smaller ids. On PostgreSQL this size keeps the
+/// order even without `ORDER BY` in the insert; the plan that broke it
+/// came with 100,000 deliveries (`delivery_control::backlog`, run on
+/// PostgreSQL by the suite's second pass).
 async fn a_batchs_deliveries_take_ids_in_publish_order(b: Backend) {
     let s = &b.store;
     for url in ["https://x.test/1", "https://x.test/2"] {

@@ -144,13 +144,23 @@ const AUDIENCE: &str = "\
 /// generation it was read at: if that is no longer current in this
 /// statement's snapshot, nothing is written and the answer is one row of
 /// NULLs (`audiences`).
-const INSERT: &str = "WITH e AS (\
+/// INSERT's check that `$18`, the generation a kept audience was read at,
+/// is unset or still current (one text for every row source it guards).
+macro_rules! current_audience {
+    () => {
+        "($18::bigint IS NULL OR $18::bigint = (SELECT generation FROM audience_generation))"
+    };
+}
+
+const INSERT: &str = concat!(
+    "WITH e AS (\
        INSERT INTO events (id, tenant_id, event_type, environment, data, idempotency_key, \
          delivery_count, created_at) \
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::text[], $7::bigint[], $8::bigint[]) \
-       WHERE $18::bigint IS NULL OR $18::bigint = (SELECT generation FROM audience_generation) \
-       RETURNING id, seq, tenant_id, event_type), \
+       WHERE ",
+    current_audience!(),
+    " RETURNING id, seq, tenant_id, event_type), \
      d AS (INSERT INTO deliveries (tenant_id, event_seq, webhook_id, event_type, status, \
        next_attempt_at, lease_owner, lease_until, created_at, updated_at, ordering_key) \
      SELECT e.tenant_id, e.seq, p.webhook_id, e.event_type, p.status, p.next_at, \
@@ -163,8 +173,9 @@ const INSERT: &str = "WITH e AS (\
      RETURNING id, event_seq, webhook_id) \
      SELECT d.id, e.id, d.webhook_id FROM d JOIN e ON e.seq = d.event_seq \
      UNION ALL \
-     SELECT NULL, NULL, NULL \
-       WHERE $18::bigint <> (SELECT generation FROM audience_generation)";
+     SELECT NULL, NULL, NULL WHERE NOT ",
+    current_audience!()
+);
 
 /// RECORD and INSERT as one statement (INSERT's parameters after RECORD's
 /// 22), answering INSERT's rows: a batch of outcomes and new events that
@@ -182,22 +193,18 @@ static RECORD_AND_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new
     // a failure of that second statement leaves nothing stored, as a
     // failed batch must.
     let mut record = record.to_owned();
+    let current = shift_parameters(current_audience!(), 22);
     for rows in [
         "AS v (id, status, attempted, next_at, code, error))",
         "AS t (id, failures, first_failure, reset_at))",
     ] {
         assert_eq!(record.matches(rows).count(), 1, "{rows}");
         let unguarded = rows.strip_suffix(')').expect("a closing parenthesis");
-        record = record.replace(rows, &format!("{unguarded} WHERE {CURRENT_AUDIENCE})"));
+        record = record.replace(rows, &format!("{unguarded} WHERE {current})"));
     }
     let insert = INSERT.strip_prefix("WITH ").expect("INSERT is a WITH");
     format!("{record}, {}", shift_parameters(insert, 22))
 });
-
-/// RECORD_AND_INSERT's condition on its outcomes: INSERT's `$18` (shifted
-/// past RECORD's 22) is unset or still the current audience generation.
-const CURRENT_AUDIENCE: &str =
-    "($40::bigint IS NULL OR $40::bigint = (SELECT generation FROM audience_generation))";
 
 /// `text` with each parameter `$n` renumbered `$(n + by)`.
 fn shift_parameters(text: &str, by: usize) -> String {
@@ -310,36 +317,41 @@ impl PostgresStore {
                 record(conn, outcomes, &tallies, now).await?;
                 return Ok((PublishBatch::default(), Vec::new()));
             }
-            let mut plan = PublishPlan::new(events, Vec::new(), now);
-            // A kept audience saves the read; the write checks it is
-            // still current (`audiences`).
-            let (audience, planned_at) = match self.audiences.lookup(&plan) {
-                Some((audience, generation)) => (audience, Some(generation)),
-                None => {
-                    let (audience, generation) =
-                        audience(conn, &self.shared.filters, &plan).await?;
-                    self.audiences.keep(&plan, &audience, generation);
-                    (audience, None)
-                }
-            };
-            plan.fan_out(&audience, lease, now);
-            if !needs_transaction(&plan) {
-                let tally = (outcomes, tallies.as_slice());
-                return match insert(conn, events, &plan, lease, now, tally, planned_at).await? {
-                    Some(ids) => Ok((plan.finish(&ids), Vec::new())),
+            // A kept audience saves the read; the write checks it is still
+            // current (`audiences`). If it was not, nothing was written and
+            // the batch goes again on a fresh read, which is not checked:
+            // at most two rounds.
+            let mut use_kept = true;
+            loop {
+                let mut plan = PublishPlan::new(events, Vec::new(), now);
+                let kept = use_kept.then(|| self.audiences.lookup(&plan)).flatten();
+                let (audience, planned_at) = match kept {
+                    Some((audience, generation)) => (audience, Some(generation)),
                     None => {
-                        // A webhook or event type changed since the
-                        // audience was kept, and nothing was written: the
-                        // batch goes again, planned on a fresh read.
-                        self.audiences.forget();
-                        Box::pin(self.commit_on(conn, events, lease, outcomes, now)).await
+                        let (audience, generation) =
+                            audience(conn, &self.shared.filters, &plan).await?;
+                        self.audiences.keep(&plan, &audience, generation);
+                        (audience, None)
                     }
                 };
+                plan.fan_out(&audience, lease, now);
+                if needs_transaction(&plan) {
+                    // Fifo queues to lock, or deliveries left for a claim
+                    // to announce: the plan goes into the transaction
+                    // below, made again there on a fresh read if it was
+                    // made on a kept one.
+                    planned = planned_at.is_none().then_some(plan);
+                    break;
+                }
+                let tally = (outcomes, tallies.as_slice());
+                match insert(conn, events, &plan, lease, now, tally, planned_at).await? {
+                    Some(ids) => return Ok((plan.finish(&ids), Vec::new())),
+                    None => {
+                        self.audiences.forget();
+                        use_kept = false;
+                    }
+                }
             }
-            // Fifo queues to lock, or deliveries left for a claim to
-            // announce: the plan goes into the transaction below, made
-            // again there on a fresh read if it was made on a kept one.
-            planned = planned_at.is_none().then_some(plan);
         }
         let mut tx = conn.begin().await?;
         let (suspended, recovered) = if outcomes.is_empty() {
@@ -902,8 +914,9 @@ mod tests {
             );
         }
         assert!(!text.contains("$41"), "{text}");
-        assert!(
-            text.ends_with("WHERE $40::bigint <> (SELECT generation FROM audience_generation)")
-        );
+        assert!(text.ends_with(&format!(
+            "WHERE NOT {}",
+            shift_parameters(current_audience!(), 22)
+        )));
     }
 }
