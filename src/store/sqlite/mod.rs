@@ -92,6 +92,7 @@ impl SqliteStore {
             .synchronous(synchronous)
             // The checkpointer thread checkpoints (`checkpointer`).
             .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", hot::WAL_SIZE_LIMIT.to_string())
             .connect()
             .await?;
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
@@ -110,7 +111,8 @@ impl SqliteStore {
             shared.clone(),
             writer.clone(),
         )?;
-        let checkpoints = checkpointer::Checkpointer::start(&data_dir.join("hookd.db"), durable)?;
+        let checkpoints =
+            checkpointer::Checkpointer::start(&data_dir.join("hookd.db"), durable, writer.clone())?;
         let store = Self {
             pool,
             writer,
