@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
 use super::clients::{HttpClient, failure, read_limited, send};
@@ -82,31 +84,35 @@ pub async fn attempt(
     let client = out.client;
     let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
     let timestamp = now_ms.div_euclid(1000);
-    let signature = signature_header(&target.live_keys(now_ms), &msg_id, timestamp, &job.body);
+    let signature = signature_header(target.live_keys(now_ms), &msg_id, timestamp, &job.body);
+
+    // The strings become the values without a copy (both headers share one).
+    let id_value = HeaderValue::from_maybe_shared(Bytes::from(msg_id))
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    let sig_value = HeaderValue::from_maybe_shared(Bytes::from(signature))
+        .expect("base64 is a valid header value");
+    let timestamp = HeaderValue::from(timestamp);
+    // What the log shows: hookd's own headers, and custom header names with
+    // their values redacted (they may carry credentials), like the
+    // receiver's `Authorization`.
+    let request_headers = logged_request_headers(
+        &id_value,
+        &timestamp,
+        &sig_value,
+        &target.logged_headers_tail,
+    );
 
     let mut headers = HeaderMap::with_capacity(10 + target.headers.len());
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    let id_value =
-        HeaderValue::from_str(&msg_id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     headers.insert(IDEMPOTENCY_KEY, id_value.clone());
     headers.insert(WEBHOOK_ID, id_value);
-    headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
-    let sig_value = HeaderValue::from_str(&signature).expect("base64 is a valid header value");
+    headers.insert(WEBHOOK_TIMESTAMP, timestamp);
     headers.insert(WEBHOOK_SIGNATURE, sig_value.clone());
     headers.insert(X_WEBHOOK_SIGNATURE, sig_value);
     for (k, v) in &target.headers {
         headers.append(k.clone(), v.clone());
     }
-    // What the log shows: hookd's own headers, and custom header names with
-    // their values redacted (they may carry credentials), like the
-    // receiver's `Authorization`.
-    let authorized = !matches!(target.auth, TargetAuth::None);
-    let request_headers = headers_json(
-        &headers,
-        |name| target.headers.contains_key(name),
-        authorized.then_some(AUTHORIZATION.as_str()),
-    );
 
     let mut record = AttemptRecord {
         attempted_at: now_ms,
@@ -228,6 +234,73 @@ pub async fn attempt(
     }
 }
 
+/// The request headers of an attempt as its record shows them: what
+/// `headers_json` makes of the request's header map (hookd's headers in
+/// the order they are inserted, then `tail`), written without walking the
+/// map: hookd's own names are known, and the rest is the same for every
+/// attempt of a target (`logged_headers_tail`).
+fn logged_request_headers(
+    id: &HeaderValue,
+    timestamp: &HeaderValue,
+    signature: &HeaderValue,
+    tail: &str,
+) -> String {
+    let mut out = Vec::with_capacity(320 + tail.len());
+    out.extend_from_slice(br#"{"content-type":"application/json","user-agent":"#);
+    push_json_str(&mut out, USER_AGENT_VALUE);
+    let id = header_text(id);
+    let signature = header_text(signature);
+    for (name, value) in [
+        (IDEMPOTENCY_KEY, &id),
+        (WEBHOOK_ID, &id),
+        (WEBHOOK_TIMESTAMP, &header_text(timestamp)),
+        (WEBHOOK_SIGNATURE, &signature),
+        (X_WEBHOOK_SIGNATURE, &signature),
+    ] {
+        out.push(b',');
+        push_json_str(&mut out, name.as_str());
+        out.push(b':');
+        push_json_str(&mut out, value);
+    }
+    out.extend_from_slice(tail.as_bytes());
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON written from str is UTF-8")
+}
+
+/// The members that end every logged request of a target: its custom
+/// header names, each once with its value redacted, then `authorization`
+/// (redacted) when hookd adds one. Each starts with a comma.
+pub(super) fn logged_headers_tail(custom: &HeaderMap, authorized: bool) -> String {
+    let mut out = Vec::new();
+    let names = custom
+        .keys()
+        .map(HeaderName::as_str)
+        .chain(authorized.then_some(AUTHORIZATION.as_str()));
+    for name in names {
+        out.push(b',');
+        push_json_str(&mut out, name);
+        out.extend_from_slice(br#":"[redacted]""#);
+    }
+    String::from_utf8(out).expect("JSON written from str is UTF-8")
+}
+
+/// `s` as a JSON string. Header names and most values need no escaping:
+/// those are copied as they are (checking is cheaper than serde_json's
+/// escaping, which looks up every byte and writes in runs).
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a `str` to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
 /// A header map as a JSON object, written straight into a string (this runs
 /// twice per attempt: no `serde_json::Value` tree, no sorted map). One
 /// member per name, repeated values joined by ", " (as HTTP allows), bytes
@@ -244,10 +317,9 @@ pub(super) fn headers_json(
         if out.len() > 1 {
             out.push(b',');
         }
-        // Writing a `str` to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, name);
+        push_json_str(out, name);
         out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, value);
+        push_json_str(out, value);
     };
     for name in headers.keys() {
         if redact(name) {
@@ -310,5 +382,61 @@ mod tests {
             })
         );
         assert_eq!(headers_json(&HeaderMap::new(), |_| false, None), "{}");
+    }
+
+    #[test]
+    fn the_logged_request_headers_are_what_the_request_map_shows() {
+        let mut custom = HeaderMap::new();
+        custom.append("x-api-key", HeaderValue::from_static("secret-value"));
+        custom.append("x-tag", HeaderValue::from_static("a"));
+        custom.append("x-tag", HeaderValue::from_static("b"));
+        let id = HeaderValue::from_static("msg_\"quoted\"_1");
+        let ts = HeaderValue::from(1_700_000_000i64);
+        let sig = HeaderValue::from_static("v1,abc+/= v1a,def");
+        for authorized in [false, true] {
+            // The request's map, in the order `attempt` builds it.
+            let mut request = HeaderMap::new();
+            request.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            request.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+            request.insert(IDEMPOTENCY_KEY, id.clone());
+            request.insert(WEBHOOK_ID, id.clone());
+            request.insert(WEBHOOK_TIMESTAMP, ts.clone());
+            request.insert(WEBHOOK_SIGNATURE, sig.clone());
+            request.insert(X_WEBHOOK_SIGNATURE, sig.clone());
+            for (k, v) in &custom {
+                request.append(k.clone(), v.clone());
+            }
+            let expected = headers_json(
+                &request,
+                |n| custom.contains_key(n),
+                authorized.then_some("authorization"),
+            );
+            let tail = logged_headers_tail(&custom, authorized);
+            let logged = logged_request_headers(&id, &ts, &sig, &tail);
+            assert_eq!(logged, expected);
+            assert!(!logged.contains("secret-value"), "{logged}");
+            let parsed: serde_json::Value = serde_json::from_str(&logged).expect("valid JSON");
+            assert_eq!(parsed["idempotency-key"], "msg_\"quoted\"_1");
+            assert_eq!(parsed["webhook-timestamp"], "1700000000");
+            assert_eq!(parsed.get("authorization").is_some(), authorized);
+        }
+    }
+
+    #[test]
+    fn strings_that_need_escaping_are_escaped() {
+        for s in [
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "tab\there",
+            "ünïcode",
+            "\u{7f}del",
+            "",
+        ] {
+            let mut out = Vec::new();
+            push_json_str(&mut out, s);
+            let back: String = serde_json::from_slice(&out).expect("valid JSON");
+            assert_eq!(back, s);
+        }
     }
 }

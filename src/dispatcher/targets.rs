@@ -38,6 +38,8 @@ pub struct Target {
     /// Paused (SPEC §12): its jobs are parked, not attempted.
     pub paused: bool,
     pub headers: HeaderMap,
+    /// How every attempt's logged request headers end (`attempt::logged_headers_tail`).
+    pub logged_headers_tail: String,
     /// Signing keys with the instant each stops signing (`None`: never).
     pub keys: Vec<(Signer, Option<i64>)>,
     /// What proves hookd to the receiver in the `Authorization` header.
@@ -81,12 +83,11 @@ impl std::fmt::Debug for TlsOptions {
 
 impl Target {
     /// Keys that sign at `now_ms`.
-    pub fn live_keys(&self, now_ms: i64) -> Vec<&Signer> {
+    pub fn live_keys(&self, now_ms: i64) -> impl Iterator<Item = &Signer> {
         self.keys
             .iter()
-            .filter(|(_, until)| until.is_none_or(|u| u > now_ms))
+            .filter(move |(_, until)| until.is_none_or(|u| u > now_ms))
             .map(|(k, _)| k)
-            .collect()
     }
 
     pub fn timeout(&self, default_ms: u64) -> Duration {
@@ -259,12 +260,12 @@ async fn read(
                 return Ok(None);
             };
             if let Ok(k) = webhook_secret_bytes(&secrets.current) {
-                keys.push((Signer::Hmac(k), None));
+                keys.push((Signer::hmac(&k), None));
             }
             if let Some((prev, until)) = &secrets.previous
                 && let Ok(k) = webhook_secret_bytes(prev)
             {
-                keys.push((Signer::Hmac(k), Some(*until)));
+                keys.push((Signer::hmac(&k), Some(*until)));
             }
         }
     }
@@ -335,6 +336,8 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
         .ok()
         .and_then(|u| u.as_str().parse::<http::Uri>().ok())
         .and_then(|u| super::pool::Destination::new(&u));
+    let logged_headers_tail =
+        super::attempt::logged_headers_tail(&headers, !matches!(auth, TargetAuth::None));
     Target {
         webhook_id: w.id,
         destination,
@@ -343,6 +346,7 @@ fn build(w: Webhook, keys: Vec<(Signer, Option<i64>)>, now: i64) -> Target {
         suspended: w.suspended,
         paused: w.control.paused,
         headers,
+        logged_headers_tail,
         keys,
         auth,
         tls,
@@ -369,6 +373,7 @@ mod tests {
             suspended: false,
             paused: false,
             headers: HeaderMap::new(),
+            logged_headers_tail: String::new(),
             keys: Vec::new(),
             auth: TargetAuth::None,
             tls: None,
