@@ -38,7 +38,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// connection to be ready for the next request before closing it.
 const READY_WAIT: Duration = Duration::from_secs(1);
 
-type Key = (Scheme, Authority);
+/// What an idle connection can be reused for: `scheme://authority`,
+/// lowercased (as `Authority` compares). One string: hashing the pair hashed
+/// the authority a byte at a time, twice per request.
+type Key = Arc<str>;
 type Sender = SendRequest<Full<Bytes>>;
 
 /// What opens a connection to a URI's receiver (see `handshake`).
@@ -229,12 +232,14 @@ pub struct Destination {
 impl Destination {
     /// None for a URI without a scheme or a host.
     pub fn new(uri: &Uri) -> Option<Self> {
-        let (scheme, authority) = (uri.scheme()?.clone(), uri.authority()?.clone());
+        let (scheme, authority) = (uri.scheme()?, uri.authority()?);
         Some(Self {
-            host: host_header(uri, &scheme)?,
-            connect: connect_uri(&scheme, &authority),
+            host: host_header(uri, scheme)?,
+            connect: connect_uri(scheme, authority),
             target: origin_form(uri),
-            key: (scheme, authority),
+            key: format!("{scheme}://{authority}")
+                .to_ascii_lowercase()
+                .into(),
         })
     }
 }
@@ -433,5 +438,19 @@ mod tests {
             all("[::1]:3000", "/hook", "http://[::1]:3000/")
         );
         assert!(Destination::new(&Uri::from_static("/relative")).is_none());
+    }
+
+    #[test]
+    fn connections_are_shared_by_scheme_and_authority_whatever_their_case() {
+        let key = |u: &'static str| Destination::new(&Uri::from_static(u)).unwrap().key;
+        assert_eq!(
+            key("http://Example.COM:8080/a"),
+            key("HTTP://example.com:8080/b?c")
+        );
+        assert_ne!(
+            key("http://example.com:8080/"),
+            key("http://example.com:8081/")
+        );
+        assert_ne!(key("http://example.com/"), key("https://example.com/"));
     }
 }
