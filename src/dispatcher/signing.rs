@@ -56,26 +56,19 @@ impl Signer {
 
     /// Appends one `v1,…` or `v1a,…` signature of `{msg_id}.{timestamp}.{body}` to `out`.
     fn sign_into(&self, out: &mut String, msg_id: &str, timestamp: &str, body: &[u8]) {
+        let signed = [msg_id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
         match self {
             Self::Hmac(keyed) => {
                 let mut mac = keyed.clone();
-                mac.update(msg_id.as_bytes());
-                mac.update(b".");
-                mac.update(timestamp.as_bytes());
-                mac.update(b".");
-                mac.update(body);
+                for part in signed {
+                    mac.update(part);
+                }
                 out.push_str("v1,");
                 STANDARD.encode_string(mac.finalize().into_bytes(), out);
             }
             Self::Ed25519(pair) => {
-                let mut msg = Vec::with_capacity(msg_id.len() + body.len() + 24);
-                msg.extend_from_slice(msg_id.as_bytes());
-                msg.push(b'.');
-                msg.extend_from_slice(timestamp.as_bytes());
-                msg.push(b'.');
-                msg.extend_from_slice(body);
                 out.push_str("v1a,");
-                STANDARD.encode_string(pair.sign(&msg).as_ref(), out);
+                STANDARD.encode_string(pair.sign(&signed.concat()).as_ref(), out);
             }
         }
     }
