@@ -197,7 +197,8 @@ pub struct ServeArgs {
     /// Default time without success before a failing webhook is suspended.
     #[arg(long, env = "HOOKD_SUSPEND_AFTER", default_value = "5d")]
     pub suspend_after: String,
-    /// Prefix of the Idempotency-Key and webhook-id headers.
+    /// Prefix of the Idempotency-Key and webhook-id headers: at most 64
+    /// visible ASCII characters, not `"` or `\`.
     #[arg(long, env = "HOOKD_IDEMPOTENCY_PREFIX", default_value = "sls-webhook-")]
     pub idempotency_prefix: String,
     /// Allow deliveries to loopback, private and link-local addresses.
@@ -348,6 +349,7 @@ impl Settings {
         if args.max_connections == 0 {
             anyhow::bail!("--max-connections must be at least 1");
         }
+        check_idempotency_prefix(&args.idempotency_prefix)?;
         let header_read_timeout_ms = parse("--header-read-timeout", &args.header_read_timeout)?;
         let idle_timeout_ms = parse("--idle-timeout", &args.idle_timeout)?;
         let request_timeout_ms = parse("--request-timeout", &args.request_timeout)?;
@@ -465,9 +467,48 @@ fn engine_threads(asked: usize, cores: usize) -> usize {
     }
 }
 
+/// The prefix of every delivery's `webhook-id` and `Idempotency-Key`:
+/// visible ASCII a header carries and JSON holds as it is. A prefix a
+/// header cannot carry would otherwise give every delivery the same
+/// stand-in id, which receivers deduplicate by.
+fn check_idempotency_prefix(prefix: &str) -> anyhow::Result<()> {
+    const MAX: usize = 64;
+    if prefix.len() > MAX {
+        anyhow::bail!("--idempotency-prefix must be at most {MAX} characters");
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '"' | '\\'))
+    {
+        anyhow::bail!(
+            "--idempotency-prefix may hold visible ASCII characters other than \" and \\ only; it holds {c:?}"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::engine_threads;
+    use super::{check_idempotency_prefix, engine_threads};
+
+    #[test]
+    fn an_idempotency_prefix_is_visible_ascii_that_json_holds_as_it_is() {
+        for good in ["", "sls-webhook-", "msg_", "acme.prod:"] {
+            assert!(check_idempotency_prefix(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "with space",
+            "tab\t",
+            "quote\"",
+            "back\\slash",
+            "ünï",
+            "\u{7f}",
+        ] {
+            let error = check_idempotency_prefix(bad).expect_err(bad).to_string();
+            assert!(error.contains("--idempotency-prefix"), "{error}");
+        }
+        assert!(check_idempotency_prefix(&"x".repeat(65)).is_err());
+    }
 
     #[test]
     fn engine_threads_follow_the_cores_unless_given() {

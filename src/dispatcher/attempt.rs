@@ -88,7 +88,7 @@ pub async fn attempt(
 
     // The strings become the values without a copy (both headers share one).
     let id_value = HeaderValue::from_maybe_shared(Bytes::from(msg_id))
-        .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        .expect("the prefix is checked at startup, the rest is digits");
     let sig_value = HeaderValue::from_maybe_shared(Bytes::from(signature))
         .expect("base64 is a valid header value");
     let timestamp = HeaderValue::from(timestamp);
@@ -248,25 +248,21 @@ fn logged_request_headers(
     let mut out = Vec::with_capacity(320 + tail.len());
     out.extend_from_slice(br#"{"content-type":"application/json","user-agent":"#);
     push_json_str(&mut out, USER_AGENT_VALUE);
-    // The id carries the operator's prefix: it is checked. The timestamp
-    // (digits) and the signatures (base64, "v1,", spaces) need no escaping.
+    // None needs escaping: the id's prefix is checked at startup
+    // (`config`), the rest is digits and base64.
     let id = header_text(id);
     let signature = header_text(signature);
-    for (name, value, plain) in [
-        (IDEMPOTENCY_KEY, &id, false),
-        (WEBHOOK_ID, &id, false),
-        (WEBHOOK_TIMESTAMP, &header_text(timestamp), true),
-        (WEBHOOK_SIGNATURE, &signature, true),
-        (X_WEBHOOK_SIGNATURE, &signature, true),
+    for (name, value) in [
+        (IDEMPOTENCY_KEY, &id),
+        (WEBHOOK_ID, &id),
+        (WEBHOOK_TIMESTAMP, &header_text(timestamp)),
+        (WEBHOOK_SIGNATURE, &signature),
+        (X_WEBHOOK_SIGNATURE, &signature),
     ] {
         out.push(b',');
         push_plain_json_str(&mut out, name.as_str());
         out.push(b':');
-        if plain {
-            push_plain_json_str(&mut out, value);
-        } else {
-            push_json_str(&mut out, value);
-        }
+        push_plain_json_str(&mut out, value);
     }
     out.extend_from_slice(tail.as_bytes());
     out.push(b'}');
@@ -302,7 +298,7 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// `s`, known to need no escaping (made by hookd: digits, base64), as a
+/// `s`, known to need no escaping (made by hookd, or checked), as a
 /// JSON string.
 fn push_plain_json_str(out: &mut Vec<u8>, s: &str) {
     debug_assert!(s.bytes().all(|b| PLAIN_IN_JSON[usize::from(b)]));
@@ -412,7 +408,7 @@ mod tests {
         custom.append("x-api-key", HeaderValue::from_static("secret-value"));
         custom.append("x-tag", HeaderValue::from_static("a"));
         custom.append("x-tag", HeaderValue::from_static("b"));
-        let id = HeaderValue::from_static("msg_\"quoted\"_1");
+        let id = HeaderValue::from_static("acme.prod:msg_1");
         let ts = HeaderValue::from(1_700_000_000i64);
         let sig = HeaderValue::from_static("v1,abc+/= v1a,def");
         for authorized in [false, true] {
@@ -438,7 +434,7 @@ mod tests {
             assert_eq!(logged, expected);
             assert!(!logged.contains("secret-value"), "{logged}");
             let parsed: serde_json::Value = serde_json::from_str(&logged).expect("valid JSON");
-            assert_eq!(parsed["idempotency-key"], "msg_\"quoted\"_1");
+            assert_eq!(parsed["idempotency-key"], "acme.prod:msg_1");
             assert_eq!(parsed["webhook-timestamp"], "1700000000");
             assert_eq!(parsed.get("authorization").is_some(), authorized);
         }
