@@ -83,31 +83,27 @@ pub async fn attempt(
 ) -> AttemptResult {
     let client = out.client;
     let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
-    let timestamp = now_ms.div_euclid(1000);
-    let signature = signature_header(target.live_keys(now_ms), &msg_id, timestamp, &job.body);
-
-    // The strings become the values without a copy (both headers share one).
-    let id_value = HeaderValue::from_maybe_shared(Bytes::from(msg_id))
-        .expect("the prefix is checked at startup, the rest is digits");
-    let sig_value = HeaderValue::from_maybe_shared(Bytes::from(signature))
-        .expect("base64 is a valid header value");
-    let timestamp = HeaderValue::from(timestamp);
+    let timestamp = now_ms.div_euclid(1000).to_string();
+    let signature = signature_header(target.live_keys(now_ms), &msg_id, &timestamp, &job.body);
     // What the log shows: hookd's own headers, and custom header names with
     // their values redacted (they may carry credentials), like the
     // receiver's `Authorization`.
-    let request_headers = logged_request_headers(
-        &id_value,
-        &timestamp,
-        &sig_value,
-        &target.logged_headers_tail,
-    );
+    let request_headers =
+        logged_request_headers(&msg_id, &timestamp, &signature, &target.logged_headers_tail);
+    // The strings become the values without a copy (both headers share one).
+    let value = |text: String| {
+        HeaderValue::from_maybe_shared(Bytes::from(text))
+            .expect("the id's prefix is checked at startup; digits and base64 are header-safe")
+    };
+    let id_value = value(msg_id);
+    let sig_value = value(signature);
 
     let mut headers = HeaderMap::with_capacity(10 + target.headers.len());
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     headers.insert(IDEMPOTENCY_KEY, id_value.clone());
     headers.insert(WEBHOOK_ID, id_value);
-    headers.insert(WEBHOOK_TIMESTAMP, timestamp);
+    headers.insert(WEBHOOK_TIMESTAMP, value(timestamp));
     headers.insert(WEBHOOK_SIGNATURE, sig_value.clone());
     headers.insert(X_WEBHOOK_SIGNATURE, sig_value);
     for (k, v) in &target.headers {
@@ -205,7 +201,7 @@ pub async fn attempt(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
             }
-            record.response_headers = Some(headers_json(resp.headers(), |_| false, None));
+            record.response_headers = Some(headers_json(resp.headers()));
             let remaining = timeout.saturating_sub(started.elapsed());
             let (body, body_error) = read_limited(resp, remaining).await;
             record.response_body = Some(utf8_lossy(body));
@@ -234,30 +230,21 @@ pub async fn attempt(
     }
 }
 
-/// The request headers of an attempt as its record shows them: what
-/// `headers_json` makes of the request's header map (hookd's headers in
-/// the order they are inserted, then `tail`), written without walking the
-/// map: hookd's own names are known, and the rest is the same for every
-/// attempt of a target (`logged_headers_tail`).
-fn logged_request_headers(
-    id: &HeaderValue,
-    timestamp: &HeaderValue,
-    signature: &HeaderValue,
-    tail: &str,
-) -> String {
+/// The request headers of an attempt as its record shows them: hookd's
+/// headers in the order the request carries them, then `tail` (made once
+/// per target: `logged_headers_tail`). None of the values needs escaping:
+/// the id's prefix is checked at startup (`config`), the rest is digits
+/// and base64.
+fn logged_request_headers(id: &str, timestamp: &str, signature: &str, tail: &str) -> String {
     let mut out = Vec::with_capacity(320 + tail.len());
     out.extend_from_slice(br#"{"content-type":"application/json","user-agent":"#);
-    push_json_str(&mut out, USER_AGENT_VALUE);
-    // None needs escaping: the id's prefix is checked at startup
-    // (`config`), the rest is digits and base64.
-    let id = header_text(id);
-    let signature = header_text(signature);
+    push_plain_json_str(&mut out, USER_AGENT_VALUE);
     for (name, value) in [
-        (IDEMPOTENCY_KEY, &id),
-        (WEBHOOK_ID, &id),
-        (WEBHOOK_TIMESTAMP, &header_text(timestamp)),
-        (WEBHOOK_SIGNATURE, &signature),
-        (X_WEBHOOK_SIGNATURE, &signature),
+        (IDEMPOTENCY_KEY, id),
+        (WEBHOOK_ID, id),
+        (WEBHOOK_TIMESTAMP, timestamp),
+        (WEBHOOK_SIGNATURE, signature),
+        (X_WEBHOOK_SIGNATURE, signature),
     ] {
         out.push(b',');
         push_plain_json_str(&mut out, name.as_str());
@@ -280,7 +267,8 @@ pub(super) fn logged_headers_tail(custom: &HeaderMap, authorized: bool) -> Strin
         .chain(authorized.then_some(AUTHORIZATION.as_str()));
     for name in names {
         out.push(b',');
-        push_json_str(&mut out, name);
+        // Header names are RFC 9110 tokens: nothing to escape.
+        push_plain_json_str(&mut out, name);
         out.extend_from_slice(br#":"[redacted]""#);
     }
     String::from_utf8(out).expect("JSON written from str is UTF-8")
@@ -298,8 +286,7 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// `s`, known to need no escaping (made by hookd, or checked), as a
-/// JSON string.
+/// `s`, known to need no escaping, as a JSON string.
 fn push_plain_json_str(out: &mut Vec<u8>, s: &str) {
     debug_assert!(s.bytes().all(|b| PLAIN_IN_JSON[usize::from(b)]));
     out.reserve(s.len() + 2);
@@ -319,31 +306,14 @@ static PLAIN_IN_JSON: [bool; 256] = {
     plain
 };
 
-/// A header map as a JSON object, written straight into a string (this runs
-/// twice per attempt: no `serde_json::Value` tree, no sorted map). One
-/// member per name, repeated values joined by ", " (as HTTP allows), bytes
-/// that are not UTF-8 replaced; `redact` names whose values are shown as
-/// `[redacted]`, and `extra_redacted` adds one more such name.
-pub(super) fn headers_json(
-    headers: &HeaderMap,
-    redact: impl Fn(&http::header::HeaderName) -> bool,
-    extra_redacted: Option<&str>,
-) -> String {
+/// A header map as a JSON object (a receiver's answer), written straight
+/// into a string: no `serde_json::Value` tree, no sorted map. One member
+/// per name, repeated values joined by ", " (as HTTP allows), bytes that
+/// are not UTF-8 replaced.
+pub(super) fn headers_json(headers: &HeaderMap) -> String {
     let mut out = Vec::with_capacity(64 * (headers.keys_len() + 1));
     out.push(b'{');
-    let member = |out: &mut Vec<u8>, name: &str, value: &str| {
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        push_json_str(out, name);
-        out.push(b':');
-        push_json_str(out, value);
-    };
     for name in headers.keys() {
-        if redact(name) {
-            member(&mut out, name.as_str(), "[redacted]");
-            continue;
-        }
         let mut values = headers.get_all(name).iter();
         let mut value = values.next().map(header_text).unwrap_or_default();
         for v in values {
@@ -351,10 +321,12 @@ pub(super) fn headers_json(
             joined.push_str(", ");
             joined.push_str(&header_text(v));
         }
-        member(&mut out, name.as_str(), &value);
-    }
-    if let Some(name) = extra_redacted {
-        member(&mut out, name, "[redacted]");
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        push_plain_json_str(&mut out, name.as_str());
+        out.push(b':');
+        push_json_str(&mut out, &value);
     }
     out.push(b'}');
     String::from_utf8(out).expect("JSON written from str is UTF-8")
@@ -381,63 +353,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_become_one_json_member_per_name_with_secrets_redacted() {
+    fn an_answers_headers_become_one_json_member_per_name() {
         let mut h = HeaderMap::new();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.append("set-cookie", HeaderValue::from_static("a=1"));
         h.append("set-cookie", HeaderValue::from_static("b=\"2\""));
-        h.insert("x-api-key", HeaderValue::from_static("secret-value"));
-        let text = headers_json(&h, |n| n.as_str() == "x-api-key", Some("authorization"));
-        assert!(!text.contains("secret-value"), "{text}");
-        let parsed: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        h.insert("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let parsed: serde_json::Value =
+            serde_json::from_str(&headers_json(&h)).expect("valid JSON");
         assert_eq!(
             parsed,
             serde_json::json!({
                 "content-type": "application/json",
                 "set-cookie": "a=1, b=\"2\"",
-                "x-api-key": "[redacted]",
-                "authorization": "[redacted]",
+                "x-raw": "caf\u{fffd}",
             })
         );
-        assert_eq!(headers_json(&HeaderMap::new(), |_| false, None), "{}");
+        assert_eq!(headers_json(&HeaderMap::new()), "{}");
     }
 
     #[test]
-    fn the_logged_request_headers_are_what_the_request_map_shows() {
+    fn the_logged_request_headers_show_hookds_and_redact_the_webhooks() {
         let mut custom = HeaderMap::new();
         custom.append("x-api-key", HeaderValue::from_static("secret-value"));
         custom.append("x-tag", HeaderValue::from_static("a"));
         custom.append("x-tag", HeaderValue::from_static("b"));
-        let id = HeaderValue::from_static("acme.prod:msg_1");
-        let ts = HeaderValue::from(1_700_000_000i64);
-        let sig = HeaderValue::from_static("v1,abc+/= v1a,def");
-        for authorized in [false, true] {
-            // The request's map, in the order `attempt` builds it.
-            let mut request = HeaderMap::new();
-            request.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            request.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-            request.insert(IDEMPOTENCY_KEY, id.clone());
-            request.insert(WEBHOOK_ID, id.clone());
-            request.insert(WEBHOOK_TIMESTAMP, ts.clone());
-            request.insert(WEBHOOK_SIGNATURE, sig.clone());
-            request.insert(X_WEBHOOK_SIGNATURE, sig.clone());
-            for (k, v) in &custom {
-                request.append(k.clone(), v.clone());
-            }
-            let expected = headers_json(
-                &request,
-                |n| custom.contains_key(n),
-                authorized.then_some("authorization"),
-            );
+        let logged = |authorized| {
             let tail = logged_headers_tail(&custom, authorized);
-            let logged = logged_request_headers(&id, &ts, &sig, &tail);
-            assert_eq!(logged, expected);
-            assert!(!logged.contains("secret-value"), "{logged}");
-            let parsed: serde_json::Value = serde_json::from_str(&logged).expect("valid JSON");
-            assert_eq!(parsed["idempotency-key"], "acme.prod:msg_1");
-            assert_eq!(parsed["webhook-timestamp"], "1700000000");
-            assert_eq!(parsed.get("authorization").is_some(), authorized);
-        }
+            logged_request_headers("acme:1", "1700000000", "v1,ab+/= v1a,cd", &tail)
+        };
+        let ours = format!(
+            r#"{{"content-type":"application/json","user-agent":"{USER_AGENT_VALUE}","idempotency-key":"acme:1","webhook-id":"acme:1","webhook-timestamp":"1700000000","webhook-signature":"v1,ab+/= v1a,cd","x-webhook-signature":"v1,ab+/= v1a,cd""#
+        );
+        let theirs = r#","x-api-key":"[redacted]","x-tag":"[redacted]""#;
+        assert_eq!(logged(false), format!("{ours}{theirs}}}"));
+        assert_eq!(
+            logged(true),
+            format!(r#"{ours}{theirs},"authorization":"[redacted]"}}"#)
+        );
+        let _: serde_json::Value = serde_json::from_str(&logged(true)).expect("valid JSON");
     }
 
     #[test]

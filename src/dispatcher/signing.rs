@@ -16,9 +16,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// One `v1,…` signature.
 pub fn sign(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut out = String::new();
-    Signer::hmac(key).sign_into(&mut out, msg_id, &timestamp.to_string(), body);
-    out
+    signature_header([&Signer::hmac(key)], msg_id, &timestamp.to_string(), body)
 }
 
 /// A key that signs deliveries.
@@ -47,13 +45,6 @@ impl Signer {
         Self::Hmac(HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"))
     }
 
-    /// One `v1,…` or `v1a,…` signature.
-    pub fn sign(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut out = String::new();
-        self.sign_into(&mut out, msg_id, &timestamp.to_string(), body);
-        out
-    }
-
     /// Appends one `v1,…` or `v1a,…` signature of `{msg_id}.{timestamp}.{body}` to `out`.
     fn sign_into(&self, out: &mut String, msg_id: &str, timestamp: &str, body: &[u8]) {
         let signed = [msg_id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
@@ -78,17 +69,16 @@ impl Signer {
 pub fn signature_header<'a>(
     keys: impl IntoIterator<Item = &'a Signer>,
     msg_id: &str,
-    timestamp: i64,
+    timestamp: &str,
     body: &[u8],
 ) -> String {
-    let timestamp = timestamp.to_string();
     // "v1," and 44 base64 characters; "v1a," and 88.
     let mut out = String::with_capacity(96);
     for key in keys {
         if !out.is_empty() {
             out.push(' ');
         }
-        key.sign_into(&mut out, msg_id, &timestamp, body);
+        key.sign_into(&mut out, msg_id, timestamp, body);
     }
     out
 }
@@ -165,7 +155,7 @@ mod tests {
         let h = signature_header(
             &[Signer::hmac(&key()), Signer::hmac(&[1; 32])],
             MSG_ID,
-            TIMESTAMP,
+            &TIMESTAMP.to_string(),
             BODY,
         );
         let parts: Vec<&str> = h.split(' ').collect();
@@ -178,7 +168,8 @@ mod tests {
         use ring::signature::{ED25519, KeyPair, UnparsedPublicKey};
         let pkcs8 = crate::crypto::generate_signing_key();
         let pair = Arc::new(crate::crypto::signing_key_pair(&pkcs8).unwrap());
-        let sig = Signer::Ed25519(pair.clone()).sign(MSG_ID, TIMESTAMP, BODY);
+        let signer = Signer::Ed25519(pair.clone());
+        let sig = signature_header([&signer], MSG_ID, &TIMESTAMP.to_string(), BODY);
         let raw = STANDARD.decode(sig.strip_prefix("v1a,").unwrap()).unwrap();
         let public = UnparsedPublicKey::new(&ED25519, pair.public_key().as_ref().to_vec());
         let signed = format!(
