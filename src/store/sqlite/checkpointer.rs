@@ -64,7 +64,8 @@ impl Checkpointer {
                     // Nothing is ever sent: the channel closes with the store.
                     let last = stopped.recv_timeout(EVERY) != Err(RecvTimeoutError::Timeout);
                     match checkpoint(&conn) {
-                        Ok(Wal { frames: 0, .. }) => {}
+                        // Started over, and nothing committed since.
+                        Ok(0) => {}
                         Ok(_) => {
                             let _between_writes = gate.blocking_lock();
                             if let Err(e) = checkpoint(&conn) {
@@ -83,18 +84,9 @@ impl Checkpointer {
     }
 }
 
-/// What a checkpoint found: the frames in the WAL (0 once it has started
-/// over and nothing was committed since).
-struct Wal {
-    frames: i64,
-}
-
-fn checkpoint(conn: &Connection) -> rusqlite::Result<Wal> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        Ok(Wal {
-            frames: row.get(1)?,
-        })
-    })
+/// A PASSIVE checkpoint; the frames in the WAL.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 #[cfg(test)]
@@ -108,25 +100,34 @@ mod tests {
 
     use super::*;
 
-    /// A writer that commits back to back for `for_how_long`, taking the
-    /// gate around each transaction as the hot writer does.
-    fn write_back_to_back(db: &Path, gate: WriteGate, for_how_long: Duration) {
-        let conn = Connection::open(db).unwrap();
-        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-        let started = Instant::now();
-        while started.elapsed() < for_how_long {
-            let _turn = gate.blocking_lock();
-            conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (zeroblob(500)); COMMIT")
-                .unwrap();
-        }
-    }
-
     /// How many times the WAL started over: its header's checkpoint
     /// sequence number, which each restart increments.
     fn restarts(wal: &Path) -> u32 {
-        let header = std::fs::read(wal).unwrap();
+        let mut header = [0u8; 16];
+        std::io::Read::read_exact(&mut std::fs::File::open(wal).unwrap(), &mut header).unwrap();
         u32::from_be_bytes(header[12..16].try_into().unwrap())
+    }
+
+    /// A writer that commits back to back, taking the gate around each
+    /// transaction as the hot writer does, until the WAL has started over
+    /// three times or `bound` has passed; how many times it did.
+    fn write_back_to_back(db: &Path, gate: WriteGate, bound: Duration) -> u32 {
+        let conn = Connection::open(db).unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        let wal = db.with_extension("db-wal");
+        let started = Instant::now();
+        loop {
+            {
+                let _turn = gate.blocking_lock();
+                conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (zeroblob(500)); COMMIT")
+                    .unwrap();
+            }
+            let restarts = restarts(&wal);
+            if restarts >= 3 || started.elapsed() > bound {
+                return restarts;
+            }
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,15 +149,15 @@ mod tests {
         let gate: WriteGate = Arc::new(tokio::sync::Mutex::new(writer));
         let checkpoints = Checkpointer::start(&db, false, gate.clone()).unwrap();
         let (db2, gate2) = (db.clone(), gate.clone());
-        tokio::task::spawn_blocking(move || {
-            write_back_to_back(&db2, gate2, Duration::from_millis(1_500))
+        // Three checkpoint periods suffice; ten seconds leave room for a
+        // busy machine. Without the pass between writes, none (or by
+        // chance one) ended between two transactions in fifty periods.
+        let restarts = tokio::task::spawn_blocking(move || {
+            write_back_to_back(&db2, gate2, Duration::from_secs(10))
         })
         .await
         .unwrap();
         drop(checkpoints);
-        // Seven checkpoint periods. Without the pass between writes, none
-        // (or by chance one) ended between two transactions.
-        let restarts = restarts(&dir.path().join("t.db-wal"));
         assert!(restarts >= 3, "the WAL started over {restarts} times");
     }
 }

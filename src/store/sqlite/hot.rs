@@ -42,12 +42,6 @@ enum Job {
     },
 }
 
-/// What a WAL that grew past it (a long read held its checkpoints back) is
-/// cut back to when it starts over: the writers' `journal_size_limit`, in
-/// bytes. Under load the WAL starts over every checkpoint period at a few
-/// megabytes (`checkpointer`), well below it.
-pub(super) const WAL_SIZE_LIMIT: i64 = 64 << 20;
-
 /// The handle to the writer thread; the thread ends when it is dropped.
 #[derive(Debug, Clone)]
 pub(super) struct HotWriter {
@@ -78,7 +72,7 @@ impl HotWriter {
         )?;
         // The checkpointer thread checkpoints (`checkpointer`), not commits.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        conn.pragma_update(None, "journal_size_limit", super::WAL_SIZE_LIMIT)?;
         // A statement that may fail halfway keeps a statement journal (to
         // undo itself alone); past 64 KiB SQLite spills it to a temporary
         // file unless temporary storage is memory: measured, those writes

@@ -44,6 +44,12 @@ mod sql;
 /// followed each other back to back.
 type WriteGate = Arc<tokio::sync::Mutex<SqliteConnection>>;
 
+/// What a WAL that grew past it (a long read held its checkpoints back) is
+/// cut back to when it starts over: both writers' `journal_size_limit`, in
+/// bytes. Under load the WAL starts over every checkpoint period at a few
+/// megabytes (`checkpointer`), well below it.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
@@ -92,7 +98,7 @@ impl SqliteStore {
             .synchronous(synchronous)
             // The checkpointer thread checkpoints (`checkpointer`).
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", hot::WAL_SIZE_LIMIT.to_string())
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             .connect()
             .await?;
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
