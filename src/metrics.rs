@@ -74,6 +74,14 @@ pub fn delivery_outcome(o: &Outcome) {
     m.deliveries[o.status as usize].increment(1);
 }
 
+/// One transaction of the commit loop (publishes and outcomes together):
+/// its result and how long it took, fsync included.
+pub fn store_commit(committed: bool, seconds: f64) {
+    let result = if committed { "committed" } else { "failed" };
+    counter!("hookd_store_commits_total", "result" => result).increment(1);
+    histogram!("hookd_store_commit_duration_seconds").record(seconds);
+}
+
 pub fn events_published(n: usize) {
     counter!("hookd_events_published_total").increment(n as u64);
 }

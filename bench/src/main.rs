@@ -40,6 +40,12 @@ struct Args {
     rate_c: usize,
     #[arg(long, default_value_t = 30)]
     seconds_c: u64,
+    /// Webhooks every event of scenario c goes to: 10 makes it b's fan-out
+    /// at a fixed rate, which compares builds' CPU per delivery at equal
+    /// work (b's closed loop lets a slower build fall behind, where it
+    /// commits in larger batches).
+    #[arg(long, default_value_t = 1)]
+    endpoints_c: usize,
     /// Events in scenario d.
     #[arg(long, default_value_t = 1_000_000)]
     events_d: usize,
@@ -83,6 +89,11 @@ struct Args {
     /// hookd's `--retention`.
     #[arg(long, default_value = "30d")]
     retention: humantime::Duration,
+    /// Scenario c writes each delivery's publish time (µs since the epoch)
+    /// and publish→receive latency (µs) to this file, one pair a line, to
+    /// see when the slow ones happen.
+    #[arg(long)]
+    timeline_c: Option<PathBuf>,
 }
 
 /// The filter of `--filter-every-webhook`: several paths and operators,
@@ -108,6 +119,9 @@ fn now_us() -> u64 {
 struct Receiver {
     received: AtomicU64,
     latencies_us: Mutex<Vec<u64>>,
+    /// (publish time, latency) of each delivery, kept for `--timeline-c`.
+    timeline: Mutex<Vec<(u64, u64)>>,
+    keep_timeline: bool,
     last_us: AtomicU64,
 }
 
@@ -129,6 +143,9 @@ async fn start_receiver(rx: Arc<Receiver>) -> String {
             // parse, so the receiver takes as little CPU from hookd as it can.
             if let Some(t) = sent_at(&body) {
                 rx.latencies_us.lock().unwrap().push(now.saturating_sub(t));
+                if rx.keep_timeline {
+                    rx.timeline.lock().unwrap().push((t, now.saturating_sub(t)));
+                }
             }
             rx.received.fetch_add(1, Ordering::Relaxed);
             rx.last_us.fetch_max(now, Ordering::Relaxed);
@@ -717,7 +734,10 @@ async fn scenario_fanout(
 
 async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
     let db = database(ctx).await?;
-    let rx = Arc::new(Receiver::default());
+    let rx = Arc::new(Receiver {
+        keep_timeline: ctx.args.timeline_c.is_some(),
+        ..Receiver::default()
+    });
     let rbase = start_receiver(rx.clone()).await;
     let h = Cluster::start(
         ctx,
@@ -727,13 +747,15 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
         None,
     )
     .await?;
-    create_webhook(
-        &ctx.client,
-        &h.bases()[0],
-        &format!("{rbase}/r/0"),
-        ctx.args.filter_every_webhook,
-    )
-    .await?;
+    for i in 0..ctx.args.endpoints_c {
+        create_webhook(
+            &ctx.client,
+            &h.bases()[0],
+            &format!("{rbase}/r/{i}"),
+            ctx.args.filter_every_webhook,
+        )
+        .await?;
+    }
     let total = ctx.args.rate_c * ctx.args.seconds_c as usize;
     let interval = Duration::from_secs_f64(1.0 / ctx.args.rate_c as f64);
     let mut ticker = tokio::time::interval(interval);
@@ -765,14 +787,27 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
     for t in tasks {
         accepted += u64::from(t.await.unwrap_or(false));
     }
-    let complete = wait_for(&rx, accepted, Duration::from_secs(60)).await;
+    let expected = accepted * ctx.args.endpoints_c as u64;
+    let complete = wait_for(&rx, expected, Duration::from_secs(60)).await;
+    if let Some(path) = &ctx.args.timeline_c {
+        let mut timeline = rx.timeline.lock().unwrap().clone();
+        timeline.sort_unstable();
+        let text: String = timeline
+            .iter()
+            .map(|(sent, latency)| format!("{sent} {latency}\n"))
+            .collect();
+        std::fs::write(path, text)?;
+    }
+    let delivered = rx.received.load(Ordering::Relaxed);
+    let cpu = h.cpu_seconds();
     println!(
-        "(c) fixed {} events/s for {} s: accepted {accepted}, delivered {}{}; publish→receive {}; hookd peak RSS {:.0} MB",
+        "(c) fixed {} events/s for {} s to {} endpoint(s): accepted {accepted}, delivered {delivered}/{expected}{}; publish→receive {}; hookd CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
         ctx.args.rate_c,
         ctx.args.seconds_c,
-        rx.received.load(Ordering::Relaxed),
+        ctx.args.endpoints_c,
         if complete { "" } else { " (INCOMPLETE)" },
         latency_line(&rx),
+        1000.0 * cpu / delivered.max(1) as f64,
         h.peak_rss_mb()
     );
     h.stop();
