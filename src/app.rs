@@ -305,6 +305,7 @@ pub async fn run(
     ));
     let maintenance = tokio::spawn(maintenance_loop(
         store.clone(),
+        state.metrics.clone(),
         pacer,
         settings.clone(),
         state.policy.clone(),
@@ -348,10 +349,12 @@ pub async fn run(
     Ok(())
 }
 
-/// Metrics of the backlog, settings saved by another instance, and the
-/// pace of resumed backlogs (the retention purge has its own task).
+/// Metrics of the backlog (and the recorder's upkeep), settings saved by
+/// another instance, and the pace of resumed backlogs (the retention purge
+/// has its own task).
 async fn maintenance_loop(
     store: Arc<dyn Store>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
     pacer: Arc<crate::ops::backlog_pacer::BacklogPacer>,
     settings: Arc<Settings>,
     policy: SharedPolicy,
@@ -374,6 +377,10 @@ async fn maintenance_loop(
                 // Proof of life beyond the scrape: a stuck maintenance loop
                 // (or engine) stops moving it.
                 crate::metrics::heartbeat(now);
+                // The recorder keeps every histogram sample until it is
+                // folded into its buckets: by a scrape, or here. An
+                // instance nobody scrapes grew by each attempt and request.
+                metrics.run_upkeep();
                 if let Err(e) = crate::dispatcher::policy::refresh(store.as_ref(), &settings, &policy).await {
                     tracing::warn!(error = %e, "could not reload the delivery policy");
                 }
