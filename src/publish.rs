@@ -22,16 +22,58 @@ const MAX_BATCH_EVENTS: usize = 2_000;
 const MAX_BATCH_OUTCOMES: usize = 2_000;
 /// Requests waiting for a batch, at most (then publishers wait: back-pressure).
 const QUEUE: usize = 4_096;
-/// On one commit lane (SQLite), how long a batch of outcomes alone waits
-/// for a publish to commit with, and how many outcomes end the wait.
-/// Measured at a steady publish rate (1,500 events/s to 10 webhooks):
-/// every publish and every handful of outcomes had a commit of its own,
-/// 1,700 commits and fsyncs a second, and the writer thread spent half of
-/// hookd's CPU on them. Nothing waits for an unordered outcome's record
-/// but its log; a lease far longer than this keeps the delivery safe if
-/// the process dies meanwhile.
-const OUTCOME_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+/// On one commit lane (SQLite), while publishes come steadily (a smoothed
+/// gap under `STEADY_GAP_MS`), a batch of outcomes alone waits for the
+/// next publish to commit with: up to two gaps, at most `MAX_LINGER_MS`,
+/// or until `OUTCOMES_ENOUGH` have come. Measured at 1,500 events/s to 10
+/// webhooks: every publish and every handful of outcomes had a commit of
+/// its own, 1,700 commits and fsyncs a second, and the writer thread spent
+/// half of hookd's CPU on them. Only while publishes are steady: a lone
+/// publish's outcome is in the log as soon as it can be (what a client
+/// checking the log right after its receiver got the event expects). A
+/// lease far longer than the wait keeps the delivery safe if the process
+/// dies meanwhile.
+const STEADY_GAP_MS: f64 = 5.0;
+const MAX_LINGER_MS: f64 = 10.0;
 const OUTCOMES_ENOUGH: usize = 256;
+/// The weight of the newest gap in the smoothed one: about twenty
+/// publishes in quick succession make a pace steady.
+const PACE_WEIGHT: f64 = 0.25;
+
+/// How often publishes come (an exponentially weighted mean of the gaps
+/// between them, starting from a second).
+#[derive(Debug)]
+struct PublishPace {
+    last: Option<std::time::Instant>,
+    gap_ms: f64,
+}
+
+impl Default for PublishPace {
+    fn default() -> Self {
+        Self {
+            last: None,
+            gap_ms: 1_000.0,
+        }
+    }
+}
+
+impl PublishPace {
+    fn arrived(&mut self, at: std::time::Instant) {
+        if let Some(last) = self.last {
+            let gap = at.saturating_duration_since(last).as_secs_f64() * 1_000.0;
+            self.gap_ms += PACE_WEIGHT * (gap - self.gap_ms);
+        }
+        self.last = Some(at);
+    }
+
+    /// How long outcomes may wait for the next publish: none unless
+    /// publishes come steadily.
+    fn linger(&self) -> Option<std::time::Duration> {
+        (self.gap_ms < STEADY_GAP_MS).then(|| {
+            std::time::Duration::from_secs_f64((2.0 * self.gap_ms).min(MAX_LINGER_MS) / 1_000.0)
+        })
+    }
+}
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +120,7 @@ impl Publisher {
             outcomes,
             flush,
             carried: Carried::default(),
+            pace: PublishPace::default(),
             lanes: Arc::new(Semaphore::new(lanes)),
             lane_count: lanes as u32,
         };
@@ -111,6 +154,7 @@ struct CommitLoop {
     /// One permit per commit that may be in flight (`Store::commit_lanes`).
     lanes: Arc<Semaphore>,
     lane_count: u32,
+    pace: PublishPace,
 }
 
 type Carried = Arc<Mutex<Vec<Outcome>>>;
@@ -161,8 +205,13 @@ impl CommitLoop {
                 .expect("the lanes are never closed");
             outcomes.append(&mut lock(&self.carried));
             self.gather(&mut requests, &mut outcomes);
-            if self.lane_count == 1 && requests.is_empty() && !outcomes.is_empty() {
+            if let Some(wait) = self.pace.linger()
+                && self.lane_count == 1
+                && requests.is_empty()
+                && !outcomes.is_empty()
+            {
                 self.linger(
+                    wait,
                     &mut requests,
                     &mut outcomes,
                     &mut requests_open,
@@ -170,6 +219,10 @@ impl CommitLoop {
                 )
                 .await;
                 self.gather(&mut requests, &mut outcomes);
+            }
+            let now = std::time::Instant::now();
+            for _ in &requests {
+                self.pace.arrived(now);
             }
             if requests.is_empty() && outcomes.is_empty() {
                 continue;
@@ -210,13 +263,13 @@ impl CommitLoop {
         }
     }
 
-    /// Holds a batch of outcomes alone (`OUTCOME_LINGER`) until a publish
-    /// comes to share its commit, `OUTCOMES_ENOUGH` have come, the wait
-    /// is over, or the loop is told to flush. An outcome of a fifo queue
-    /// ends the wait: the queue's next delivery is claimable only once it
-    /// is recorded.
+    /// Holds a batch of outcomes alone until a publish comes to share its
+    /// commit, `OUTCOMES_ENOUGH` have come, `wait` is over, or the loop is
+    /// told to flush. An outcome of a fifo queue ends the wait: the
+    /// queue's next delivery is claimable only once it is recorded.
     async fn linger(
         &mut self,
+        wait: std::time::Duration,
         requests: &mut Vec<Request>,
         outcomes: &mut Vec<Outcome>,
         requests_open: &mut bool,
@@ -225,7 +278,7 @@ impl CommitLoop {
         if outcomes.iter().any(|o| o.ordered) {
             return;
         }
-        let deadline = tokio::time::Instant::now() + OUTCOME_LINGER;
+        let deadline = tokio::time::Instant::now() + wait;
         while requests.is_empty()
             && outcomes.len() < OUTCOMES_ENOUGH
             && (*requests_open || *outcomes_open)
@@ -354,6 +407,38 @@ pub fn new_event_id(now_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_wait_only_while_publishes_come_steadily() {
+        let start = std::time::Instant::now();
+        let at = |ms: u64| start + std::time::Duration::from_millis(ms);
+        let mut pace = PublishPace::default();
+        // A lone publish, and a few in a row: no wait.
+        pace.arrived(at(0));
+        assert_eq!(pace.linger(), None);
+        for i in 1..=5 {
+            pace.arrived(at(i));
+        }
+        assert_eq!(pace.linger(), None, "five publishes are not a pace");
+        // A publish a millisecond for a while: two gaps' wait.
+        for i in 6..=60 {
+            pace.arrived(at(i));
+        }
+        let wait = pace.linger().expect("steady publishes");
+        assert!(
+            wait >= std::time::Duration::from_millis(2)
+                && wait < std::time::Duration::from_millis(3),
+            "{wait:?}"
+        );
+        // One every 4 ms: still steady, the wait capped at 10 ms.
+        for i in 1..=40 {
+            pace.arrived(at(60 + 4 * i));
+        }
+        assert!(pace.linger().unwrap() <= std::time::Duration::from_millis(10));
+        // A pause of a second ends it at once.
+        pace.arrived(at(1_300));
+        assert_eq!(pace.linger(), None);
+    }
 
     #[test]
     fn event_ids_are_unique_and_sort_by_time() {

@@ -524,24 +524,33 @@ async fn events_past_retention(
     Ok(n as u64)
 }
 
-async fn create_webhook(
-    client: &reqwest::Client,
+/// Creates `count` webhooks on `hookd`, the i-th delivering to
+/// `{receiver}/r/{i}` (with `--filter-every-webhook`'s filter if set).
+async fn create_webhooks(
+    ctx: &Ctx,
     hookd: &str,
-    url: &str,
-    filter: bool,
+    receiver: &str,
+    count: usize,
 ) -> anyhow::Result<()> {
-    let mut body = serde_json::json!({"name": "bench", "url": url, "events": ["license.created"]});
-    if filter {
-        body["filter"] = bench_filter();
-    }
-    let r = client
-        .post(format!("{hookd}/management/webhooks"))
-        .bearer_auth(KEY)
-        .json(&body)
-        .send()
-        .await?;
-    if r.status() != 201 {
-        bail!("creating a webhook: {} {}", r.status(), r.text().await?);
+    for i in 0..count {
+        let mut body = serde_json::json!({
+            "name": "bench",
+            "url": format!("{receiver}/r/{i}"),
+            "events": ["license.created"],
+        });
+        if ctx.args.filter_every_webhook {
+            body["filter"] = bench_filter();
+        }
+        let r = ctx
+            .client
+            .post(format!("{hookd}/management/webhooks"))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("creating a webhook: {} {}", r.status(), r.text().await?);
+        }
     }
     Ok(())
 }
@@ -688,15 +697,7 @@ async fn scenario_fanout(
         dir,
     )
     .await?;
-    for i in 0..endpoints {
-        create_webhook(
-            &ctx.client,
-            &h.bases()[0],
-            &format!("{rbase}/r/{i}"),
-            ctx.args.filter_every_webhook,
-        )
-        .await?;
-    }
+    create_webhooks(ctx, &h.bases()[0], &rbase, endpoints).await?;
     let start_us = now_us();
     let published = publish_singles(&ctx.client, &h.bases(), events, ctx.args.publishers).await;
     let (elapsed, accepted) = (published.elapsed, published.accepted);
@@ -747,15 +748,7 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
         None,
     )
     .await?;
-    for i in 0..ctx.args.endpoints_c {
-        create_webhook(
-            &ctx.client,
-            &h.bases()[0],
-            &format!("{rbase}/r/{i}"),
-            ctx.args.filter_every_webhook,
-        )
-        .await?;
-    }
+    create_webhooks(ctx, &h.bases()[0], &rbase, ctx.args.endpoints_c).await?;
     let total = ctx.args.rate_c * ctx.args.seconds_c as usize;
     let interval = Duration::from_secs_f64(1.0 / ctx.args.rate_c as f64);
     let mut ticker = tokio::time::interval(interval);
@@ -833,13 +826,7 @@ async fn scenario_drain(ctx: &Ctx) -> anyhow::Result<()> {
         &ctx.hookd_args,
     )
     .await?;
-    create_webhook(
-        &ctx.client,
-        &h.base,
-        &format!("{rbase}/r/0"),
-        ctx.args.filter_every_webhook,
-    )
-    .await?;
+    create_webhooks(ctx, &h.base, &rbase, 1).await?;
     let total = ctx.args.events_d;
     let batch = 1_000;
     let next = Arc::new(AtomicU64::new(0));

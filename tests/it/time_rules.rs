@@ -272,11 +272,16 @@ async fn a_rotated_secret_keeps_signing_for_24_hours() {
                 .count()
         }
     };
-    publish(&s, json!({"type": "license.created", "data": {}})).await;
+    // Each outcome is recorded before the clock moves: a delivery still
+    // in flight when it jumps a day is past its lease and goes out again.
+    let succeeded = |d: &Value| d["status"] == "succeeded";
+    let first = publish(&s, json!({"type": "license.created", "data": {}})).await;
     assert_eq!(signatures(1).await, 2, "new and previous secret both sign");
+    wait_delivery(&s, &first, "succeeded", succeeded).await;
     clock.advance(DAY - MINUTE);
-    publish(&s, json!({"type": "license.created", "data": {}})).await;
+    let second = publish(&s, json!({"type": "license.created", "data": {}})).await;
     assert_eq!(signatures(2).await, 2, "the previous secret signs for 24 h");
+    wait_delivery(&s, &second, "succeeded", succeeded).await;
     clock.advance(2 * MINUTE);
     publish(&s, json!({"type": "license.created", "data": {}})).await;
     assert_eq!(signatures(3).await, 1, "then the new secret alone");

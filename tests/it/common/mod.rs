@@ -270,6 +270,13 @@ impl TestServer {
         send(self.req(reqwest::Method::GET, path)).await
     }
 
+    /// The Prometheus text of `/metrics` (served without a key).
+    pub async fn metrics(&self) -> String {
+        let resp = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "GET /metrics");
+        resp.text().await.unwrap()
+    }
+
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
         send(self.req(reqwest::Method::PATCH, path).json(&body)).await
     }

@@ -103,14 +103,7 @@ async fn only_matching_events_make_deliveries_and_the_rest_are_counted() {
     let (_, log) = s.get("/management/deliveries?limit=50").await;
     assert_eq!(log["data"].as_array().unwrap().len(), 4, "{log}");
 
-    let metrics = s
-        .req(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics
             .lines()

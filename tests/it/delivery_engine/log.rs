@@ -140,9 +140,7 @@ async fn metrics_show_deliveries_and_queue_depth() {
     wait_status(&s, id, "succeeded").await;
     let deadline = Instant::now() + WAIT;
     loop {
-        let resp = s.client.get(s.url("/metrics")).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let text = resp.text().await.unwrap();
+        let text = s.metrics().await;
         if text.contains("hookd_deliveries_total") && text.contains("hookd_queue_depth") {
             assert!(
                 text.lines()
