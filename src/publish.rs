@@ -24,8 +24,8 @@ const MAX_BATCH_OUTCOMES: usize = 2_000;
 const QUEUE: usize = 4_096;
 /// On one commit lane (SQLite), while publishes come steadily (a smoothed
 /// gap under `STEADY_GAP_MS`), a batch of outcomes alone waits for the
-/// next publish to commit with: up to two gaps, at most `MAX_LINGER_MS`,
-/// or until `OUTCOMES_ENOUGH` have come. Measured at 1,500 events/s to 10
+/// next publish to commit with: until two gaps have passed since the last
+/// publish (under 10 ms), or until `OUTCOMES_ENOUGH` have come. Measured at 1,500 events/s to 10
 /// webhooks: every publish and every handful of outcomes had a commit of
 /// its own, 1,700 commits and fsyncs a second, and the writer thread spent
 /// half of hookd's CPU on them. Only while publishes are steady: a lone
@@ -34,7 +34,6 @@ const QUEUE: usize = 4_096;
 /// lease far longer than the wait keeps the delivery safe if the process
 /// dies meanwhile.
 const STEADY_GAP_MS: f64 = 5.0;
-const MAX_LINGER_MS: f64 = 10.0;
 const OUTCOMES_ENOUGH: usize = 256;
 /// The weight of the newest gap in the smoothed one: about twenty
 /// publishes in quick succession make a pace steady.
@@ -66,12 +65,14 @@ impl PublishPace {
         self.last = Some(at);
     }
 
-    /// How long outcomes may wait for the next publish: none unless
-    /// publishes come steadily.
-    fn linger(&self) -> Option<std::time::Duration> {
-        (self.gap_ms < STEADY_GAP_MS).then(|| {
-            std::time::Duration::from_secs_f64((2.0 * self.gap_ms).min(MAX_LINGER_MS) / 1_000.0)
-        })
+    /// Until when outcomes may wait for the next publish (two gaps after
+    /// the last one): none unless publishes come steadily and the next
+    /// is still to be expected at `now` (a pace that stopped is not
+    /// waited for).
+    fn linger_until(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        let last = self.last?;
+        let until = last + std::time::Duration::from_secs_f64(2.0 * self.gap_ms / 1_000.0);
+        (self.gap_ms < STEADY_GAP_MS && until > now).then_some(until)
     }
 }
 
@@ -205,13 +206,13 @@ impl CommitLoop {
                 .expect("the lanes are never closed");
             outcomes.append(&mut lock(&self.carried));
             self.gather(&mut requests, &mut outcomes);
-            if let Some(wait) = self.pace.linger()
+            if let Some(until) = self.pace.linger_until(std::time::Instant::now())
                 && self.lane_count == 1
                 && requests.is_empty()
                 && !outcomes.is_empty()
             {
                 self.linger(
-                    wait,
+                    until.into(),
                     &mut requests,
                     &mut outcomes,
                     &mut requests_open,
@@ -264,12 +265,12 @@ impl CommitLoop {
     }
 
     /// Holds a batch of outcomes alone until a publish comes to share its
-    /// commit, `OUTCOMES_ENOUGH` have come, `wait` is over, or the loop is
-    /// told to flush. An outcome of a fifo queue ends the wait: the
-    /// queue's next delivery is claimable only once it is recorded.
+    /// commit, `OUTCOMES_ENOUGH` have come, `deadline` has passed, or the
+    /// loop is told to flush. An outcome of a fifo queue ends the wait:
+    /// the queue's next delivery is claimable only once it is recorded.
     async fn linger(
         &mut self,
-        wait: std::time::Duration,
+        deadline: tokio::time::Instant,
         requests: &mut Vec<Request>,
         outcomes: &mut Vec<Outcome>,
         requests_open: &mut bool,
@@ -278,7 +279,6 @@ impl CommitLoop {
         if outcomes.iter().any(|o| o.ordered) {
             return;
         }
-        let deadline = tokio::time::Instant::now() + wait;
         while requests.is_empty()
             && outcomes.len() < OUTCOMES_ENOUGH
             && (*requests_open || *outcomes_open)
@@ -415,29 +415,28 @@ mod tests {
         let mut pace = PublishPace::default();
         // A lone publish, and a few in a row: no wait.
         pace.arrived(at(0));
-        assert_eq!(pace.linger(), None);
+        assert_eq!(pace.linger_until(at(0)), None);
         for i in 1..=5 {
             pace.arrived(at(i));
         }
-        assert_eq!(pace.linger(), None, "five publishes are not a pace");
-        // A publish a millisecond for a while: two gaps' wait.
+        assert_eq!(pace.linger_until(at(5)), None, "five are not a pace");
+        // A publish a millisecond for a while: wait two gaps after the last.
         for i in 6..=60 {
             pace.arrived(at(i));
         }
-        let wait = pace.linger().expect("steady publishes");
-        assert!(
-            wait >= std::time::Duration::from_millis(2)
-                && wait < std::time::Duration::from_millis(3),
-            "{wait:?}"
-        );
-        // One every 4 ms: still steady, the wait capped at 10 ms.
+        let until = pace.linger_until(at(60)).expect("steady publishes");
+        assert!(until > at(61) && until < at(63), "{:?}", until - at(60));
+        // Publishes that stopped are not waited for.
+        assert_eq!(pace.linger_until(at(63)), None, "the pace stopped");
+        // One every 4 ms: still steady, a wait of under 10 ms.
         for i in 1..=40 {
             pace.arrived(at(60 + 4 * i));
         }
-        assert!(pace.linger().unwrap() <= std::time::Duration::from_millis(10));
+        let until = pace.linger_until(at(220)).expect("steady publishes");
+        assert!(until > at(226) && until < at(230), "{:?}", until - at(220));
         // A pause of a second ends it at once.
         pace.arrived(at(1_300));
-        assert_eq!(pace.linger(), None);
+        assert_eq!(pace.linger_until(at(1_300)), None);
     }
 
     #[test]
