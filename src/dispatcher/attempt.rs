@@ -85,27 +85,15 @@ pub async fn attempt(
     let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
     let timestamp = now_ms.div_euclid(1000).to_string();
     let signature = signature_header(target.live_keys(now_ms), &msg_id, &timestamp, &job.body);
+    let own = own_headers(msg_id, timestamp, signature);
     // What the log shows: hookd's own headers, and custom header names with
     // their values redacted (they may carry credentials), like the
     // receiver's `Authorization`.
-    let request_headers =
-        logged_request_headers(&msg_id, &timestamp, &signature, &target.logged_headers_tail);
-    // The strings become the values without a copy (both headers share one).
-    let value = |text: String| {
-        HeaderValue::from_maybe_shared(Bytes::from(text))
-            .expect("the id's prefix is checked at startup; digits and base64 are header-safe")
-    };
-    let id_value = value(msg_id);
-    let sig_value = value(signature);
-
-    let mut headers = HeaderMap::with_capacity(10 + target.headers.len());
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    headers.insert(IDEMPOTENCY_KEY, id_value.clone());
-    headers.insert(WEBHOOK_ID, id_value);
-    headers.insert(WEBHOOK_TIMESTAMP, value(timestamp));
-    headers.insert(WEBHOOK_SIGNATURE, sig_value.clone());
-    headers.insert(X_WEBHOOK_SIGNATURE, sig_value);
+    let request_headers = logged_request_headers(&own, &target.logged_headers_tail);
+    let mut headers = HeaderMap::with_capacity(own.len() + 1 + target.headers.len());
+    for (name, value) in own {
+        headers.insert(name, value);
+    }
     for (k, v) in &target.headers {
         headers.append(k.clone(), v.clone());
     }
@@ -230,30 +218,42 @@ pub async fn attempt(
     }
 }
 
-/// The request headers of an attempt as its record shows them: hookd's
-/// headers in the order the request carries them, then `tail` (made once
-/// per target: `logged_headers_tail`). None of the values needs escaping:
-/// the id's prefix is checked at startup (`config`), the rest is digits
-/// and base64.
-fn logged_request_headers(id: &str, timestamp: &str, signature: &str, tail: &str) -> String {
-    let mut out = Vec::with_capacity(320 + tail.len());
-    out.extend_from_slice(br#"{"content-type":"application/json","user-agent":"#);
-    push_plain_json_str(&mut out, USER_AGENT_VALUE);
-    for (name, value) in [
-        (IDEMPOTENCY_KEY, id),
+/// hookd's own headers of a delivery, in the order the request carries
+/// them: the request and its logged record are both made from this list.
+/// The strings become the values without a copy (the two id headers share
+/// one, as do the two signature headers).
+fn own_headers(id: String, timestamp: String, signature: String) -> [(HeaderName, HeaderValue); 7] {
+    let value = |text: String| {
+        HeaderValue::from_maybe_shared(Bytes::from(text))
+            .expect("the id's prefix is checked at startup; the rest is digits and base64")
+    };
+    let (id, signature) = (value(id), value(signature));
+    [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE)),
+        (IDEMPOTENCY_KEY, id.clone()),
         (WEBHOOK_ID, id),
-        (WEBHOOK_TIMESTAMP, timestamp),
-        (WEBHOOK_SIGNATURE, signature),
+        (WEBHOOK_TIMESTAMP, value(timestamp)),
+        (WEBHOOK_SIGNATURE, signature.clone()),
         (X_WEBHOOK_SIGNATURE, signature),
-    ] {
-        out.push(b',');
-        push_plain_json_str(&mut out, name.as_str());
+    ]
+}
+
+/// The request headers of an attempt as its record shows them: hookd's
+/// own, then `tail` (made once per target: `logged_headers_tail`). None of
+/// the values needs escaping: the id's prefix is checked at startup
+/// (`config`), the rest is digits, base64 and constants.
+fn logged_request_headers(own: &[(HeaderName, HeaderValue)], tail: &str) -> String {
+    let mut out = Vec::with_capacity(320 + tail.len());
+    for (name, value) in own {
+        out.push(if out.is_empty() { b'{' } else { b',' });
+        push_plain_json_str(&mut out, name.as_str().as_bytes());
         out.push(b':');
-        push_plain_json_str(&mut out, value);
+        push_plain_json_str(&mut out, value.as_bytes());
     }
     out.extend_from_slice(tail.as_bytes());
     out.push(b'}');
-    String::from_utf8(out).expect("JSON written from str is UTF-8")
+    String::from_utf8(out).expect("plain JSON strings are ASCII")
 }
 
 /// The members that end every logged request of a target: its custom
@@ -268,7 +268,7 @@ pub(super) fn logged_headers_tail(custom: &HeaderMap, authorized: bool) -> Strin
     for name in names {
         out.push(b',');
         // Header names are RFC 9110 tokens: nothing to escape.
-        push_plain_json_str(&mut out, name);
+        push_plain_json_str(&mut out, name.as_bytes());
         out.extend_from_slice(br#":"[redacted]""#);
     }
     String::from_utf8(out).expect("JSON written from str is UTF-8")
@@ -279,7 +279,7 @@ pub(super) fn logged_headers_tail(custom: &HeaderMap, authorized: bool) -> Strin
 /// than serde_json's escaping, which writes in runs between escapes).
 fn push_json_str(out: &mut Vec<u8>, s: &str) {
     if s.bytes().all(|b| PLAIN_IN_JSON[usize::from(b)]) {
-        push_plain_json_str(out, s);
+        push_plain_json_str(out, s.as_bytes());
     } else {
         // Writing a `str` to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, s);
@@ -287,11 +287,11 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// `s`, known to need no escaping, as a JSON string.
-fn push_plain_json_str(out: &mut Vec<u8>, s: &str) {
-    debug_assert!(s.bytes().all(|b| PLAIN_IN_JSON[usize::from(b)]));
+fn push_plain_json_str(out: &mut Vec<u8>, s: &[u8]) {
+    debug_assert!(s.iter().all(|&b| PLAIN_IN_JSON[usize::from(b)]));
     out.reserve(s.len() + 2);
     out.push(b'"');
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
     out.push(b'"');
 }
 
@@ -324,7 +324,7 @@ pub(super) fn headers_json(headers: &HeaderMap) -> String {
         if out.len() > 1 {
             out.push(b',');
         }
-        push_plain_json_str(&mut out, name.as_str());
+        push_plain_json_str(&mut out, name.as_str().as_bytes());
         out.push(b':');
         push_json_str(&mut out, &value);
     }
@@ -380,7 +380,12 @@ mod tests {
         custom.append("x-tag", HeaderValue::from_static("b"));
         let logged = |authorized| {
             let tail = logged_headers_tail(&custom, authorized);
-            logged_request_headers("acme:1", "1700000000", "v1,ab+/= v1a,cd", &tail)
+            let own = own_headers(
+                "acme:1".into(),
+                "1700000000".into(),
+                "v1,ab+/= v1a,cd".into(),
+            );
+            logged_request_headers(&own, &tail)
         };
         let ours = format!(
             r#"{{"content-type":"application/json","user-agent":"{USER_AGENT_VALUE}","idempotency-key":"acme:1","webhook-id":"acme:1","webhook-timestamp":"1700000000","webhook-signature":"v1,ab+/= v1a,cd","x-webhook-signature":"v1,ab+/= v1a,cd""#
