@@ -25,10 +25,10 @@ const QUEUE: usize = 4_096;
 /// On one commit lane (SQLite), while publishes come steadily (a smoothed
 /// gap under `STEADY_GAP_MS`), a batch of outcomes alone waits for the
 /// next publish to commit with: until two gaps have passed since the last
-/// publish (under 10 ms), or until `OUTCOMES_ENOUGH` have come. Measured at 1,500 events/s to 10
-/// webhooks: every publish and every handful of outcomes had a commit of
-/// its own, 1,700 commits and fsyncs a second, and the writer thread spent
-/// half of hookd's CPU on them. Only while publishes are steady: a lone
+/// publish (under 10 ms), or until `OUTCOMES_ENOUGH` have come. Measured
+/// at 1,500 events/s to 10 webhooks: every publish and every handful of
+/// outcomes had a commit of its own, 1,700 commits and fsyncs a second,
+/// and the writer thread spent half of hookd's CPU on them. Only while publishes are steady: a lone
 /// publish's outcome is in the log as soon as it can be (what a client
 /// checking the log right after its receiver got the event expects). A
 /// lease far longer than the wait keeps the delivery safe if the process
@@ -241,9 +241,7 @@ impl CommitLoop {
             });
         }
     }
-}
 
-impl CommitLoop {
     /// Adds what is queued to the batch, up to a batch's limits.
     fn gather(&mut self, requests: &mut Vec<Request>, outcomes: &mut Vec<Outcome>) {
         let mut count: usize = requests.iter().map(|r| r.events.len()).sum();

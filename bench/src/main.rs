@@ -118,10 +118,8 @@ fn now_us() -> u64 {
 #[derive(Default)]
 struct Receiver {
     received: AtomicU64,
-    latencies_us: Mutex<Vec<u64>>,
-    /// (publish time, latency) of each delivery, kept for `--timeline-c`.
-    timeline: Mutex<Vec<(u64, u64)>>,
-    keep_timeline: bool,
+    /// (publish time, publish→receive latency) of each delivery, in µs.
+    deliveries: Mutex<Vec<(u64, u64)>>,
     last_us: AtomicU64,
 }
 
@@ -142,10 +140,10 @@ async fn start_receiver(rx: Arc<Receiver>) -> String {
             // The publish time the bench put in `data.t`; a scan, not a JSON
             // parse, so the receiver takes as little CPU from hookd as it can.
             if let Some(t) = sent_at(&body) {
-                rx.latencies_us.lock().unwrap().push(now.saturating_sub(t));
-                if rx.keep_timeline {
-                    rx.timeline.lock().unwrap().push((t, now.saturating_sub(t)));
-                }
+                rx.deliveries
+                    .lock()
+                    .unwrap()
+                    .push((t, now.saturating_sub(t)));
             }
             rx.received.fetch_add(1, Ordering::Relaxed);
             rx.last_us.fetch_max(now, Ordering::Relaxed);
@@ -628,7 +626,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn latency_line(rx: &Receiver) -> String {
-    let mut l = rx.latencies_us.lock().unwrap().clone();
+    let mut l: Vec<u64> = rx.deliveries.lock().unwrap().iter().map(|d| d.1).collect();
     l.sort_unstable();
     format!(
         "p50 {:.2} ms, p99 {:.2} ms",
@@ -735,10 +733,7 @@ async fn scenario_fanout(
 
 async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
     let db = database(ctx).await?;
-    let rx = Arc::new(Receiver {
-        keep_timeline: ctx.args.timeline_c.is_some(),
-        ..Receiver::default()
-    });
+    let rx = Arc::new(Receiver::default());
     let rbase = start_receiver(rx.clone()).await;
     let h = Cluster::start(
         ctx,
@@ -783,7 +778,7 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
     let expected = accepted * ctx.args.endpoints_c as u64;
     let complete = wait_for(&rx, expected, Duration::from_secs(60)).await;
     if let Some(path) = &ctx.args.timeline_c {
-        let mut timeline = rx.timeline.lock().unwrap().clone();
+        let mut timeline = rx.deliveries.lock().unwrap().clone();
         timeline.sort_unstable();
         let text: String = timeline
             .iter()

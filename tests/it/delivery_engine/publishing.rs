@@ -412,10 +412,10 @@ async fn commits(s: &TestServer) -> u64 {
 /// Publishes one after another, each delivered as soon as it commits: on
 /// SQLite (one commit at a time), once publishes come steadily, an outcome
 /// waits for the next publish and shares its commit instead of taking one
-/// of its own (about two commits a publish without that). A lone publish's
-/// outcome does not wait (the log has it as soon as it can). On PostgreSQL
-/// outcomes commit beside publishes in lanes of their own; there the
-/// count is only bounded.
+/// of its own (about two commits a publish without that; the unit test of
+/// `PublishPace` shows when the wait applies). On PostgreSQL outcomes
+/// commit beside publishes in lanes of their own; there the count is only
+/// bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_publishes_share_their_commits_with_outcomes() {
     const EVENTS: u64 = 100;
