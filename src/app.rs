@@ -24,7 +24,7 @@ use crate::dispatcher::{DeliveryPolicy, Dispatcher, DispatcherParts, SharedPolic
 use crate::http::router;
 use crate::ops::Services;
 use crate::publish::Publisher;
-use crate::state::AppState;
+use crate::state::{AppState, AppStateParts};
 use crate::store::{PostgresStore, SqliteStore, Store};
 
 const KEY_FILE: &str = "management_api_key";
@@ -280,7 +280,7 @@ pub async fn run(
         &engine.handle,
     );
     let pacer = Arc::new(crate::ops::backlog_pacer::BacklogPacer::default());
-    let state = AppState {
+    let state = AppState::new(AppStateParts {
         ops: Services {
             pacer: pacer.clone(),
             authenticator: Arc::new(Authenticator::new(keys, store.clone(), cipher.clone())),
@@ -295,7 +295,7 @@ pub async fn run(
         policy,
         metrics,
         cipher,
-    };
+    });
     let maintenance_stop = CancellationToken::new();
     let purge = tokio::spawn(crate::retention::purge_loop(
         store.clone(),

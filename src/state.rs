@@ -9,9 +9,29 @@ use crate::crypto::Cipher;
 use crate::dispatcher::SharedPolicy;
 use crate::ops::Services;
 
-/// The shared state of the HTTP app (cheap to clone: handles only).
+/// The shared state of the HTTP app: one handle, cloned for each request
+/// (several times: every extractor and middleware that takes the state
+/// gets its own copy), so a clone is one reference count, not one per
+/// field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateParts>);
+
+impl AppState {
+    pub fn new(parts: AppStateParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateParts;
+
+    fn deref(&self) -> &AppStateParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppStateParts {
     /// What the operations act on (store, settings, engine, key cache).
     pub ops: Services,
     /// The one clock: handlers read `now` here and pass it down.

@@ -706,7 +706,7 @@ async fn scenario_fanout(
     let dps = delivered as f64 / span_s;
     let cpu = h.cpu_seconds();
     println!(
-        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s (publish p50 {:.2} ms, p99 {:.2} ms); delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
+        "({name}) {endpoints} endpoint(s), {events} events, {} publishers: accepted {:.0} events/s (publish p50 {:.2} ms, p99 {:.2} ms); delivered {delivered}/{expected}{} at {:.0} deliveries/s ({:.1} % of the ceiling); latency {}; hookd CPU {cpu:.2} s = {:.4} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
         ctx.args.publishers,
         accepted as f64 / elapsed.as_secs_f64(),
         percentile(&published.latencies_us, 0.50),
@@ -789,7 +789,7 @@ async fn scenario_rate(ctx: &Ctx) -> anyhow::Result<()> {
     let delivered = rx.received.load(Ordering::Relaxed);
     let cpu = h.cpu_seconds();
     println!(
-        "(c) fixed {} events/s for {} s to {} endpoint(s): accepted {accepted}, delivered {delivered}/{expected}{}; publish→receive {}; hookd CPU {cpu:.1} s = {:.3} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
+        "(c) fixed {} events/s for {} s to {} endpoint(s): accepted {accepted}, delivered {delivered}/{expected}{}; publish→receive {}; hookd CPU {cpu:.2} s = {:.4} s per 1,000 deliveries; hookd peak RSS {:.0} MB",
         ctx.args.rate_c,
         ctx.args.seconds_c,
         ctx.args.endpoints_c,

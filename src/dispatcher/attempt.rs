@@ -82,8 +82,12 @@ pub async fn attempt(
     now_ms: i64,
 ) -> AttemptResult {
     let client = out.client;
-    let msg_id = format!("{idempotency_prefix}{}", job.delivery_id);
-    let timestamp = now_ms.div_euclid(1000).to_string();
+    let mut digits = itoa::Buffer::new();
+    let id = digits.format(job.delivery_id);
+    let mut msg_id = String::with_capacity(idempotency_prefix.len() + id.len());
+    msg_id.push_str(idempotency_prefix);
+    msg_id.push_str(id);
+    let timestamp = digits.format(now_ms.div_euclid(1000)).to_owned();
     let signature = signature_header(target.live_keys(now_ms), &msg_id, &timestamp, &job.body);
     let own = own_headers(msg_id, timestamp, signature);
     // What the log shows: hookd's own headers, and custom header names with
