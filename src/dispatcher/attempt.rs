@@ -129,13 +129,17 @@ pub async fn attempt(
         let fetcher = &fetcher;
         async move {
             match &target.auth {
-                TargetAuth::OAuth2(config) => out
-                    .tokens
-                    .bearer(target.webhook_id, config, stale.as_ref(), fetcher, || {
-                        out.clock.now_ms()
-                    })
-                    .await
-                    .map(Some),
+                // Boxed: a token fetch's future is about 1.9 KB, which every
+                // attempt's future would otherwise carry.
+                TargetAuth::OAuth2(config) => Box::pin(out.tokens.bearer(
+                    target.webhook_id,
+                    config,
+                    stale.as_ref(),
+                    fetcher,
+                    || out.clock.now_ms(),
+                ))
+                .await
+                .map(Some),
                 TargetAuth::Basic(v) => Ok(Some(v.clone())),
                 TargetAuth::None => Ok(None),
             }
