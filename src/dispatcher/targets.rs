@@ -134,12 +134,8 @@ impl TargetCache {
         webhook_id: i64,
         now: i64,
     ) -> StoreResult<Option<Arc<Target>>> {
-        if let Some(t) = self.fresh(webhook_id, now) {
-            return Ok(Some(t));
-        }
-        // The load, boxed: its future is about 1.2 KB, which every job's
-        // future would otherwise carry for a path a job rarely takes.
-        Box::pin(self.get_or_load(webhook_id, now, || read(store, tenant, webhook_id, now))).await
+        self.get_or_load(webhook_id, now, || read(store, tenant, webhook_id, now))
+            .await
     }
 
     /// The cached target if fresh; else the answer of the one load in
