@@ -3,7 +3,8 @@
 //! a private CA (`ca_certificate`), so that a webhook's identity and trust
 //! reach its receiver alone (the public roots stay for the others).
 //!
-//! A client is a pool of HTTP/1 connections (`pool`) over rustls, built
+//! A client is a pool of HTTP/1 connections (`pool`, exchanges by
+//! `http1`) over rustls, built
 //! the same way every time: the SSRF-safe resolver, no proxy, no redirects
 //! (none is followed), the same timeouts. A webhook's own client is kept while
 //! its TLS options are unchanged (by fingerprint), so its pooled
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Uri};
-use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::outbound::{AddressPolicy, BlockedError, DnsError, SafeResolver};
@@ -238,34 +238,10 @@ pub async fn send(
 /// why the body was cut short, if it was. An answer read to its end
 /// gives its connection back to the pool; one cut short closes it.
 pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, Option<String>) {
-    let deadline = tokio::time::Instant::now() + remaining;
     let mut body = Vec::new();
-    // Ok(true): read to its end; Ok(false): cut at the limit, the rest
-    // left unread with its connection.
-    let read = async {
-        while body.len() < MAX_RESPONSE_BODY {
-            match answer.body.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(chunk) = frame.into_data() {
-                        let take = chunk.len().min(MAX_RESPONSE_BODY - body.len());
-                        body.extend_from_slice(&chunk[..take]);
-                    }
-                }
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Ok(true),
-            }
-        }
-        Ok(false)
-    };
-    match tokio::time::timeout(remaining, read).await {
-        Ok(Ok(true)) => {
-            answer
-                .finish(deadline.saturating_duration_since(tokio::time::Instant::now()))
-                .await;
-            (body, None)
-        }
-        Ok(Ok(false)) => (body, None),
-        Ok(Err(e)) => (body, Some(e)),
+    match tokio::time::timeout(remaining, answer.read_body(MAX_RESPONSE_BODY, &mut body)).await {
+        Ok(Ok(_)) => (body, None),
+        Ok(Err(e)) => (body, Some(e.to_string())),
         Err(_) => (body, Some("timed out reading the body".into())),
     }
 }

@@ -31,6 +31,7 @@ use crate::store::{Lease, Store};
 pub mod attempt;
 pub mod clients;
 pub mod failure_log;
+pub mod http1;
 pub mod oauth;
 pub mod outbound;
 pub mod policy;

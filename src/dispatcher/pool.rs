@@ -1,21 +1,22 @@
 //! Outbound HTTP/1 connections, kept alive and reused per receiver
-//! (scheme and authority), on hyper's connection API.
+//! (scheme and authority). Each exchange runs in the attempt's own task
+//! (`http1`): no task per connection.
 //!
 //! Why not hyper-util's pooled client: for every request it spawned a
 //! task that waited for the connection to be ready again before putting
 //! it back, and it cloned and dropped its connector and URI parts (about
-//! 5 % of hookd's samples in a profile of the fan-out benchmark; the
-//! benchmark's CPU per delivery did not move beyond its noise). Here the
+//! 5 % of hookd's samples in a profile of the fan-out benchmark). Here the
 //! attempt that used a connection puts it back itself once it has read
 //! the whole answer, and what a request derives from its URL is derived
 //! once per webhook (`Destination`).
 //!
 //! Invariants: a connection in the pool is idle (its last answer was read
-//! to the end) and open when it went in; one found closed or idle for
-//! longer than `IDLE_TIMEOUT` on the way out is dropped. A request that a
-//! reused connection could not send (closed by the receiver while idle)
-//! goes out again on another connection: hyper hands it back only when
-//! none of it was written, so nothing is delivered twice this way.
+//! to the end, and allowed reuse) and open when it went in; one that
+//! received anything while idle (the receiver's close) or idled longer
+//! than `IDLE_TIMEOUT` is dropped on the way out. A reused connection that
+//! the receiver closes before answering a byte (it closed the idle
+//! connection as the request went out) is replaced once by a new
+//! connection for the same request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,10 +24,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderValue, Method, Request, Uri};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use http::{HeaderMap, HeaderValue, Uri};
+
+use super::http1::{BodyEnd, Conn, Head};
 
 /// Idle connections kept per receiver.
 const MAX_IDLE_PER_HOST: usize = 512;
@@ -34,30 +34,27 @@ const MAX_IDLE_PER_HOST: usize = 512;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the pool is swept of closed and expired idle connections.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
-/// How long an attempt waits, after reading its answer, for the
-/// connection to be ready for the next request before closing it.
-const READY_WAIT: Duration = Duration::from_secs(1);
 
 /// What an idle connection can be reused for: `scheme://authority`,
 /// lowercased (as `Authority` compares). One string: hashing the pair hashed
 /// the authority a byte at a time, twice per request.
 type Key = Arc<str>;
-type Sender = SendRequest<Full<Bytes>>;
 
 /// What opens a connection to a URI's receiver (see `handshake`).
 pub type Opener = Box<dyn Fn(Uri) -> Opening + Send + Sync>;
 type Opening =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Sender, ConnectError>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Conn, ConnectError>> + Send>>;
 
 /// Why no connection was had: the connector's error (DNS, policy, TCP,
-/// TLS), or the HTTP/1 handshake's.
+/// TLS).
 pub type ConnectError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why a request got no answer.
 #[derive(Debug)]
 pub enum RequestError {
     Connect(ConnectError),
-    Http(hyper::Error),
+    /// Writing the request or reading the answer's head failed.
+    Http(std::io::Error),
 }
 
 impl std::fmt::Display for RequestError {
@@ -81,16 +78,15 @@ impl std::error::Error for RequestError {
 /// A pool of idle connections and the way to open new ones.
 pub struct Pool {
     open: Opener,
-    idle: Mutex<HashMap<Key, Vec<(Sender, Instant)>>>,
+    idle: Mutex<HashMap<Key, Vec<(Conn, Instant)>>>,
 }
 
 /// An answer whose connection goes back to the pool once its body has
-/// been read to the end (`Answer::finish`); dropped before that, the
+/// been read to the end (`Answer::read_body`); dropped before that, the
 /// connection closes.
 pub struct Answer {
-    head: http::response::Parts,
-    pub body: Incoming,
-    conn: Option<(Arc<Pool>, Key, Sender)>,
+    head: Head,
+    conn: Option<(Arc<Pool>, Key, Conn)>,
 }
 
 impl Answer {
@@ -102,22 +98,21 @@ impl Answer {
         &self.head.headers
     }
 
-    /// The body was read to its end: the connection is reused once hyper
-    /// has finished the exchange (within `READY_WAIT` and `left`, what is
-    /// left of the attempt's time).
-    pub async fn finish(mut self, left: Duration) {
-        let Some((pool, key, mut sender)) = self.conn.take() else {
-            return;
+    /// Reads the body into `out`, at most `limit` bytes of it; a body read
+    /// to its end gives the connection back to the pool (when the answer
+    /// allows its reuse). True: read to its end.
+    pub async fn read_body(&mut self, limit: usize, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        let Some((_, _, conn)) = self.conn.as_mut() else {
+            return Ok(true);
         };
-        // Usually ready already: hyper finished the exchange before the
-        // body's end reached this task.
-        if sender.is_ready()
-            || tokio::time::timeout(READY_WAIT.min(left), sender.ready())
-                .await
-                .is_ok_and(|ready| ready.is_ok())
+        let end = conn.read_body(&self.head, limit, out).await;
+        let complete = matches!(end, Ok(BodyEnd::Complete { .. }));
+        if let (Ok(BodyEnd::Complete { reusable: true }), Some((pool, key, conn))) =
+            (&end, self.conn.take())
         {
-            pool.put_back(key, sender);
+            pool.put_back(key, conn);
         }
+        end.map(|_| complete)
     }
 }
 
@@ -147,30 +142,27 @@ impl Pool {
     /// Drops the idle connections that closed or expired.
     fn sweep(&self, now: Instant) {
         self.idle.lock().expect("pool").retain(|_, list| {
-            list.retain(|(s, since)| !s.is_closed() && now.duration_since(*since) < IDLE_TIMEOUT);
+            list.retain_mut(|(c, since)| {
+                now.duration_since(*since) < IDLE_TIMEOUT && c.idle_and_open()
+            });
             !list.is_empty()
         });
     }
 
     /// Sends `body` with `headers` to `to` (POST), on an idle connection
-    /// to its receiver or a new one.
+    /// to its receiver or a new one; answers once the answer's head is in.
     pub async fn post(
         self: &Arc<Self>,
         to: &Destination,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
     ) -> Result<Answer, RequestError> {
-        headers
-            .entry(http::header::HOST)
-            .or_insert_with(|| to.host.clone());
         let key = to.key.clone();
-        let mut request = Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = to.target.clone();
-        *request.headers_mut() = headers;
+        let target = to.target.path_and_query().map_or("/", |p| p.as_str());
+        let request = super::http1::encode_request(target, &to.host, &headers, body);
         loop {
-            let (mut sender, reused) = match self.checkout(&key) {
-                Some(s) => (s, true),
+            let (mut conn, reused) = match self.checkout(&key) {
+                Some(c) => (c, true),
                 None => (
                     (self.open)(to.connect.clone())
                         .await
@@ -178,42 +170,52 @@ impl Pool {
                     false,
                 ),
             };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    let (head, body) = response.into_parts();
+            let written = conn.write_request(&request).await;
+            let answer = match written {
+                Ok(()) => conn.read_head().await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(Some(head)) => {
                     return Ok(Answer {
                         head,
-                        body,
-                        conn: Some((self.clone(), key, sender)),
+                        conn: Some((self.clone(), key, conn)),
                     });
                 }
-                Err(mut e) => match e.take_message() {
-                    // Not written at all: the idle connection had closed.
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(RequestError::Http(e.into_error())),
-                },
+                // A reused connection the receiver closed without a byte of
+                // answer: it had closed it while idle. Once more, on a new
+                // connection.
+                Ok(None) if reused => continue,
+                Err(e) if reused && closed_while_idle(&e) => continue,
+                Ok(None) => {
+                    return Err(RequestError::Http(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the receiver closed the connection without answering",
+                    )));
+                }
+                Err(e) => return Err(RequestError::Http(e)),
             }
         }
     }
 
     /// The most recently used open idle connection to `key`.
-    fn checkout(&self, key: &Key) -> Option<Sender> {
+    fn checkout(&self, key: &Key) -> Option<Conn> {
         let mut idle = self.idle.lock().expect("pool");
         let list = idle.get_mut(key)?;
-        while let Some((sender, since)) = list.pop() {
-            if sender.is_ready() && since.elapsed() < IDLE_TIMEOUT {
-                return Some(sender);
+        while let Some((mut conn, since)) = list.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && conn.idle_and_open() {
+                return Some(conn);
             }
         }
         None
     }
 
-    fn put_back(&self, key: Key, sender: Sender) {
+    fn put_back(&self, key: Key, conn: Conn) {
         let now = Instant::now();
         let mut idle = self.idle.lock().expect("pool");
         let list = idle.entry(key).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
-            list.push((sender, now));
+            list.push((conn, now));
         }
     }
 }
@@ -283,9 +285,15 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
+/// How a write or read fails on a connection the receiver had closed.
+fn closed_while_idle(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
+}
+
 /// Opens a connection with `connector` (a tower service from URI to
-/// stream) and runs its HTTP/1 side as a task of its own.
-pub async fn handshake<C>(mut connector: C, uri: Uri) -> Result<Sender, ConnectError>
+/// stream).
+pub async fn handshake<C>(mut connector: C, uri: Uri) -> Result<Conn, ConnectError>
 where
     C: tower_service::Service<Uri>,
     C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -295,20 +303,12 @@ where
         .await
         .map_err(Into::into)?;
     let io = connector.call(uri).await.map_err(Into::into)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "outbound connection ended");
-        }
-    });
-    Ok(sender)
+    Ok(Conn::new(Box::new(hyper_util::rt::TokioIo::new(io))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::BodyExt;
-    use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
     use tokio::sync::mpsc;
 
@@ -319,14 +319,7 @@ mod tests {
         let pool = Pool::new(Box::new(move |_uri| {
             let (ours, theirs) = tokio::io::duplex(64 * 1024);
             let _ = ends.send(theirs);
-            Box::pin(async move {
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(ours)).await?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                Ok(sender)
-            })
+            Box::pin(async move { Ok(Conn::new(Box::new(ours))) })
         }));
         (pool, opened)
     }
@@ -353,10 +346,9 @@ mod tests {
     }
 
     async fn read_to_end(mut answer: Answer) {
-        while let Some(frame) = answer.body.frame().await {
-            frame.unwrap();
-        }
-        answer.finish(Duration::from_secs(1)).await;
+        let mut body = Vec::new();
+        assert!(answer.read_body(usize::MAX, &mut body).await.unwrap());
+        assert_eq!(body, b"ok");
     }
 
     #[tokio::test]
@@ -387,8 +379,7 @@ mod tests {
             end
         });
         read_to_end(answer.unwrap()).await;
-        // The receiver closes the idle connection; on this one thread,
-        // hyper has not seen it yet when the next request takes it.
+        // The receiver closes the idle connection.
         drop(end);
         let receiver = tokio::spawn(async move {
             let mut end = opened.recv().await.expect("a new connection");
@@ -397,6 +388,37 @@ mod tests {
         let answer = post(&pool).await;
         assert_eq!(
             answer.expect("sent again on the new connection").status(),
+            200
+        );
+        receiver.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reused_connection_closed_before_any_answer_is_replaced_once() {
+        let (pool, mut opened) = piped_pool();
+        let (answer, mut end) = tokio::join!(post(&pool), async {
+            let mut end = opened.recv().await.unwrap();
+            answer_one(&mut end).await;
+            end
+        });
+        read_to_end(answer.unwrap()).await;
+        // The receiver takes the next request on the idle connection, then
+        // closes it without a byte of answer; the request goes out again
+        // on a new connection.
+        let receiver = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"hello") {
+                let n = end.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            drop(end);
+            let mut fresh = opened.recv().await.expect("a new connection");
+            answer_one(&mut fresh).await;
+        });
+        let answer = post(&pool).await;
+        assert_eq!(
+            answer.expect("answered on the new connection").status(),
             200
         );
         receiver.await.unwrap();
