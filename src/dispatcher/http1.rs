@@ -18,6 +18,7 @@
 use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -57,6 +58,14 @@ pub struct Head {
     framing: Framing,
     /// HTTP/1.1 without `connection: close`.
     keep_alive: bool,
+}
+
+impl Head {
+    /// The connection is not used again after this answer (its request
+    /// was not written whole).
+    pub fn forbid_reuse(&mut self) {
+        self.keep_alive = false;
+    }
 }
 
 /// How reading a body ended.
@@ -102,7 +111,7 @@ impl Conn {
     }
 
     /// Reads the answer's head, skipping interim (1xx) answers. `Ok(None)`:
-    /// the receiver closed the connection before sending a byte.
+    /// the receiver closed (or reset) the connection before sending a byte.
     pub async fn read_head(&mut self) -> io::Result<Option<Head>> {
         let mut answered = false;
         loop {
@@ -118,16 +127,18 @@ impl Conn {
             if self.buf.len() >= MAX_HEAD {
                 return Err(malformed("the answer's head is larger than 64 KiB"));
             }
-            if self.fill().await? == 0 {
-                if !answered && self.buf.is_empty() {
-                    return Ok(None);
+            match self.fill().await {
+                Ok(0) if !answered => return Ok(None),
+                Err(e) if !answered && closed(&e) => return Ok(None),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the receiver closed the connection in the middle of its answer",
+                    ));
                 }
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the receiver closed the connection in the middle of its answer",
-                ));
+                Ok(_) => answered = true,
+                Err(e) => return Err(e),
             }
-            answered = true;
         }
     }
 
@@ -152,6 +163,7 @@ impl Conn {
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut transfer_encoded = false;
+        let mut suspect = false;
         let mut close = answer.version != Some(1);
         for h in answer.headers.iter() {
             let name = HeaderName::from_bytes(h.name.as_bytes())
@@ -159,15 +171,21 @@ impl Conn {
             let value = HeaderValue::from_bytes(h.value)
                 .map_err(|_| malformed("the answer has an invalid header value"))?;
             if name == http::header::CONTENT_LENGTH {
-                let n = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .ok_or_else(|| malformed("the answer's content-length is not a number"))?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(malformed("the answer has two different content-lengths"));
+                // RFC 9110 §8.6: digits; a list of one value repeated is
+                // that value.
+                for part in h.value.split(|&b| b == b',') {
+                    let n = content_length(part.trim_ascii())
+                        .ok_or_else(|| malformed("the answer's content-length is not a number"))?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(malformed("the answer has two different content-lengths"));
+                    }
+                    length = Some(n);
                 }
-                length = Some(n);
             } else if name == http::header::TRANSFER_ENCODING {
+                // Chunked twice, or a coding with a length beside it, is
+                // read as chunked but the connection not trusted again
+                // (RFC 9112 §6.3: possible request smuggling).
+                suspect |= transfer_encoded || chunked;
                 transfer_encoded = true;
                 // Chunked must be the last coding to frame the body.
                 chunked = h
@@ -204,10 +222,11 @@ impl Conn {
                 None => Framing::UntilClose,
             }
         };
+        suspect |= transfer_encoded && length.is_some();
         Ok(Some(Head {
             status,
             headers,
-            keep_alive: !close && framing != Framing::UntilClose,
+            keep_alive: !close && !suspect && framing != Framing::UntilClose,
             framing,
         }))
     }
@@ -219,22 +238,13 @@ impl Conn {
         limit: usize,
         out: &mut Vec<u8>,
     ) -> io::Result<BodyEnd> {
-        let complete = BodyEnd::Complete {
-            reusable: head.keep_alive,
-        };
-        match head.framing {
-            Framing::Empty => Ok(complete),
-            Framing::Length(n) => {
-                if self.read_exact_into(n, limit, out).await? {
-                    Ok(complete)
-                } else {
-                    Ok(BodyEnd::Cut)
-                }
-            }
+        let end = match head.framing {
+            Framing::Empty => true,
+            Framing::Length(n) => self.read_exact_into(n, limit, out).await?,
             Framing::UntilClose => loop {
                 self.take_into(self.buf.len() as u64, limit, out);
                 if out.len() >= limit {
-                    return Ok(BodyEnd::Cut);
+                    break false;
                 }
                 if self.fill().await? == 0 {
                     return Ok(BodyEnd::Complete { reusable: false });
@@ -244,14 +254,23 @@ impl Conn {
                 let size = self.chunk_size().await?;
                 if size == 0 {
                     self.skip_trailers().await?;
-                    return Ok(complete);
+                    break true;
                 }
                 if !self.read_exact_into(size, limit, out).await? {
-                    return Ok(BodyEnd::Cut);
+                    break false;
                 }
                 self.expect_crlf().await?;
             },
-        }
+        };
+        // Bytes past the answer: the receiver's, not an answer to anything
+        // hookd asked; the connection is not reused.
+        Ok(if end {
+            BodyEnd::Complete {
+                reusable: head.keep_alive && self.buf.is_empty(),
+            }
+        } else {
+            BodyEnd::Cut
+        })
     }
 
     /// Moves the next `n` bytes of the body into `out` (those past `limit`
@@ -288,6 +307,10 @@ impl Conn {
 
     async fn chunk_size(&mut self) -> io::Result<u64> {
         loop {
+            // httparse reads an empty size line as 0; it is not a size.
+            if self.buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+                return Err(malformed("a chunk's size is not hexadecimal"));
+            }
             match httparse::parse_chunk_size(&self.buf) {
                 Ok(httparse::Status::Complete((len, size))) => {
                     self.buf.advance(len);
@@ -321,20 +344,33 @@ impl Conn {
 
     /// The trailer section after the last chunk, up to its empty line.
     async fn skip_trailers(&mut self) -> io::Result<()> {
+        let mut seen = 0;
         loop {
             if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
                 self.buf.advance(end + 2);
+                seen += end + 2;
                 if end == 0 {
                     return Ok(());
                 }
+                if seen >= MAX_HEAD {
+                    return Err(malformed("the answer's trailers are larger than 64 KiB"));
+                }
                 continue;
             }
-            if self.buf.len() >= MAX_HEAD {
+            if seen + self.buf.len() >= MAX_HEAD {
                 return Err(malformed("the answer's trailers are larger than 64 KiB"));
             }
             if self.fill().await? == 0 {
                 return Err(cut_short());
             }
+        }
+    }
+
+    /// Gives back a buffer that grew past its usual size (a large head or
+    /// body), so an idle connection holds 8 KiB.
+    pub fn shrink(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 16 * 1024 {
+            self.buf = BytesMut::with_capacity(8 * 1024);
         }
     }
 
@@ -377,6 +413,11 @@ pub fn encode_request(
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
+        // Framing is this function's (webhooks may not set these; a stored
+        // one from before that rule must not frame the request twice).
+        if [HOST, CONTENT_LENGTH, TRANSFER_ENCODING].contains(name) {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -397,6 +438,20 @@ pub fn encode_request(
             rest: body,
         }
     }
+}
+
+/// A content-length value: digits only (no sign, no spaces inside).
+fn content_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// How a write or read fails on a connection the receiver closed.
+pub fn closed(e: &io::Error) -> bool {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
 fn malformed(why: &str) -> io::Error {
@@ -561,11 +616,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lengths_are_digits_and_a_repeated_length_is_one() {
+        let (_, end, body) = exchange(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2, 2\r\n\r\nok",
+            false,
+            64,
+        )
+        .await;
+        assert_eq!(end.unwrap(), BodyEnd::Complete { reusable: true });
+        assert_eq!(body, b"ok");
+        for bad in [&b"+2"[..], b"2 2", b"", b"0x2", b"-1"] {
+            let mut answer = b"HTTP/1.1 200 OK\r\ncontent-length: ".to_vec();
+            answer.extend_from_slice(bad);
+            answer.extend_from_slice(b"\r\n\r\nok");
+            let (mut conn, _theirs) = answered(&answer, true).await;
+            let e = conn.read_head().await.unwrap_err();
+            assert!(e.to_string().contains("not a number"), "{bad:?}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn suspect_framing_and_bytes_past_the_answer_end_the_connections_use() {
+        // A coding and a length: chunked wins, the connection is not reused.
+        let (_, end, body) = exchange(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            false,
+            64,
+        )
+        .await;
+        assert_eq!(end.unwrap(), BodyEnd::Complete { reusable: false });
+        assert_eq!(body, b"ok");
+        let (_, end, _) = exchange(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n",
+            false,
+            64,
+        )
+        .await;
+        assert_eq!(end.unwrap(), BodyEnd::Complete { reusable: false });
+        // An empty chunk-size line is not a last chunk.
+        let (_, end, _) = exchange(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\r\n",
+            false,
+            64,
+        )
+        .await;
+        assert!(end.unwrap_err().to_string().contains("not hexadecimal"));
+    }
+
+    #[tokio::test]
     async fn a_request_goes_out_as_one_head_and_its_body() {
         let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
         let mut conn = Conn::new(Box::new(ours));
         let mut headers = HeaderMap::new();
         headers.insert("webhook-id", HeaderValue::from_static("msg_1"));
+        // Framing headers are the request's own, whatever a map holds.
+        headers.insert(HOST, HeaderValue::from_static("elsewhere"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("99"));
         let request = encode_request(
             "/hook?a=b",
             &HeaderValue::from_static("example.com:8080"),

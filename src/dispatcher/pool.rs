@@ -13,10 +13,11 @@
 //! Invariants: a connection in the pool is idle (its last answer was read
 //! to the end, and allowed reuse) and open when it went in; one that
 //! received anything while idle (the receiver's close) or idled longer
-//! than `IDLE_TIMEOUT` is dropped on the way out. A reused connection that
-//! the receiver closes before answering a byte (it closed the idle
-//! connection as the request went out) is replaced once by a new
-//! connection for the same request.
+//! than `IDLE_TIMEOUT` is dropped on the way out. A delivery (a request
+//! with an idempotency key) that a reused connection's receiver closes
+//! without a byte of answer (it closed the idle connection as the request
+//! went out) goes out once more, on a new connection; any other request
+//! fails as it is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ use super::http1::{BodyEnd, Conn, Head};
 const MAX_IDLE_PER_HOST: usize = 512;
 /// An idle connection older than this is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The header that makes a request safe to send again (`post`).
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// How often the pool is swept of closed and expired idle connections.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
@@ -158,22 +161,34 @@ impl Pool {
         body: Bytes,
     ) -> Result<Answer, RequestError> {
         let key = to.key.clone();
+        // A request that says how its receiver tells a repeat (a delivery's
+        // idempotency key) may go out once more when a reused connection
+        // turns out closed; a token request never does.
+        let replayable = headers.contains_key(IDEMPOTENCY_KEY);
         let target = to.target.path_and_query().map_or("/", |p| p.as_str());
         let request = super::http1::encode_request(target, &to.host, &headers, body);
+        let mut again = false;
         loop {
-            let (mut conn, reused) = match self.checkout(&key) {
-                Some(c) => (c, true),
-                None => (
-                    (self.open)(to.connect.clone())
-                        .await
-                        .map_err(RequestError::Connect)?,
-                    false,
-                ),
+            let reused_conn = if again { None } else { self.checkout(&key) };
+            let reused = reused_conn.is_some();
+            let mut conn = match reused_conn {
+                Some(c) => c,
+                None => (self.open)(to.connect.clone())
+                    .await
+                    .map_err(RequestError::Connect)?,
             };
-            let written = conn.write_request(&request).await;
-            let answer = match written {
+            let answer = match conn.write_request(&request).await {
                 Ok(()) => conn.read_head().await,
-                Err(e) => Err(e),
+                // The receiver may have answered before it stopped reading
+                // (a 413 to a large body): its answer, if it is there.
+                Err(e) => match conn.read_head().await {
+                    Ok(Some(mut head)) => {
+                        head.forbid_reuse();
+                        Ok(Some(head))
+                    }
+                    _ if super::http1::closed(&e) => Ok(None),
+                    _ => Err(e),
+                },
             };
             match answer {
                 Ok(Some(head)) => {
@@ -183,10 +198,15 @@ impl Pool {
                     });
                 }
                 // A reused connection the receiver closed without a byte of
-                // answer: it had closed it while idle. Once more, on a new
-                // connection.
-                Ok(None) if reused => continue,
-                Err(e) if reused && closed_while_idle(&e) => continue,
+                // answer: most likely closed while idle, as the request went
+                // out. Once more, on a new connection.
+                Ok(None) if reused && replayable => {
+                    tracing::debug!(
+                        receiver = %key,
+                        "a reused connection closed before answering; sending on a new one"
+                    );
+                    again = true;
+                }
                 Ok(None) => {
                     return Err(RequestError::Http(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -210,7 +230,8 @@ impl Pool {
         None
     }
 
-    fn put_back(&self, key: Key, conn: Conn) {
+    fn put_back(&self, key: Key, mut conn: Conn) {
+        conn.shrink();
         let now = Instant::now();
         let mut idle = self.idle.lock().expect("pool");
         let list = idle.entry(key).or_default();
@@ -285,12 +306,6 @@ fn origin_form(uri: &Uri) -> Uri {
     }
 }
 
-/// How a write or read fails on a connection the receiver had closed.
-fn closed_while_idle(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-    matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
-}
-
 /// Opens a connection with `connector` (a tower service from URI to
 /// stream).
 pub async fn handshake<C>(mut connector: C, uri: Uri) -> Result<Conn, ConnectError>
@@ -339,10 +354,26 @@ mod tests {
             .unwrap();
     }
 
+    /// A delivery: it carries an idempotency key.
     async fn post(pool: &Arc<Pool>) -> Result<Answer, RequestError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("msg_1"));
+        post_with(pool, headers).await
+    }
+
+    async fn post_with(pool: &Arc<Pool>, headers: HeaderMap) -> Result<Answer, RequestError> {
         let to = Destination::new(&Uri::from_static("http://receiver.test/hook")).unwrap();
-        pool.post(&to, HeaderMap::new(), Bytes::from_static(b"hello"))
-            .await
+        pool.post(&to, headers, Bytes::from_static(b"hello")).await
+    }
+
+    /// Reads a request on `end`, then closes it without answering.
+    async fn read_then_close(mut end: DuplexStream) {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"hello") {
+            let n = end.read(&mut buf).await.unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
     }
 
     async fn read_to_end(mut answer: Answer) {
@@ -394,34 +425,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reused_connection_closed_before_any_answer_is_replaced_once() {
+    async fn a_delivery_a_reused_connection_closed_unanswered_goes_out_once_more() {
         let (pool, mut opened) = piped_pool();
-        let (answer, mut end) = tokio::join!(post(&pool), async {
+        let (answer, end) = tokio::join!(post(&pool), async {
             let mut end = opened.recv().await.unwrap();
             answer_one(&mut end).await;
             end
         });
         read_to_end(answer.unwrap()).await;
-        // The receiver takes the next request on the idle connection, then
-        // closes it without a byte of answer; the request goes out again
-        // on a new connection.
+        // The receiver takes the next request on the idle connection and
+        // closes it without a byte of answer; the request goes out again on
+        // a new connection, and only once: that one closes too.
         let receiver = tokio::spawn(async move {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !got.ends_with(b"hello") {
-                let n = end.read(&mut buf).await.unwrap();
-                got.extend_from_slice(&buf[..n]);
-            }
-            drop(end);
-            let mut fresh = opened.recv().await.expect("a new connection");
-            answer_one(&mut fresh).await;
+            read_then_close(end).await;
+            read_then_close(opened.recv().await.expect("a new connection")).await;
+            assert!(opened.recv().await.is_none(), "a third connection");
         });
-        let answer = post(&pool).await;
-        assert_eq!(
-            answer.expect("answered on the new connection").status(),
-            200
-        );
+        let e = post(&pool).await.err().expect("no answer");
+        assert!(e.to_string().contains("without answering"), "{e}");
+        drop(pool);
         receiver.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_without_an_idempotency_key_is_never_sent_twice() {
+        let (pool, mut opened) = piped_pool();
+        let (answer, end) = tokio::join!(post_with(&pool, HeaderMap::new()), async {
+            let mut end = opened.recv().await.unwrap();
+            answer_one(&mut end).await;
+            end
+        });
+        read_to_end(answer.unwrap()).await;
+        let (answer, ()) = tokio::join!(post_with(&pool, HeaderMap::new()), read_then_close(end));
+        assert!(answer.is_err());
+        assert!(opened.try_recv().is_err(), "sent again on a new connection");
     }
 
     #[test]
