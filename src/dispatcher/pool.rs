@@ -108,14 +108,13 @@ impl Answer {
         let Some((_, _, conn)) = self.conn.as_mut() else {
             return Ok(true);
         };
-        let end = conn.read_body(&self.head, limit, out).await;
-        let complete = matches!(end, Ok(BodyEnd::Complete { .. }));
-        if let (Ok(BodyEnd::Complete { reusable: true }), Some((pool, key, conn))) =
-            (&end, self.conn.take())
+        let end = conn.read_body(&self.head, limit, out).await?;
+        if end == (BodyEnd::Complete { reusable: true })
+            && let Some((pool, key, conn)) = self.conn.take()
         {
             pool.put_back(key, conn);
         }
-        end.map(|_| complete)
+        Ok(matches!(end, BodyEnd::Complete { .. }))
     }
 }
 
@@ -354,11 +353,15 @@ mod tests {
             .unwrap();
     }
 
-    /// A delivery: it carries an idempotency key.
-    async fn post(pool: &Arc<Pool>) -> Result<Answer, RequestError> {
+    /// A delivery's headers: it carries an idempotency key.
+    fn delivery_headers() -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("msg_1"));
-        post_with(pool, headers).await
+        headers
+    }
+
+    async fn post(pool: &Arc<Pool>) -> Result<Answer, RequestError> {
+        post_with(pool, delivery_headers()).await
     }
 
     async fn post_with(pool: &Arc<Pool>, headers: HeaderMap) -> Result<Answer, RequestError> {
@@ -382,15 +385,26 @@ mod tests {
         assert_eq!(body, b"ok");
     }
 
-    #[tokio::test]
-    async fn an_idle_connection_is_reused() {
-        let (pool, mut opened) = piped_pool();
-        let (answer, mut end) = tokio::join!(post(&pool), async {
+    /// One request answered on a first connection, its answer read to
+    /// the end (the connection idles in the pool); the receiver's end.
+    async fn first_exchange(
+        pool: &Arc<Pool>,
+        opened: &mut mpsc::UnboundedReceiver<DuplexStream>,
+        headers: HeaderMap,
+    ) -> DuplexStream {
+        let (answer, end) = tokio::join!(post_with(pool, headers), async {
             let mut end = opened.recv().await.unwrap();
             answer_one(&mut end).await;
             end
         });
         read_to_end(answer.unwrap()).await;
+        end
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_reused() {
+        let (pool, mut opened) = piped_pool();
+        let mut end = first_exchange(&pool, &mut opened, delivery_headers()).await;
         // Answered on the first connection's end, or not at all.
         let (answer, ()) = tokio::time::timeout(Duration::from_secs(5), async {
             tokio::join!(post(&pool), answer_one(&mut end))
@@ -404,12 +418,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_an_idle_connection_could_not_send_goes_out_on_a_new_one() {
         let (pool, mut opened) = piped_pool();
-        let (answer, end) = tokio::join!(post(&pool), async {
-            let mut end = opened.recv().await.unwrap();
-            answer_one(&mut end).await;
-            end
-        });
-        read_to_end(answer.unwrap()).await;
+        let end = first_exchange(&pool, &mut opened, delivery_headers()).await;
         // The receiver closes the idle connection.
         drop(end);
         let receiver = tokio::spawn(async move {
@@ -427,12 +436,7 @@ mod tests {
     #[tokio::test]
     async fn a_delivery_a_reused_connection_closed_unanswered_goes_out_once_more() {
         let (pool, mut opened) = piped_pool();
-        let (answer, end) = tokio::join!(post(&pool), async {
-            let mut end = opened.recv().await.unwrap();
-            answer_one(&mut end).await;
-            end
-        });
-        read_to_end(answer.unwrap()).await;
+        let end = first_exchange(&pool, &mut opened, delivery_headers()).await;
         // The receiver takes the next request on the idle connection and
         // closes it without a byte of answer; the request goes out again on
         // a new connection, and only once: that one closes too.
@@ -450,12 +454,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_without_an_idempotency_key_is_never_sent_twice() {
         let (pool, mut opened) = piped_pool();
-        let (answer, end) = tokio::join!(post_with(&pool, HeaderMap::new()), async {
-            let mut end = opened.recv().await.unwrap();
-            answer_one(&mut end).await;
-            end
-        });
-        read_to_end(answer.unwrap()).await;
+        let end = first_exchange(&pool, &mut opened, HeaderMap::new()).await;
         let (answer, ()) = tokio::join!(post_with(&pool, HeaderMap::new()), read_then_close(end));
         assert!(answer.is_err());
         assert!(opened.try_recv().is_err(), "sent again on a new connection");
