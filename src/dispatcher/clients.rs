@@ -240,7 +240,7 @@ pub async fn send(
 pub async fn read_limited(mut answer: Answer, remaining: Duration) -> (Vec<u8>, Option<String>) {
     let mut body = Vec::new();
     match tokio::time::timeout(remaining, answer.read_body(MAX_RESPONSE_BODY, &mut body)).await {
-        Ok(Ok(_)) => (body, None),
+        Ok(Ok(())) => (body, None),
         Ok(Err(e)) => (body, Some(e.to_string())),
         Err(_) => (body, Some("timed out reading the body".into())),
     }

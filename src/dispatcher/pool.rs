@@ -103,10 +103,10 @@ impl Answer {
 
     /// Reads the body into `out`, at most `limit` bytes of it; a body read
     /// to its end gives the connection back to the pool (when the answer
-    /// allows its reuse). True: read to its end.
-    pub async fn read_body(&mut self, limit: usize, out: &mut Vec<u8>) -> std::io::Result<bool> {
+    /// allows its reuse).
+    pub async fn read_body(&mut self, limit: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
         let Some((_, _, conn)) = self.conn.as_mut() else {
-            return Ok(true);
+            return Ok(());
         };
         let end = conn.read_body(&self.head, limit, out).await?;
         if end == (BodyEnd::Complete { reusable: true })
@@ -114,7 +114,7 @@ impl Answer {
         {
             pool.put_back(key, conn);
         }
-        Ok(matches!(end, BodyEnd::Complete { .. }))
+        Ok(())
     }
 }
 
@@ -381,7 +381,7 @@ mod tests {
 
     async fn read_to_end(mut answer: Answer) {
         let mut body = Vec::new();
-        assert!(answer.read_body(usize::MAX, &mut body).await.unwrap());
+        answer.read_body(usize::MAX, &mut body).await.unwrap();
         assert_eq!(body, b"ok");
     }
 
